@@ -1,0 +1,3 @@
+from charrnn_tui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,136 @@
+"""Checkpoints: written atomically, read without unpickling code, validated before use.
+
+A checkpoint is a plain dict of tensors and primitives, so `torch.load(weights_only=True)` can read
+it and a crafted pickle that would run code is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from charrnn_tui.config import TrainConfig
+from charrnn_tui.errors import CharRNNError
+from charrnn_tui.model import CharRNN
+from charrnn_tui.vocab import Vocab
+
+FORMAT = "charrnn-tui"
+VERSION = 1
+CHECKPOINT_NAME = "checkpoint.pt"
+CONFIG_NAME = "config.json"
+METRICS_NAME = "metrics.jsonl"
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, write) -> None:
+    """Write through a temporary file in the same folder, fsync it, then rename it over `path`:
+    a crash at any moment leaves either the old file or the new one, never a torn one."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _disk_error(path: Path, e: OSError) -> CharRNNError:
+    why = e.strerror or str(e)
+    return CharRNNError(
+        f"cannot write {path}: {why}; free some space or choose another folder with --run-dir"
+    )
+
+
+def save(path: Path, payload: dict[str, Any]) -> None:
+    payload = {"format": FORMAT, "version": VERSION, **payload}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, lambda f: torch.save(payload, f))
+    except OSError as e:
+        raise _disk_error(path, e) from None
+
+
+def write_config(run_dir: Path, config: TrainConfig, corpus: dict[str, Any]) -> None:
+    data = json.dumps({"config": config.to_dict(), "corpus": corpus}, indent=2, ensure_ascii=False)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write(run_dir / CONFIG_NAME, lambda f: f.write(data.encode("utf-8")))
+    except OSError as e:
+        raise _disk_error(run_dir / CONFIG_NAME, e) from None
+
+
+def load(path: str | Path) -> dict[str, Any]:
+    """Read and validate a checkpoint; every way it can be bad becomes a CharRNNError."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / CHECKPOINT_NAME
+    if not path.exists():
+        raise CharRNNError(f"no checkpoint at {path}; train first, or check --run-dir")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise CharRNNError(
+            f"{path} holds objects other than weights and was refused unopened (it could run code); "
+            "only load checkpoints written by charrnn-tui"
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as e:
+        raise CharRNNError(f"{path} is corrupt or truncated ({type(e).__name__}); "
+                           "use an earlier copy or train again") from None
+    return validate(ckpt, path)
+
+
+def validate(ckpt: Any, path: Path) -> dict[str, Any]:
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise CharRNNError(f"{path} is not a charrnn-tui checkpoint")
+    if not isinstance(ckpt.get("version"), int) or ckpt["version"] > VERSION:
+        raise CharRNNError(f"{path} was written by a newer charrnn-tui (format {ckpt.get('version')}); upgrade")
+    for key, kind in (("model", dict), ("vocab", str), ("config", dict), ("step", int)):
+        if not isinstance(ckpt.get(key), kind):
+            raise CharRNNError(f"{path} is damaged: its {key!r} entry is missing or malformed")
+    chars = ckpt["vocab"]
+    if not chars or len(set(chars)) != len(chars):
+        raise CharRNNError(f"{path} is damaged: its vocabulary is empty or repeats characters")
+    try:
+        config = TrainConfig.from_dict(ckpt["config"])
+        config.validate()
+    except (TypeError, CharRNNError) as e:
+        raise CharRNNError(f"{path} is damaged: bad settings ({e})") from None
+    try:
+        model = CharRNN.from_config(len(chars), config)
+        model.load_state_dict(ckpt["model"])
+    except (RuntimeError, KeyError, TypeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CharRNNError(f"{path} does not match its own settings: {first}") from None
+    ckpt["config_obj"] = config
+    ckpt["model_obj"] = model
+    ckpt["vocab_obj"] = Vocab(chars)
+    return ckpt
+
+
+def load_model(path: str | Path) -> tuple[CharRNN, Vocab, dict[str, Any]]:
+    """The model (eval mode, on CPU), its vocabulary and the checkpoint's metadata."""
+    ckpt = load(path)
+    model = ckpt["model_obj"].eval()
+    return model, ckpt["vocab_obj"], ckpt

@@ -1,0 +1,444 @@
+"""The training loop. It runs in whatever thread calls `run()`, reports through events, and can be
+paused, resumed, stopped or asked for a checkpoint from any other thread."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from charrnn_tui import checkpoint, distributed
+from charrnn_tui.batches import make_batches
+from charrnn_tui.config import TrainConfig
+from charrnn_tui.corpus import Corpus
+from charrnn_tui.errors import CharRNNError
+from charrnn_tui.events import (
+    CheckpointSaved,
+    Evaluated,
+    Event,
+    Failed,
+    Finished,
+    Logged,
+    Paused,
+    Resumed,
+    Sample,
+    Started,
+    Step,
+)
+from charrnn_tui.model import CharRNN, detach_state
+from charrnn_tui.vocab import Vocab
+
+# Settings a resumed run may change; everything else comes from its checkpoint.
+RESUME_OVERRIDABLE = ("steps", "max_seconds", "eval_interval", "log_interval", "checkpoint_seconds", "device")
+HEAD_CHARS = 200  # the corpus's opening, kept in checkpoints as the default prime
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise CharRNNError("--device cuda was asked for, but PyTorch sees no CUDA GPU; use --device cpu")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise CharRNNError("--device mps was asked for, but this PyTorch has no MPS support; use --device cpu")
+    return torch.device(name)
+
+
+@torch.no_grad()
+def evaluate(model: CharRNN, data: torch.Tensor, device: torch.device, max_chars: int = 0) -> float:
+    """Mean cross-entropy (nats/char) over `data`, read as a few long streams with carried state,
+    so that every character is predicted with the context before it."""
+    if max_chars and len(data) > max_chars + 1:
+        data = data[: max_chars + 1]
+    n = len(data) - 1
+    streams = max(1, min(32, n // 512))
+    length = n // streams
+    x = data[: streams * length].view(streams, length)
+    y = data[1 : streams * length + 1].view(streams, length)
+    was_training = model.training
+    model.eval()
+    total, state = 0.0, None
+    try:
+        for start in range(0, length, 256):
+            xb = x[:, start : start + 256].long().to(device)
+            yb = y[:, start : start + 256].long().to(device)
+            logits, state = model(xb, state)
+            total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), yb.reshape(-1), reduction="sum").item()
+    finally:
+        model.train(was_training)
+    return total / (streams * length)
+
+
+def read_metrics(path: Path, up_to_step: int | None = None) -> list[dict[str, Any]]:
+    """The rows of a metrics.jsonl; a torn last line (a crash mid-write) is skipped."""
+    rows = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return rows
+    for line in lines:
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict) and (up_to_step is None or row.get("step", 0) <= up_to_step):
+            rows.append(row)
+    return rows
+
+
+class Trainer:
+    def __init__(
+        self,
+        corpus: Corpus,
+        config: TrainConfig,
+        run_dir: str | Path | None = None,
+        on_event: Callable[[Event], None] | None = None,
+        resume: bool = False,
+    ) -> None:
+        self.corpus = corpus
+        self.config = config
+        self.run_dir = Path(run_dir) if run_dir else None
+        self.on_event = on_event
+        self.resume_run = resume
+        self.step = 0
+        self.history: list[dict[str, Any]] = []
+        self.last_checkpoint: str | None = None
+        self._stop = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+        self._save_request = threading.Event()
+        self._lock = threading.Lock()
+        self._model: CharRNN | None = None
+        self.vocab: Vocab | None = None
+
+    # ---- control, from any thread -------------------------------------------------------------
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._running.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def request_checkpoint(self) -> None:
+        self._save_request.set()
+
+    def snapshot(self) -> tuple[CharRNN, Vocab]:
+        """A CPU copy of the current weights in eval mode, safe to use beside the running trainer."""
+        if self._model is None or self.vocab is None:
+            raise CharRNNError("the model is not built yet; wait for training to start")
+        with self._lock:
+            model = copy.deepcopy(self._model)
+        return model.cpu().eval(), self.vocab
+
+    # ---- the run --------------------------------------------------------------------------------
+    def run(self) -> Finished | Failed:
+        """Train until the budget is spent or stop() is called. Never raises: failures become a
+        Failed event (also returned), with the last good checkpoint named."""
+        try:
+            return self._train()
+        except CharRNNError as e:
+            result: Finished | Failed = self._failed(str(e))
+        except Exception as e:  # a bug or an environment fault: report it, keep the front end alive
+            result = self._failed(f"training failed: {type(e).__name__}: {e}", traceback.format_exc())
+        self._emit(result)
+        return result
+
+    def _failed(self, message: str, details: str = "") -> Failed:
+        return Failed(self.step, message, str(self.run_dir) if self.run_dir else None, self.last_checkpoint, details)
+
+    def _emit(self, event: Event) -> None:
+        if self.on_event is not None and getattr(self, "_is_main", True):
+            self.on_event(event)
+
+    def _train(self) -> Finished | Failed:
+        cfg = self.config
+        device = resolve_device(cfg.device)
+        ctx = distributed.from_environment(device.type)
+        try:
+            return self._train_in(ctx, device)
+        finally:
+            ctx.close()
+
+    def _load_resume(self) -> dict[str, Any]:
+        if self.run_dir is None:
+            raise CharRNNError("--resume needs --run-dir: the folder of the run to continue")
+        ckpt = checkpoint.load(self.run_dir / checkpoint.CHECKPOINT_NAME)
+        saved: TrainConfig = ckpt["config_obj"]
+        overrides = {k: getattr(self.config, k) for k in RESUME_OVERRIDABLE}
+        self.config = saved.with_overrides(**overrides)
+        return ckpt
+
+    def _train_in(self, ctx: distributed.DistContext, device: torch.device) -> Finished | Failed:
+        self._is_main = ctx.is_main
+        if device.type == "cuda" and ctx.enabled:
+            device = torch.device("cuda", ctx.local_rank)
+            torch.cuda.set_device(device)
+        ckpt = self._load_resume() if self.resume_run else None
+        cfg = self.config
+        cfg.validate()
+
+        text = self.corpus.text
+        vocab = Vocab.from_text(text)
+        if ckpt is not None and ckpt["vocab_obj"] != vocab:
+            extra = set(vocab.chars) - set(ckpt["vocab"])
+            raise CharRNNError(
+                "this corpus is not the one the run was trained on (its vocabulary differs"
+                + (f", e.g. {sorted(extra)[:5]}" if extra else "")
+                + "); resume with the same corpus"
+            )
+        data = vocab.encode_tensor(text)
+        cut = len(text) - int(len(text) * cfg.val_fraction)
+        train_data, val_data = data[:cut], data[cut:]
+        cfg.validate_for(len(train_data), len(val_data))
+
+        torch.manual_seed(cfg.seed)
+        model = CharRNN.from_config(len(vocab), cfg).to(device)
+        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        generator = torch.Generator().manual_seed(cfg.seed + 1_000_003 * ctx.rank)
+        batches = make_batches(cfg.sampling, train_data, cfg.batch_size, cfg.seq_len, generator)
+        state = None
+        elapsed_before = 0.0
+        best_val = last_val = None
+        if ckpt is not None:
+            model.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            self.step = ckpt["step"]
+            elapsed_before = float(ckpt.get("elapsed_s", 0.0))
+            best_val, last_val = ckpt.get("best_val_loss"), ckpt.get("last_val_loss")
+            if ctx.is_main:
+                torch.set_rng_state(ckpt["rng_torch"])
+                generator.set_state(ckpt["rng_data"])
+            batches.load_state_dict(ckpt.get("batches", {}))
+            if ckpt.get("carry"):
+                carry = [t.to(device) for t in ckpt["carry"]]
+                state = tuple(carry) if len(carry) == 2 else carry[0]
+        self._model, self.vocab = model, vocab
+        train_model = ctx.wrap(model, device)
+
+        metrics_path = self.run_dir / checkpoint.METRICS_NAME if self.run_dir else None
+        if ctx.is_main and self.run_dir is not None:
+            corpus_info = {"name": self.corpus.name, "source": self.corpus.source}
+            checkpoint.write_config(self.run_dir, cfg, corpus_info)
+            self.history = read_metrics(metrics_path, self.step) if ckpt is not None else []
+            rows = "".join(json.dumps(r) + "\n" for r in self.history)
+            checkpoint.atomic_write(metrics_path, lambda f: f.write(rows.encode()))
+            if ckpt is not None:
+                self.last_checkpoint = str(self.run_dir / checkpoint.CHECKPOINT_NAME)
+
+        def save(reason: str) -> None:
+            if not ctx.is_main or self.run_dir is None:
+                return
+            parts = () if state is None else state if isinstance(state, tuple) else (state,)
+            carry = [t.detach().cpu() for t in parts]
+            payload = {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "vocab": vocab.chars,
+                "config": cfg.to_dict(),
+                "step": self.step,
+                "elapsed_s": elapsed(),
+                "rng_torch": torch.get_rng_state(),
+                "rng_data": generator.get_state(),
+                "batches": batches.state_dict(),
+                "carry": carry,
+                "corpus": {"name": self.corpus.name, "source": self.corpus.source, "head": text[:HEAD_CHARS]},
+                "best_val_loss": best_val,
+                "last_val_loss": last_val,
+            }
+            path = self.run_dir / checkpoint.CHECKPOINT_NAME
+            checkpoint.save(path, payload)
+            self.last_checkpoint = str(path)
+            self._emit(CheckpointSaved(self.step, str(path), reason))
+
+        self._emit(Started(
+            step=self.step, config=cfg.to_dict(), corpus_name=self.corpus.name,
+            run_dir=str(self.run_dir) if self.run_dir else None, device=str(device),
+            n_params=model.num_params(), vocab_size=len(vocab), train_chars=len(train_data),
+            val_chars=len(val_data), world_size=ctx.world_size, resumed=ckpt is not None,
+            history=tuple(self.history),
+        ))  # fmt: skip
+
+        chars_per_step = cfg.batch_size * cfg.seq_len * ctx.world_size
+        session_start = time.perf_counter()
+        paused_for = 0.0
+
+        def session_elapsed() -> float:
+            return time.perf_counter() - session_start - paused_for
+
+        def elapsed() -> float:
+            return elapsed_before + session_elapsed()
+
+        def progress() -> float | None:
+            parts = []
+            if cfg.steps:
+                parts.append(self.step / cfg.steps)
+            if cfg.max_seconds:
+                parts.append(elapsed() / (elapsed_before + cfg.max_seconds))
+            return min(1.0, max(parts)) if parts else None
+
+        def lr_now() -> float:
+            if self.step < cfg.warmup_steps:
+                return cfg.lr * (self.step + 1) / cfg.warmup_steps
+            p = progress()
+            if cfg.lr_schedule == "constant" or p is None:
+                return cfg.lr
+            return cfg.lr * (cfg.min_lr_frac + (1 - cfg.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * p)))
+
+        step_time = None  # moving average of a step's seconds, for throughput and ETA
+        eval_seconds = 0.0  # the last evaluation's cost, kept in hand so the budget holds
+        last_save = time.perf_counter()
+        interval_losses: list[float] = []
+        interval_start, interval_train_s = self.step, 0.0
+        last_eval_step = self.step if ckpt is not None else -1
+        reason = None
+
+        def log_row(val_loss: float | None) -> None:
+            nonlocal interval_losses, interval_start, interval_train_s
+            row: dict[str, Any] = {"step": self.step}
+            if interval_losses:
+                row["train_loss"] = sum(interval_losses) / len(interval_losses)
+            row["lr"] = lr_now()
+            done = (self.step - interval_start) * chars_per_step
+            row["chars_per_s"] = done / interval_train_s if interval_train_s > 0 else 0.0
+            row["elapsed_s"] = round(elapsed(), 3)
+            if val_loss is not None:
+                row["val_loss"] = val_loss
+            interval_losses, interval_start, interval_train_s = [], self.step, 0.0
+            if not ctx.is_main:
+                return
+            self.history.append(row)
+            if metrics_path is not None:
+                try:
+                    with open(metrics_path, "a", encoding="utf-8") as f:
+                        f.write(json.dumps(row) + "\n")
+                except OSError as e:
+                    raise checkpoint._disk_error(metrics_path, e) from None
+            self._emit(Logged(row))
+
+        def run_eval() -> float:
+            nonlocal best_val, last_val, eval_seconds, last_eval_step
+            t0 = time.perf_counter()
+            with self._lock:
+                val = evaluate(model, val_data, device, cfg.eval_max_chars)
+            eval_seconds = time.perf_counter() - t0
+            last_val, last_eval_step = val, self.step
+            best_val = val if best_val is None else min(best_val, val)
+            self._emit(Evaluated(self.step, val, best_val, elapsed()))
+            return val
+
+        while True:
+            if self._stop.is_set():
+                reason = "stopped"
+            elif cfg.steps and self.step >= cfg.steps:
+                reason = "steps"
+            elif cfg.max_seconds and session_elapsed() + eval_seconds + (step_time or 0) >= cfg.max_seconds:
+                reason = "time"
+            if ctx.any(reason is not None, device):
+                reason = reason or "stopped"
+                break
+            if not self._running.is_set():
+                self._emit(Paused(self.step))
+                t0 = time.perf_counter()
+                self._running.wait()
+                paused_for += time.perf_counter() - t0
+                self._emit(Resumed(self.step))
+                continue
+
+            t0 = time.perf_counter()
+            x, y, reset = batches.next()
+            if reset:
+                state = None
+            lr = lr_now()
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            with self._lock:
+                logits, new_state = train_model(x.to(device), state)
+                loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1).to(device))
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if cfg.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                optimizer.step()
+            state = detach_state(new_state) if batches.carries_state else None
+            loss_value = loss.item()
+            if not math.isfinite(loss_value):
+                # Nothing is saved: the weights are already poisoned, the last checkpoint is the good one.
+                kept = f"the last good checkpoint ({self.last_checkpoint}) is kept" if self.last_checkpoint \
+                    else "no checkpoint had been saved yet"
+                return self._finish_failed(
+                    f"the loss became {loss_value} at step {self.step + 1}: training diverged; {kept}. "
+                    "Try a lower learning rate (--lr) or gradient clipping (--grad-clip)"
+                )
+            self.step += 1
+            dt = time.perf_counter() - t0
+            step_time = dt if step_time is None else 0.9 * step_time + 0.1 * dt
+            interval_losses.append(loss_value)
+            interval_train_s += dt
+
+            eta = None
+            if cfg.steps:
+                eta = (cfg.steps - self.step) * step_time
+            if cfg.max_seconds:
+                left = max(0.0, cfg.max_seconds - session_elapsed())
+                eta = left if eta is None else min(eta, left)
+            self._emit(Step(self.step, loss_value, lr, chars_per_step / step_time, elapsed(), eta, progress()))
+            if self.on_event is not None and ctx.is_main:
+                pred = logits[0].detach().argmax(-1)
+                self._emit(Sample(self.step, vocab.decode(x[0]), vocab.decode(y[0]), vocab.decode(pred)))
+
+            val = None
+            if self.step % cfg.eval_interval == 0 and ctx.is_main:
+                val = run_eval()
+            if val is not None or self.step % cfg.log_interval == 0:
+                log_row(val)
+            if val is not None:
+                save("eval")
+                last_save = time.perf_counter()
+            elif self._save_request.is_set() or (
+                cfg.checkpoint_seconds and time.perf_counter() - last_save >= cfg.checkpoint_seconds
+            ):
+                save("request" if self._save_request.is_set() else "timer")
+                self._save_request.clear()
+                last_save = time.perf_counter()
+
+        if ctx.is_main:
+            if last_eval_step != self.step:
+                log_row(run_eval())
+            elif interval_losses:
+                log_row(None)
+            save("final")
+        self._save_request.clear()
+        result = Finished(
+            self.step, reason, elapsed(), last_val, best_val,
+            str(self.run_dir) if self.run_dir else None, self.last_checkpoint,
+        )  # fmt: skip
+        self._emit(result)
+        return result
+
+    def _finish_failed(self, message: str) -> Failed:
+        result = self._failed(message)
+        self._emit(result)
+        return result
