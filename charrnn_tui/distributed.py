@@ -1,5 +1,6 @@
 """torch.distributed glue. A single process gets a no-op context, so the trainer reads the same
-either way. Launch several with `torchrun --nproc_per_node=N -m charrnn_tui --train-only ...`."""
+either way. Launch several with `torchrun --nproc_per_node=N -m charrnn_tui --train-only ...`
+(docs/scaling.md): gloo between CPU processes, NCCL between GPUs, one process per GPU."""
 
 from __future__ import annotations
 
@@ -10,11 +11,27 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from charrnn_tui.errors import CharRNNError
+
+# How long a rank waits in a collective before giving up. Only rank 0 evaluates and saves, and the
+# others wait for it in the next collective, so this must outlast the longest evaluation plus a save.
+# A rank that dies is noticed sooner: gloo sees the closed socket, and torchrun stops the others.
+TIMEOUT_ENV = "CHARRNN_TUI_DIST_TIMEOUT"
+DEFAULT_TIMEOUT_S = 600.0
+
+
+def is_main_process() -> bool:
+    """Rank 0, or not launched by torchrun at all: who prints and writes. Readable before the
+    process group exists, e.g. by a front end deciding whether to print."""
+    return int(os.environ.get("RANK", "0")) == 0
+
 
 class DistContext:
-    def __init__(self, rank: int = 0, world_size: int = 1, local_rank: int = 0) -> None:
-        self.rank, self.world_size, self.local_rank = rank, world_size, local_rank
-        self._flag = torch.zeros(1)
+    def __init__(self, rank: int = 0, world_size: int = 1, local_rank: int = 0, backend: str | None = None) -> None:
+        self.rank, self.world_size, self.local_rank, self.backend = rank, world_size, local_rank, backend
+        # NCCL only reduces CUDA tensors and gloo only CPU ones (it cannot reach MPS memory), so the
+        # small control collectives run on the backend's device, whatever device the model trains on.
+        self.comm_device = torch.device("cuda", local_rank) if backend == "nccl" else torch.device("cpu")
 
     @property
     def enabled(self) -> bool:
@@ -32,18 +49,27 @@ class DistContext:
         ids = [device.index] if device.type == "cuda" else None
         return DistributedDataParallel(model, device_ids=ids)
 
-    def any(self, flag: bool, device: torch.device) -> bool:
-        """True on every rank when any rank says True: how ranks agree to stop together."""
+    def shard(self, data: torch.Tensor) -> torch.Tensor:
+        """This rank's contiguous share of `data`: N ranks reading streams over their own shares
+        make one batch of N times the streams over the whole text, not N copies of one batch."""
+        if not self.enabled:
+            return data
+        share = len(data) // self.world_size
+        return data[self.rank * share : (self.rank + 1) * share]
+
+    def any(self, flag: bool, device: torch.device | None = None) -> bool:
+        """True on every rank when any rank says True: how ranks agree to stop together.
+        (`device` is accepted for old callers and ignored: see comm_device.)"""
         if not self.enabled:
             return flag
-        t = torch.tensor([1.0 if flag else 0.0], device=device)
+        t = torch.tensor([1.0 if flag else 0.0], device=self.comm_device)
         dist.all_reduce(t, op=dist.ReduceOp.MAX)
         return bool(t.item())
 
-    def mean(self, value: float, device: torch.device) -> float:
+    def mean(self, value: float, device: torch.device | None = None) -> float:
         if not self.enabled:
             return value
-        t = torch.tensor([value], device=device)
+        t = torch.tensor([value], dtype=torch.float64, device=self.comm_device)
         dist.all_reduce(t)
         return float(t.item()) / self.world_size
 
@@ -52,18 +78,59 @@ class DistContext:
             dist.barrier()
 
     def close(self) -> None:
+        """Leave the process group. Safe after a failure: a peer that already died must not turn a
+        clean message into a second traceback on the way out."""
         if self.enabled and dist.is_initialized():
-            dist.destroy_process_group()
+            try:
+                dist.destroy_process_group()
+            except Exception:  # noqa: BLE001 - best effort on the way out
+                pass
+
+
+def _timeout() -> timedelta:
+    raw = os.environ.get(TIMEOUT_ENV, "")
+    try:
+        seconds = float(raw) if raw else DEFAULT_TIMEOUT_S
+    except ValueError:
+        raise CharRNNError(f"{TIMEOUT_ENV} must be a number of seconds (got {raw!r})") from None
+    if seconds <= 0:
+        raise CharRNNError(f"{TIMEOUT_ENV} must be positive (got {raw!r})")
+    return timedelta(seconds=seconds)
 
 
 def from_environment(device_type: str) -> DistContext:
     """Join the process group torchrun describes in the environment, if any."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if world_size <= 1:
-        return DistContext()
-    rank = int(os.environ["RANK"])
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    try:
+        world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        if world_size <= 1:
+            return DistContext()
+        rank = int(os.environ["RANK"])
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    except (KeyError, ValueError):
+        raise CharRNNError(
+            "WORLD_SIZE is set but RANK/LOCAL_RANK are missing or not numbers; launch several processes "
+            "with torchrun (docs/scaling.md)"
+        ) from None
+    if device_type == "mps":
+        raise CharRNNError("multi-process training runs on CPUs (gloo) or CUDA GPUs (NCCL), not MPS; "
+                           "use --device cpu, or one process")
+    backend = "nccl" if device_type == "cuda" else "gloo"
+    if device_type == "cuda":
+        if not dist.is_nccl_available():
+            raise CharRNNError("this PyTorch has no NCCL, which multi-GPU training needs; use --device cpu")
+        if local_rank >= torch.cuda.device_count():
+            raise CharRNNError(
+                f"local rank {local_rank} has no GPU of its own (this machine has {torch.cuda.device_count()}); "
+                "start at most one process per GPU: --nproc_per_node=<number of GPUs>"
+            )
+        # Before joining, so NCCL's first collectives land on this rank's GPU and not all on GPU 0.
+        torch.cuda.set_device(local_rank)
     if not dist.is_initialized():
-        backend = "nccl" if device_type == "cuda" else "gloo"
-        dist.init_process_group(backend=backend, timeout=timedelta(minutes=10))
-    return DistContext(rank, world_size, local_rank)
+        try:
+            dist.init_process_group(backend=backend, timeout=_timeout())
+        except (RuntimeError, ValueError) as e:  # DistNetworkError and DistStoreError are RuntimeErrors
+            where = f"{os.environ.get('MASTER_ADDR', '?')}:{os.environ.get('MASTER_PORT', '?')}"
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise CharRNNError(f"rank {rank} of {world_size} could not join the others at {where} ({backend}): "
+                               f"{first}") from None
+    return DistContext(rank, world_size, local_rank, backend)

@@ -1,0 +1,160 @@
+"""Two CPU ranks talking gloo, launched by torchrun as a user would (docs/scaling.md), tiny and short."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import torch.distributed as dist
+
+from charrnn_tui.checkpoint import load, load_model
+from charrnn_tui.generate import Generator
+from charrnn_tui.trainer import read_metrics
+
+pytestmark = [
+    pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="needs torch.distributed"),
+    pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the ranks' processes through /proc"),
+]
+
+HERE = Path(__file__).parent
+# Random windows: each rank draws its own, so ranks whose gradients were not averaged would drift apart.
+TINY = ["--preset", "tiny", "--sampling", "random", "--eval-interval", "20", "--log-interval", "10"]
+HANG_GUARD_S = 180  # a hung rank fails the test instead of the whole suite
+
+
+def torchrun(*args: str) -> list[str]:
+    # --standalone picks a free port itself, so tests running side by side cannot collide.
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", *args]
+
+
+def env_for(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    return env | {"CHARRNN_TUI_HOME": str(home), "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def run(cmd: list[str], home: Path) -> subprocess.CompletedProcess:
+    done = subprocess.run(cmd, env=env_for(home), capture_output=True, text=True, timeout=HANG_GUARD_S)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+def children(pid: int) -> list[int]:
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            kids.append(int(stat.parent.name))
+    return kids
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def rank_of(pid: int) -> int:
+    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return int(next(e for e in environ if e.startswith(b"RANK=")).split(b"=")[1])
+
+
+def start_endless(run_dir: Path, home: Path, log: Path) -> tuple[subprocess.Popen, dict[int, int]]:
+    """torchrun training with no budget, once rank 0 has logged; returns it and {rank: pid}."""
+    cmd = torchrun("-m", "charrnn_tui", "--train-only", *TINY, "--steps", "0", "--run-dir", str(run_dir))
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, env=env_for(home), stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + HANG_GUARD_S
+    while not read_metrics(run_dir / "metrics.jsonl"):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"training did not start: {log.read_text()}")
+        time.sleep(0.2)
+    ranks = {rank_of(pid): pid for pid in children(proc.pid)}
+    assert sorted(ranks) == [0, 1], log.read_text()
+    return proc, ranks
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> dict[str, Path]:
+    """40 steps on two ranks, each rank's final weights saved beside the run."""
+    tmp = tmp_path_factory.mktemp("ddp")
+    run_dir, weights = tmp / "run", tmp / "weights"
+    weights.mkdir()
+    run(torchrun(str(HERE / "ddp_rank.py"), str(weights), *TINY, "--steps", "40", "--run-dir", str(run_dir)), tmp)
+    return {"tmp": tmp, "run_dir": run_dir, "weights": weights}
+
+
+def test_ranks_end_with_the_same_weights_as_the_checkpoint(trained):
+    rank0 = torch.load(trained["weights"] / "rank0.pt", weights_only=True)
+    rank1 = torch.load(trained["weights"] / "rank1.pt", weights_only=True)
+    saved = load(trained["run_dir"])
+    assert saved["step"] == 40
+    assert rank0.keys() == rank1.keys() == saved["model"].keys()
+    for name in rank0:
+        assert torch.equal(rank0[name], rank1[name]), name
+        assert torch.equal(rank0[name], saved["model"][name]), name
+
+
+def test_two_ranks_learn(trained):
+    rows = read_metrics(trained["run_dir"] / "metrics.jsonl")
+    train = [r["train_loss"] for r in rows if "train_loss" in r]
+    val = [r["val_loss"] for r in rows if "val_loss" in r]
+    assert [r["step"] for r in rows] == [10, 20, 30, 40]  # rank 0 alone writes metrics
+    assert train[-1] < train[0] - 0.3
+    assert val[-1] < val[0]
+
+
+def test_checkpoint_loads_in_one_process_and_generates(trained):
+    model, vocab, ckpt = load_model(trained["run_dir"])
+    assert not any(k.startswith("module.") for k in ckpt["model"])  # saved unwrapped from DDP
+    gen = Generator(model, vocab)
+    gen.feed("HAMLET")
+    text = "".join(t.char for t in gen.sample(50, temperature=0.8, seed=1))
+    assert len(text) == 50 and set(text) <= set(vocab.chars)
+
+
+def test_resume_on_two_ranks_continues_the_run(trained):
+    run_dir = trained["tmp"] / "resumed"
+    shutil.copytree(trained["run_dir"], run_dir)
+    done = run(torchrun("-m", "charrnn_tui", "--train-only", "--resume", "--steps", "80", "--run-dir", str(run_dir)),
+               trained["tmp"])
+    assert "continuing from step 40" in done.stdout
+    assert "x2 ranks" in done.stdout
+    assert load(run_dir)["step"] == 80
+    steps = [r["step"] for r in read_metrics(run_dir / "metrics.jsonl")]
+    assert steps == [10, 20, 30, 40, 50, 60, 70, 80]
+
+
+def test_sigterm_to_torchrun_stops_every_rank_with_a_checkpoint(tmp_path):
+    run_dir, log = tmp_path / "run", tmp_path / "log.txt"
+    proc, ranks = start_endless(run_dir, tmp_path, log)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=HANG_GUARD_S)
+    out = log.read_text()
+    assert not [pid for pid in ranks.values() if alive(pid)], out
+    # Each rank stopped itself between steps (torchrun forwards SIGTERM), none was killed mid-write.
+    assert "SIGTERM: stopping after this step" in out, out
+    assert "forcefully exiting" not in out, out
+    rows = read_metrics(run_dir / "metrics.jsonl")
+    assert load(run_dir)["step"] == rows[-1]["step"] > 0
+
+
+def test_a_rank_that_dies_does_not_hang_the_other(tmp_path):
+    run_dir, log = tmp_path / "run", tmp_path / "log.txt"
+    proc, ranks = start_endless(run_dir, tmp_path, log)
+    os.kill(ranks[1], signal.SIGKILL)
+    rc = proc.wait(timeout=HANG_GUARD_S)
+    assert rc != 0
+    assert not alive(ranks[0]), log.read_text()
