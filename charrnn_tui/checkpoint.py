@@ -6,9 +6,12 @@ it and a crafted pickle that would run code is refused.
 
 from __future__ import annotations
 
+import errno
+import io
 import json
 import os
 import pickle
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -58,16 +61,24 @@ def atomic_write(path: Path, write) -> None:
 
 def _disk_error(path: Path, e: OSError) -> CharRNNError:
     why = e.strerror or str(e)
-    return CharRNNError(
-        f"cannot write {path}: {why}; free some space or choose another folder with --run-dir"
-    )
+    if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        hint = "free some space or choose another folder with --run-dir"
+    elif e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        hint = "the folder is not writable; choose another one with --run-dir (or set CHARRNN_TUI_HOME)"
+    else:
+        hint = "choose another folder with --run-dir (or set CHARRNN_TUI_HOME)"
+    return CharRNNError(f"cannot write {path}: {why}; {hint}")
 
 
 def save(path: Path, payload: dict[str, Any]) -> None:
     payload = {"format": FORMAT, "version": VERSION, **payload}
+    # Serialise in memory first: torch.save reports a failed write (a full disk) as an opaque RuntimeError,
+    # while a plain file write says what went wrong.
+    buf = io.BytesIO()
+    torch.save(payload, buf)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, lambda f: torch.save(payload, f))
+        atomic_write(path, lambda f: f.write(buf.getbuffer()))
     except OSError as e:
         raise _disk_error(path, e) from None
 
@@ -89,37 +100,72 @@ def load(path: str | Path) -> dict[str, Any]:
     if not path.exists():
         raise CharRNNError(f"no checkpoint at {path}; train first, or check --run-dir")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise CharRNNError(
-            f"{path} holds objects other than weights and was refused unopened (it could run code); "
-            "only load checkpoints written by charrnn-tui"
-        ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as e:
-        raise CharRNNError(f"{path} is corrupt or truncated ({type(e).__name__}); "
-                           "use an earlier copy or train again") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's notes on odd pickle protocols are noise for users
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        # weights_only names the global it refused to import: that is a file that asked to run code.
+        # Anything else it chokes on is damage (random or flipped bytes).
+        if "GLOBAL" in str(e):
+            raise CharRNNError(
+                f"{path} holds objects other than weights and was refused unopened (it could run code); "
+                "only load checkpoints written by charrnn-tui"
+            ) from None
+        raise _corrupt(path, e) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, TypeError, KeyError,
+            IndexError, AttributeError, UnicodeDecodeError, MemoryError) as e:
+        raise _corrupt(path, e) from None
     return validate(ckpt, path)
+
+
+def _corrupt(path: Path, e: BaseException) -> CharRNNError:
+    if isinstance(e, PermissionError):
+        return CharRNNError(f"cannot read {path}: permission denied")
+    return CharRNNError(f"{path} is corrupt or truncated ({type(e).__name__}); use an earlier copy or train again")
 
 
 def validate(ckpt: Any, path: Path) -> dict[str, Any]:
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CharRNNError(f"{path} is not a charrnn-tui checkpoint")
-    if not isinstance(ckpt.get("version"), int) or ckpt["version"] > VERSION:
-        raise CharRNNError(f"{path} was written by a newer charrnn-tui (format {ckpt.get('version')}); upgrade")
+    version = ckpt.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise CharRNNError(f"{path} is damaged: its format version {version!r} is not a version")
+    if version > VERSION:
+        raise CharRNNError(f"{path} was written by a newer charrnn-tui (format {version}); upgrade charrnn-tui")
     for key, kind in (("model", dict), ("vocab", str), ("config", dict), ("step", int)):
         if not isinstance(ckpt.get(key), kind):
             raise CharRNNError(f"{path} is damaged: its {key!r} entry is missing or malformed")
+    if ckpt["step"] < 0:
+        raise CharRNNError(f"{path} is damaged: its step is negative")
     chars = ckpt["vocab"]
     if not chars or len(set(chars)) != len(chars):
         raise CharRNNError(f"{path} is damaged: its vocabulary is empty or repeats characters")
     try:
         config = TrainConfig.from_dict(ckpt["config"])
         config.validate()
-    except (TypeError, CharRNNError) as e:
+    except (TypeError, ValueError, CharRNNError) as e:
         raise CharRNNError(f"{path} is damaged: bad settings ({e})") from None
+    weights = ckpt["model"]
+    if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in weights.items()):
+        raise CharRNNError(f"{path} is damaged: its weights are not all tensors")
+    # Compare shapes on a weightless model first: settings that claim a huge model must not allocate it.
     try:
-        model = CharRNN.from_config(len(chars), config)
-        model.load_state_dict(ckpt["model"])
+        with torch.device("meta"):
+            expected = {k: tuple(v.shape) for k, v in CharRNN.from_config(len(chars), config).state_dict().items()}
+    except (RuntimeError, TypeError, ValueError) as e:
+        raise CharRNNError(f"{path} is damaged: bad settings ({type(e).__name__}: {e})") from None
+    found = {k: tuple(v.shape) for k, v in weights.items()}
+    if found != expected:
+        diff = sorted(set(found) ^ set(expected)) or [k for k in expected if found[k] != expected[k]]
+        raise CharRNNError(
+            f"{path} does not match its own settings (vocabulary {len(chars)}, {config.cell} "
+            f"{config.n_layers}x{config.hidden}): wrong or missing weights {', '.join(diff[:3])}"
+        )
+    if not all(torch.isfinite(v).all() for v in weights.values() if v.is_floating_point()):
+        raise CharRNNError(f"{path} is damaged: its weights hold NaN or infinite values")
+    model = CharRNN.from_config(len(chars), config)
+    try:
+        model.load_state_dict(weights)
     except (RuntimeError, KeyError, TypeError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise CharRNNError(f"{path} does not match its own settings: {first}") from None

@@ -117,6 +117,14 @@ def main(argv: list[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except MemoryError:
+        print("charrnn-tui: error: out of memory; use a smaller model, batch or corpus", file=sys.stderr)
+        return 1
+    except OSError as e:
+        # The environment failed under us (a full disk, a vanished folder): say what, not where in the code.
+        where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+        print(f"charrnn-tui: error: {e.strerror or e}{where}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

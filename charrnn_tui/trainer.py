@@ -106,12 +106,16 @@ class Trainer:
         run_dir: str | Path | None = None,
         on_event: Callable[[Event], None] | None = None,
         resume: bool = False,
+        resume_overrides: dict[str, Any] | None = None,
     ) -> None:
+        """With `resume`, the run keeps its checkpoint's settings except the RESUME_OVERRIDABLE ones:
+        those named in `resume_overrides` when it is given (what a user typed), else `config`'s."""
         self.corpus = corpus
         self.config = config
         self.run_dir = Path(run_dir) if run_dir else None
         self.on_event = on_event
         self.resume_run = resume
+        self.resume_overrides = resume_overrides
         self.step = 0
         self.history: list[dict[str, Any]] = []
         self.last_checkpoint: str | None = None
@@ -161,6 +165,13 @@ class Trainer:
             return self._train()
         except CharRNNError as e:
             result: Finished | Failed = self._failed(str(e))
+        except Diverged as e:
+            kept = (f"the last good checkpoint ({self.last_checkpoint}) is kept" if self.last_checkpoint
+                    else "no checkpoint had been saved yet")
+            result = self._failed(
+                f"{e}: training diverged; {kept}. Try a lower learning rate (--lr) or gradient clipping "
+                "(--grad-clip)"
+            )
         except Exception as e:  # a bug or an environment fault: report it, keep the front end alive
             result = self._failed(f"training failed: {type(e).__name__}: {e}", traceback.format_exc())
         self._emit(result)
@@ -187,8 +198,16 @@ class Trainer:
             raise CharRNNError("--resume needs --run-dir: the folder of the run to continue")
         ckpt = checkpoint.load(self.run_dir / checkpoint.CHECKPOINT_NAME)
         saved: TrainConfig = ckpt["config_obj"]
-        overrides = {k: getattr(self.config, k) for k in RESUME_OVERRIDABLE}
+        if self.resume_overrides is None:
+            overrides = {k: getattr(self.config, k) for k in RESUME_OVERRIDABLE}
+        else:
+            overrides = {k: v for k, v in self.resume_overrides.items() if k in RESUME_OVERRIDABLE}
         self.config = saved.with_overrides(**overrides)
+        if self.config.steps and ckpt["step"] >= self.config.steps:
+            raise CharRNNError(
+                f"this run has already done {ckpt['step']} steps of its {self.config.steps}; "
+                "give a larger --steps (or --steps 0 and --max-seconds S) to train it further"
+            )
         return ckpt
 
     def _train_in(self, ctx: distributed.DistContext, device: torch.device) -> Finished | Failed:
@@ -196,7 +215,16 @@ class Trainer:
         if device.type == "cuda" and ctx.enabled:
             device = torch.device("cuda", ctx.local_rank)
             torch.cuda.set_device(device)
-        ckpt = self._load_resume() if self.resume_run else None
+        if self.resume_run:
+            ckpt = self._load_resume()
+        else:
+            ckpt = None
+            if self.run_dir is not None and (self.run_dir / checkpoint.CHECKPOINT_NAME).exists():
+                # Hours of training may live there: never overwrite a run by accident.
+                raise CharRNNError(
+                    f"{self.run_dir} already holds a trained run; continue it with --resume, "
+                    "or choose a new --run-dir"
+                )
         cfg = self.config
         cfg.validate()
 
@@ -223,34 +251,59 @@ class Trainer:
         elapsed_before = 0.0
         best_val = last_val = None
         if ckpt is not None:
-            model.load_state_dict(ckpt["model"])
-            optimizer.load_state_dict(ckpt["optimizer"])
+            try:
+                model.load_state_dict(ckpt["model"])
+                optimizer.load_state_dict(ckpt["optimizer"])
+                elapsed_before = float(ckpt.get("elapsed_s", 0.0))
+                best_val, last_val = ckpt.get("best_val_loss"), ckpt.get("last_val_loss")
+                if ctx.is_main:
+                    torch.set_rng_state(ckpt["rng_torch"])
+                    generator.set_state(ckpt["rng_data"])
+                    if device.type == "cuda" and isinstance(ckpt.get("rng_cuda"), torch.Tensor):
+                        torch.cuda.set_rng_state(ckpt["rng_cuda"], device)
+                batches.load_state_dict(ckpt.get("batches", {}))
+                if ckpt.get("carry"):
+                    carry = [t.to(device) for t in ckpt["carry"]]
+                    state = tuple(carry) if len(carry) == 2 else carry[0]
+            except (KeyError, ValueError, TypeError, RuntimeError, IndexError, AttributeError) as e:
+                raise CharRNNError(
+                    f"{self.run_dir} holds a checkpoint whose training state is damaged "
+                    f"({type(e).__name__}); it can still generate text, but cannot be resumed"
+                ) from None
             self.step = ckpt["step"]
-            elapsed_before = float(ckpt.get("elapsed_s", 0.0))
-            best_val, last_val = ckpt.get("best_val_loss"), ckpt.get("last_val_loss")
-            if ctx.is_main:
-                torch.set_rng_state(ckpt["rng_torch"])
-                generator.set_state(ckpt["rng_data"])
-            batches.load_state_dict(ckpt.get("batches", {}))
-            if ckpt.get("carry"):
-                carry = [t.to(device) for t in ckpt["carry"]]
-                state = tuple(carry) if len(carry) == 2 else carry[0]
         self._model, self.vocab = model, vocab
         train_model = ctx.wrap(model, device)
 
         metrics_path = self.run_dir / checkpoint.METRICS_NAME if self.run_dir else None
+        saved_step = self.step if ckpt is not None else -1
+
+        def rewrite_metrics() -> None:
+            if metrics_path is None or not ctx.is_main:
+                return
+            rows = "".join(json.dumps(r) + "\n" for r in self.history)
+            try:
+                checkpoint.atomic_write(metrics_path, lambda f: f.write(rows.encode()))
+            except OSError as e:
+                raise checkpoint._disk_error(metrics_path, e) from None
+
         if ctx.is_main and self.run_dir is not None:
             corpus_info = {"name": self.corpus.name, "source": self.corpus.source}
             checkpoint.write_config(self.run_dir, cfg, corpus_info)
+            _remove_stale_temporaries(self.run_dir)
+            # Rows logged after the checkpoint (a crash, a kill) are dropped: the run continues from there.
             self.history = read_metrics(metrics_path, self.step) if ckpt is not None else []
-            rows = "".join(json.dumps(r) + "\n" for r in self.history)
-            checkpoint.atomic_write(metrics_path, lambda f: f.write(rows.encode()))
+            rewrite_metrics()
             if ckpt is not None:
                 self.last_checkpoint = str(self.run_dir / checkpoint.CHECKPOINT_NAME)
 
         def save(reason: str) -> None:
+            nonlocal save_seconds, saved_step
             if not ctx.is_main or self.run_dir is None:
                 return
+            t0 = time.perf_counter()
+            # A step can leave NaN weights behind a finite loss; such weights must never replace a good file.
+            if not all(torch.isfinite(p).all() for p in model.parameters()):
+                raise Diverged(f"the weights became NaN or infinite at step {self.step}")
             parts = () if state is None else state if isinstance(state, tuple) else (state,)
             carry = [t.detach().cpu() for t in parts]
             payload = {
@@ -268,9 +321,12 @@ class Trainer:
                 "best_val_loss": best_val,
                 "last_val_loss": last_val,
             }
+            if device.type == "cuda":
+                payload["rng_cuda"] = torch.cuda.get_rng_state(device)
             path = self.run_dir / checkpoint.CHECKPOINT_NAME
             checkpoint.save(path, payload)
-            self.last_checkpoint = str(path)
+            self.last_checkpoint, saved_step = str(path), self.step
+            save_seconds = time.perf_counter() - t0
             self._emit(CheckpointSaved(self.step, str(path), reason))
 
         self._emit(Started(
@@ -308,7 +364,17 @@ class Trainer:
             return cfg.lr * (cfg.min_lr_frac + (1 - cfg.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * p)))
 
         step_time = None  # moving average of a step's seconds, for throughput and ETA
-        eval_seconds = 0.0  # the last evaluation's cost, kept in hand so the budget holds
+        eval_seconds = None  # the last evaluation's cost, kept in hand so the budget holds
+        save_seconds = 0.0  # likewise the last checkpoint's
+        eval_chars = min(len(val_data), cfg.eval_max_chars or len(val_data))
+        last_lr = lr_now()
+
+        def eval_cost() -> float:
+            if eval_seconds is not None:
+                return eval_seconds
+            # Before the first evaluation, guess from the step time: a forward pass is about a third of
+            # a training step's forward, backward and update.
+            return (step_time or 0.0) * eval_chars / chars_per_step / 3
         last_save = time.perf_counter()
         interval_losses: list[float] = []
         interval_start, interval_train_s = self.step, 0.0
@@ -320,7 +386,7 @@ class Trainer:
             row: dict[str, Any] = {"step": self.step}
             if interval_losses:
                 row["train_loss"] = sum(interval_losses) / len(interval_losses)
-            row["lr"] = lr_now()
+            row["lr"] = last_lr
             done = (self.step - interval_start) * chars_per_step
             row["chars_per_s"] = done / interval_train_s if interval_train_s > 0 else 0.0
             row["elapsed_s"] = round(elapsed(), 3)
@@ -344,6 +410,8 @@ class Trainer:
             with self._lock:
                 val = evaluate(model, val_data, device, cfg.eval_max_chars)
             eval_seconds = time.perf_counter() - t0
+            if not math.isfinite(val):
+                raise Diverged(f"the validation loss became {val} at step {self.step}")
             last_val, last_eval_step = val, self.step
             best_val = val if best_val is None else min(best_val, val)
             self._emit(Evaluated(self.step, val, best_val, elapsed()))
@@ -354,7 +422,10 @@ class Trainer:
                 reason = "stopped"
             elif cfg.steps and self.step >= cfg.steps:
                 reason = "steps"
-            elif cfg.max_seconds and session_elapsed() + eval_seconds + (step_time or 0) >= cfg.max_seconds:
+            elif cfg.max_seconds and (
+                session_elapsed() + (step_time or 0) + eval_cost() + save_seconds >= cfg.max_seconds
+            ):
+                # Stop while the last evaluation and checkpoint still fit in the budget.
                 reason = "time"
             if ctx.any(reason is not None, device):
                 reason = reason or "stopped"
@@ -371,7 +442,7 @@ class Trainer:
             x, y, reset = batches.next()
             if reset:
                 state = None
-            lr = lr_now()
+            lr = last_lr = lr_now()
             for group in optimizer.param_groups:
                 group["lr"] = lr
             with self._lock:
@@ -386,12 +457,7 @@ class Trainer:
             loss_value = loss.item()
             if not math.isfinite(loss_value):
                 # Nothing is saved: the weights are already poisoned, the last checkpoint is the good one.
-                kept = f"the last good checkpoint ({self.last_checkpoint}) is kept" if self.last_checkpoint \
-                    else "no checkpoint had been saved yet"
-                return self._finish_failed(
-                    f"the loss became {loss_value} at step {self.step + 1}: training diverged; {kept}. "
-                    "Try a lower learning rate (--lr) or gradient clipping (--grad-clip)"
-                )
+                raise Diverged(f"the loss became {loss_value} at step {self.step + 1}")
             self.step += 1
             dt = time.perf_counter() - t0
             step_time = dt if step_time is None else 0.9 * step_time + 0.1 * dt
@@ -400,7 +466,9 @@ class Trainer:
 
             eta = None
             if cfg.steps:
-                eta = (cfg.steps - self.step) * step_time
+                left_steps = max(0, cfg.steps - self.step)
+                evals_left = left_steps // cfg.eval_interval + 1
+                eta = left_steps * step_time + evals_left * eval_cost() + save_seconds
             if cfg.max_seconds:
                 left = max(0.0, cfg.max_seconds - session_elapsed())
                 eta = left if eta is None else min(eta, left)
@@ -410,7 +478,8 @@ class Trainer:
                 self._emit(Sample(self.step, vocab.decode(x[0]), vocab.decode(y[0]), vocab.decode(pred)))
 
             val = None
-            if self.step % cfg.eval_interval == 0 and ctx.is_main:
+            last_step = bool(cfg.steps) and self.step >= cfg.steps
+            if (self.step % cfg.eval_interval == 0 or last_step) and ctx.is_main:
                 val = run_eval()
             if val is not None or self.step % cfg.log_interval == 0:
                 log_row(val)
@@ -426,10 +495,18 @@ class Trainer:
 
         if ctx.is_main:
             if last_eval_step != self.step:
-                log_row(run_eval())
+                val = run_eval()
+                if interval_losses or not self.history or self.history[-1]["step"] != self.step:
+                    log_row(val)
+                else:
+                    # This step already has its row: give it the validation loss rather than add a
+                    # second row for the same step.
+                    self.history[-1]["val_loss"] = val
+                    rewrite_metrics()
             elif interval_losses:
                 log_row(None)
-            save("final")
+            if saved_step != self.step:
+                save("final")
         self._save_request.clear()
         result = Finished(
             self.step, reason, elapsed(), last_val, best_val,
@@ -438,7 +515,14 @@ class Trainer:
         self._emit(result)
         return result
 
-    def _finish_failed(self, message: str) -> Failed:
-        result = self._failed(message)
-        self._emit(result)
-        return result
+
+
+class Diverged(Exception):
+    """Training blew up (NaN or inf): the weights are lost, the last checkpoint is the good one."""
+
+
+def _remove_stale_temporaries(run_dir: Path) -> None:
+    """Half-written files a killed run left behind (see checkpoint.atomic_write)."""
+    for name in (checkpoint.CHECKPOINT_NAME, checkpoint.CONFIG_NAME, checkpoint.METRICS_NAME):
+        for tmp in run_dir.glob(f".{name}.tmp*"):
+            tmp.unlink(missing_ok=True)
