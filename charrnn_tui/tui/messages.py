@@ -1,0 +1,49 @@
+"""Messages the app's workers post to the UI thread. post_message is thread-safe and never blocks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.message import Message
+
+from charrnn_tui.corpus import Corpus
+from charrnn_tui.events import Event, Sample, Step
+
+
+class TrainerEvent(Message):
+    """One trainer event. A queued Step or Sample is replaced by a newer one of its kind, so a fast
+    trainer cannot flood the UI; the session keeps the full history, the message only wakes the screen."""
+
+    def __init__(self, event: Event) -> None:
+        super().__init__()
+        self.event = event
+
+    def can_replace(self, message: Message) -> bool:
+        return (
+            isinstance(message, TrainerEvent)
+            and isinstance(self.event, Step | Sample)
+            and type(message.event) is type(self.event)
+        )
+
+
+class CorpusLoaded(Message):
+    """A corpus finished loading off the UI thread (or failed to: `error` says why)."""
+
+    def __init__(self, request: int, corpus: Corpus | None, vocab_size: int = 0, error: str = "") -> None:
+        super().__init__()
+        self.request = request
+        self.corpus = corpus
+        self.vocab_size = vocab_size
+        self.error = error
+
+
+class ModelLoaded(Message):
+    """A saved run's checkpoint was read off the UI thread, for the generation screen."""
+
+    def __init__(self, model: Any = None, vocab: Any = None, prime: str = "", title: str = "", error: str = "") -> None:
+        super().__init__()
+        self.model = model
+        self.vocab = vocab
+        self.prime = prime
+        self.title = title
+        self.error = error

@@ -1,0 +1,185 @@
+"""One training run as the app sees it: the trainer in a worker thread, and the state its screen draws.
+
+The trainer's callback runs in the worker thread. It records every event here (under a lock, so the
+history is complete) and posts a message that only wakes the UI; the screen redraws from this state at
+its own bounded rate. Tests feed scripted events through the same `on_event` without torch.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+
+from textual.message import Message
+
+from charrnn_tui.config import TrainConfig
+from charrnn_tui.corpus import Corpus
+from charrnn_tui.errors import CharRNNError
+from charrnn_tui.events import (
+    CheckpointSaved,
+    Evaluated,
+    Event,
+    Failed,
+    Finished,
+    Logged,
+    Paused,
+    Resumed,
+    Sample,
+    Started,
+    Step,
+)
+from charrnn_tui.tui.messages import TrainerEvent
+
+SAMPLES_KEPT = 4
+
+
+class TrainingSession:
+    def __init__(
+        self,
+        corpus: Corpus | str,
+        config: TrainConfig,
+        run_dir: Path | None,
+        post: Callable[[Message], object],
+        resume: bool = False,
+    ) -> None:
+        # A saved run's corpus is named by its spec and loaded in the worker (a file can be large).
+        self.corpus: Corpus | None = corpus if isinstance(corpus, Corpus) else None
+        self.corpus_spec = corpus.name if isinstance(corpus, Corpus) else corpus
+        self.corpus_name = corpus.name if isinstance(corpus, Corpus) else Path(corpus).stem
+        self.config = config
+        self.run_dir = run_dir
+        self.resume = resume
+        self._post = post
+        self._lock = threading.Lock()
+        self.trainer = None  # built in the worker thread: importing torch there keeps the UI painting
+        self._stop_asked = False
+        self._save_on_stop = True
+        self.version = 0  # bumped on every recorded event; the screen redraws when it moved
+        self.status = "starting"  # running, paused, stopping, finished, failed
+        self.started: Started | None = None
+        self.last_step: Step | None = None
+        self.train_points: list[tuple[int, float]] = []
+        self.val_points: list[tuple[int, float]] = []
+        self.samples: deque[Sample] = deque(maxlen=SAMPLES_KEPT)
+        self.best_val: float | None = None
+        self.last_val: float | None = None
+        self.last_checkpoint: CheckpointSaved | None = None
+        self.result: Finished | Failed | None = None
+
+    # ---- the worker thread ------------------------------------------------------------------------
+    def run(self) -> Finished | Failed:
+        if self.corpus is None:
+            from charrnn_tui.corpus import load_corpus
+
+            try:
+                self.corpus = load_corpus(self.corpus_spec)
+            except CharRNNError as e:
+                failed = Failed(0, str(e), str(self.run_dir) if self.run_dir else None, None)
+                self.on_event(failed)
+                return failed
+        from charrnn_tui.trainer import Trainer
+
+        trainer = Trainer(self.corpus, self.config, self.run_dir, on_event=self.on_event, resume=self.resume)
+        self.trainer = trainer
+        if self._stop_asked:  # quit or stop pressed while torch was still importing
+            self._apply_stop(trainer)
+        result = trainer.run()
+        if self.result is None:  # the trainer always emits its result; this covers a silent return
+            self.on_event(result)
+        return result
+
+    def on_event(self, ev: Event) -> None:
+        """The trainer's callback (any thread): record, then wake the UI."""
+        self.record(ev)
+        self._post(TrainerEvent(ev))
+
+    def record(self, ev: Event) -> None:
+        with self._lock:
+            if isinstance(ev, Started):
+                self.started = ev
+                self.status = "running"
+                self.train_points.clear()
+                self.val_points.clear()
+                for row in ev.history:  # a resumed run's curve so far
+                    if "train_loss" in row:
+                        self.train_points.append((row["step"], row["train_loss"]))
+                    if "val_loss" in row:
+                        self.val_points.append((row["step"], row["val_loss"]))
+                if self.val_points:
+                    self.best_val = min(v for _, v in self.val_points)
+                    self.last_val = self.val_points[-1][1]
+            elif isinstance(ev, Step):
+                self.last_step = ev
+                self.train_points.append((ev.step, ev.train_loss))
+            elif isinstance(ev, Sample):
+                self.samples.append(ev)
+            elif isinstance(ev, Evaluated):
+                self.val_points.append((ev.step, ev.val_loss))
+                self.best_val, self.last_val = ev.best_val_loss, ev.val_loss
+            elif isinstance(ev, Logged):
+                pass  # the metrics file has it; the curve is drawn from every Step
+            elif isinstance(ev, CheckpointSaved):
+                self.last_checkpoint = ev
+            elif isinstance(ev, Paused):
+                self.status = "paused" if not self._stop_asked else "stopping"
+            elif isinstance(ev, Resumed):
+                self.status = "running" if not self._stop_asked else "stopping"
+            elif isinstance(ev, Finished):
+                self.result, self.status = ev, "finished"
+            elif isinstance(ev, Failed):
+                self.result, self.status = ev, "failed"
+            self.version += 1
+
+    def curves(self) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+        with self._lock:
+            return list(self.train_points), list(self.val_points)
+
+    # ---- control, from the UI thread ----------------------------------------------------------------
+    @property
+    def active(self) -> bool:
+        return self.status in ("starting", "running", "paused", "stopping")
+
+    def toggle_pause(self) -> None:
+        t = self.trainer
+        if t is None or not self.active or self._stop_asked:
+            return
+        t.resume() if t.paused else t.pause()
+
+    def request_checkpoint(self) -> bool:
+        if self.trainer is None or not self.active or self.run_dir is None:
+            return False
+        self.trainer.request_checkpoint()
+        return True
+
+    def stop(self, save: bool = True) -> None:
+        """Ask the trainer to stop after the current step; `save=False` keeps the last checkpoint as is."""
+        self._stop_asked = True
+        self._save_on_stop = save
+        with self._lock:
+            if self.active:
+                self.status = "stopping"
+                self.version += 1
+        if self.trainer is not None:
+            self._apply_stop(self.trainer)
+
+    def _apply_stop(self, trainer) -> None:
+        if not self._save_on_stop:
+            # The engine saves a final checkpoint on every stop and has no switch for it; its save()
+            # reads trainer.run_dir at call time, so clearing it skips that save. See the report's
+            # request for Trainer.stop(save=False).
+            trainer.run_dir = None
+        trainer.stop()
+
+    def snapshot(self):
+        """The current weights (a CPU copy) and vocabulary, for generation beside the running trainer."""
+        if self.trainer is None:
+            raise CharRNNError("the model is not built yet; wait for training to start")
+        return self.trainer.snapshot()
+
+    def default_prime(self) -> str:
+        from charrnn_tui.headless import default_prime
+
+        head = self.corpus.text[:200] if self.corpus is not None else ""
+        return default_prime({"corpus": {"head": head}, "vocab": head[:1] or "\n"})
