@@ -66,6 +66,16 @@ class DistContext:
         dist.all_reduce(t, op=dist.ReduceOp.MAX)
         return bool(t.item())
 
+    def agree(self, flag: bool, seconds: float) -> tuple[bool, float]:
+        """One all-reduce per step: whether any rank wants to stop, and the largest clock. A schedule
+        that follows each rank's own clock gives each rank its own learning rate, and the ranks'
+        weights drift apart; following the agreed clock keeps them identical."""
+        if not self.enabled:
+            return flag, seconds
+        t = torch.tensor([1.0 if flag else 0.0, seconds], dtype=torch.float64, device=self.comm_device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return bool(t[0].item()), float(t[1].item())
+
     def mean(self, value: float, device: torch.device | None = None) -> float:
         if not self.enabled:
             return value

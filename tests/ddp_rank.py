@@ -1,7 +1,7 @@
 """Run by tests/test_distributed.py under torchrun, once per rank: trains as `--train-only` does, then
 saves this rank's weights to OUT/rank<RANK>.pt so the test can compare the ranks.
 
-usage: torchrun ... tests/ddp_rank.py OUT [charrnn-tui training flags]
+usage: torchrun ... tests/ddp_rank.py OUT [charrnn-tui training flags]   (or plain python: one process)
 """
 
 from __future__ import annotations
@@ -20,16 +20,16 @@ from charrnn_tui.trainer import Trainer
 
 
 def main() -> int:
-    out = Path(sys.argv[1])
+    out, rank = Path(sys.argv[1]), os.environ.get("RANK", "0")
     args = build_parser().parse_args(sys.argv[2:])
     config = preset(args.preset or DEFAULT_PRESET).with_overrides(**config_overrides(args))
     trainer = Trainer(load_corpus(args.corpus), config, args.run_dir, resume=args.resume)
     result = trainer.run()
     if isinstance(result, Failed):
-        print(f"rank {os.environ['RANK']}: {result.message}\n{result.details}", file=sys.stderr)
+        print(f"rank {rank}: {result.message}\n{result.details}", file=sys.stderr)
         return 1
     model, _ = trainer.snapshot()
-    torch.save(model.state_dict(), out / f"rank{os.environ['RANK']}.pt")
+    torch.save(model.state_dict(), out / f"rank{rank}.pt")
     return 0
 
 
