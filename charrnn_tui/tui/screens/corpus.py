@@ -64,7 +64,7 @@ class CorpusScreen(Screen):
                     yield Static(id="preview", markup=False)
             with Vertical(id="corpus-right"):
                 yield Select(
-                    [(f"{name}: {PRESET_HELP[name].split(':')[0]}", name) for name in PRESETS],
+                    [(f"preset: {name}", name) for name in PRESETS],
                     value=self.preset_name, allow_blank=False, id="preset",
                 )  # fmt: skip
                 yield Static(id="preset-help")
@@ -85,8 +85,10 @@ class CorpusScreen(Screen):
         self.plays = builtin_plays()
         plays = self.query_one("#plays", OptionList)
         for p in self.plays:
-            plays.add_option(Option(Text.assemble(p.name, (f"  {p.genre}", "dim")), id=p.name))
-        self.query_one(SettingsForm).load(PRESETS[self.preset_name].with_overrides(**self.overrides))
+            genre = f"  {p.genre}" if len(p.name) + len(p.genre) <= 26 else ""  # a long name keeps its line
+            label = Text.assemble(p.name, (genre, "dim"), no_wrap=True, overflow="ellipsis")
+            plays.add_option(Option(label, id=p.name))
+        self.query_one(SettingsForm).load(self._preset())
         self._show_preset_help()
         self.refresh_runs()
         self.query_one("#corpus-hint", Static).update(
@@ -165,7 +167,7 @@ class CorpusScreen(Screen):
             (c.name, "bold"), (f"  ({source})\n", "dim"),
             ("characters  ", "dim"), f"{len(c):,}\n",
             ("vocabulary  ", "dim"), f"{self.vocab_size:,} distinct characters\n",
-            ("train / val ", "dim"), f"{train:,} / {val:,} ({cfg.val_fraction:.0%} held out)",
+            ("train / val ", "dim"), f"{train:,} / {val:,} chars",
         )  # fmt: skip
         self.query_one("#corpus-info", Static).update(info)
         self.query_one("#preview", Static).update(c.text[:PREVIEW_CHARS])
@@ -175,7 +177,7 @@ class CorpusScreen(Screen):
     def on_select_changed(self, event: Select.Changed) -> None:
         if event.select.id == "preset" and event.value in PRESETS and event.value != self.preset_name:
             self.preset_name = str(event.value)
-            self.query_one(SettingsForm).load(PRESETS[self.preset_name])
+            self.query_one(SettingsForm).load(self._preset())
             self._show_preset_help()
             self._validate()
 
@@ -186,15 +188,19 @@ class CorpusScreen(Screen):
     def _show_preset_help(self) -> None:
         self.query_one("#preset-help", Static).update(Text(PRESET_HELP[self.preset_name], style="dim"))
 
+    def _preset(self) -> TrainConfig:
+        """The chosen preset with the command line's settings (e.g. --eval-interval) on top."""
+        return PRESETS[self.preset_name].with_overrides(**self.overrides)
+
     def _config_or_preset(self) -> TrainConfig:
         try:
-            return self.query_one(SettingsForm).read(PRESETS[self.preset_name])
+            return self.query_one(SettingsForm).read(self._preset())
         except CharRNNError:
-            return PRESETS[self.preset_name]
+            return self._preset()
 
     def config(self) -> TrainConfig:
         """The settings as typed, checked by the engine's own rules (and against the corpus, once loaded)."""
-        config = self.query_one(SettingsForm).read(PRESETS[self.preset_name])
+        config = self.query_one(SettingsForm).read(self._preset())
         config.validate()
         if self.corpus is not None:
             n_val = int(len(self.corpus) * config.val_fraction)

@@ -34,7 +34,7 @@ class TrainingScreen(Screen):
         Binding("g", "generate", "Generate"),
         Binding("x", "stop", "Stop"),
         Binding("escape", "back", "Stop/back"),
-        Binding("q", "app.quit", "Quit"),
+        Binding("q", "app.quit", "Quit", show=False),  # the footer shows ^q
     ]
 
     def __init__(self, session: TrainingSession) -> None:

@@ -19,6 +19,8 @@ def downsample(points: list[tuple[int, float]], n: int) -> list[tuple[int, float
 
 
 class LossPlot(PlotextPlot):
+    points: tuple[int, int] = (0, 0)
+
     DEFAULT_CSS = """
     LossPlot { height: 1fr; min-height: 8; }
     """
@@ -27,6 +29,7 @@ class LossPlot(PlotextPlot):
         self.set_curves([], [])
 
     def set_curves(self, train: list[tuple[int, float]], val: list[tuple[int, float]]) -> None:
+        self.points = (len(train), len(val))  # what was last drawn, for tests and the curious
         plt = self.plt
         plt.clear_data()
         plt.title("loss (nats per character)")
@@ -43,4 +46,17 @@ class LossPlot(PlotextPlot):
         else:
             plt.xlim(None, None)
             plt.ylim(None, None)
+            last = max(p[-1][0] for p in (train, val) if p)
+            ticks = step_ticks(last)
+            plt.xticks(ticks, [f"{t:,}" for t in ticks])
         self.refresh()
+
+
+def step_ticks(last: int, n: int = 5) -> list[int]:
+    """Round step numbers for the x axis (plotext would label 102.2, 201.5, ...)."""
+    if last <= 0:
+        return [0]
+    raw = last / n
+    magnitude = 10 ** (len(str(int(raw))) - 1)
+    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
+    return list(range(0, last + 1, step))

@@ -1,0 +1,56 @@
+"""The sample panel's alignment, and the app's promise to paint without importing torch."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from rich.console import Console
+
+from charrnn_tui.events import Sample
+from charrnn_tui.tui.widgets.loss_plot import downsample, step_ticks
+from charrnn_tui.tui.widgets.sample_panel import SampleView
+
+
+def render(sample: Sample, width: int = 40) -> list[str]:
+    console = Console(width=width, color_system=None, legacy_windows=False)
+    with console.capture() as cap:
+        console.print(SampleView([sample]))
+    return cap.get().splitlines()
+
+
+def test_wide_characters_stay_aligned() -> None:
+    # Korean is two cells wide; the target is the input shifted by one, so wide and narrow characters
+    # meet in the same column and the narrow one must be padded.
+    lines = render(Sample(7, "가b", "b다", "b라"))
+    assert lines[1:] == ["input  가b ", "target b 다", "guess  b 라"]
+
+
+def test_long_windows_wrap_in_aligned_chunks() -> None:
+    text = "To be, or not to be: that is the question 🙂 これは"
+    lines = render(Sample(1, text[:-1], text[1:], text[1:]), width=30)[1:]
+    assert len(lines) % 3 == 0 and len(lines) > 3
+    from rich.cells import cell_len
+
+    for i in range(0, len(lines), 3):
+        widths = {cell_len(line.rstrip("\n")) for line in lines[i : i + 3]}
+        assert len(widths) == 1, lines[i : i + 3]
+
+
+def test_whitespace_is_visible() -> None:
+    lines = render(Sample(1, "a b\n", " b\nc", " b\nc"))
+    assert lines[1] == "input  a·b↵"
+
+
+def test_downsample_keeps_ends_and_bounds_points() -> None:
+    points = [(i, float(i)) for i in range(1, 10_001)]
+    out = downsample(points, 200)
+    assert len(out) == 200 and out[-1][0] == 10_000
+    assert downsample(points[:5], 200) == points[:5]
+    assert step_ticks(400) == [0, 100, 200, 300, 400]
+
+
+def test_the_app_module_does_not_import_torch() -> None:
+    code = "import sys, charrnn_tui.tui.app; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

@@ -1,0 +1,53 @@
+"""Helpers for the app's tests (a module of its own: `conftest` is a name shared with tests/conftest.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Callable, Coroutine
+from dataclasses import replace
+from typing import Any
+
+from charrnn_tui.config import TINY
+from charrnn_tui.corpus import Corpus
+from charrnn_tui.events import Evaluated, Event, Sample, Started, Step
+
+SIZE = (120, 36)
+
+
+def run(coro: Coroutine[Any, Any, Any]) -> Any:
+    """Pilot tests are plain sync tests (no asyncio plugin is installed)."""
+    return asyncio.run(coro)
+
+
+async def wait_for(pilot, condition: Callable[[], bool], timeout: float = 120.0, what: str = "") -> None:
+    """Let the app run until `condition` holds; fail with `what` if it never does."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not condition():
+        if loop.time() > end:
+            raise AssertionError(f"timed out waiting for {what or condition}")
+        await pilot.pause(0.05)
+
+
+def scripted_run(corpus: Corpus, until: int = 150, total: int = 200) -> list[Event]:
+    """A plausible tiny-preset run on Hamlet: a falling loss, evaluations, and samples that improve."""
+    config = replace(TINY, steps=total, device="cpu").to_dict()
+    events: list[Event] = [
+        Started(0, config, "hamlet", "runs/hamlet-demo", "cpu", 26_176, 64, 158_715, 17_635),
+    ]
+    text = corpus.text
+    for step in range(1, until + 1):
+        loss = 1.95 + 2.2 * math.exp(-step / 30) + 0.05 * math.sin(step * 1.7)
+        eta = (total - step) * 0.05
+        events.append(Step(step, loss, 0.01, 12_345.0, step * 0.05, eta, step / total))
+        if step % 50 == 0:
+            events.append(Evaluated(step, loss + 0.08, loss + 0.08, step * 0.05))
+    window = 32
+    for k, step in enumerate((until - 2, until - 1, until)):
+        start = 400 + 37 * k
+        inp, tgt = text[start : start + window], text[start + 1 : start + window + 1]
+        # A guess right where the index is even or the character is a space: fixed, and visibly mixed.
+        pred = "".join(c if (i % 3 != 1 or c == " ") else "e" for i, c in enumerate(tgt))
+        events.append(Sample(step, inp, tgt, pred))
+    return events
