@@ -5,6 +5,7 @@ either way. Launch several with `torchrun --nproc_per_node=N -m charrnn_tui --tr
 from __future__ import annotations
 
 import os
+import re
 from datetime import timedelta
 
 import torch
@@ -63,7 +64,7 @@ class DistContext:
         if not self.enabled:
             return flag
         t = torch.tensor([1.0 if flag else 0.0], device=self.comm_device)
-        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        self._all_reduce(t, dist.ReduceOp.MAX)
         return bool(t.item())
 
     def agree(self, flag: bool, seconds: float) -> tuple[bool, float]:
@@ -73,15 +74,24 @@ class DistContext:
         if not self.enabled:
             return flag, seconds
         t = torch.tensor([1.0 if flag else 0.0, seconds], dtype=torch.float64, device=self.comm_device)
-        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        self._all_reduce(t, dist.ReduceOp.MAX)
         return bool(t[0].item()), float(t[1].item())
 
     def mean(self, value: float, device: torch.device | None = None) -> float:
         if not self.enabled:
             return value
         t = torch.tensor([value], dtype=torch.float64, device=self.comm_device)
-        dist.all_reduce(t)
+        self._all_reduce(t, dist.ReduceOp.SUM)
         return float(t.item()) / self.world_size
+
+    def _all_reduce(self, t: torch.Tensor, op: dist.ReduceOp) -> None:
+        try:
+            dist.all_reduce(t, op=op)
+        except RuntimeError as e:  # DistBackendError and friends: a peer left, or never answered
+            raise CharRNNError(
+                f"rank {self.rank} lost contact with the other ranks: one of them stopped or failed (its own "
+                f"messages say why), or took longer than {TIMEOUT_ENV} allows ({_first_line(e)})"
+            ) from None
 
     def barrier(self) -> None:
         if self.enabled:
@@ -95,6 +105,12 @@ class DistContext:
                 dist.destroy_process_group()
             except Exception:  # noqa: BLE001 - best effort on the way out
                 pass
+
+
+def _first_line(e: Exception) -> str:
+    """The gist of a c10d/gloo error: its first sentence, without the source-file prefix."""
+    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return re.sub(r"^\[[^\]]*\]\s*", "", text).split(". ")[0]
 
 
 def _timeout() -> timedelta:
@@ -140,7 +156,6 @@ def from_environment(device_type: str) -> DistContext:
             dist.init_process_group(backend=backend, timeout=_timeout())
         except (RuntimeError, ValueError) as e:  # DistNetworkError and DistStoreError are RuntimeErrors
             where = f"{os.environ.get('MASTER_ADDR', '?')}:{os.environ.get('MASTER_PORT', '?')}"
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise CharRNNError(f"rank {rank} of {world_size} could not join the others at {where} ({backend}): "
-                               f"{first}") from None
+                               f"{_first_line(e)}") from None
     return DistContext(rank, world_size, local_rank, backend)

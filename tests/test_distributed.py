@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -15,6 +16,8 @@ import torch
 import torch.distributed as dist
 
 from charrnn_tui.checkpoint import load, load_model
+from charrnn_tui.distributed import TIMEOUT_ENV, DistContext, from_environment
+from charrnn_tui.errors import CharRNNError
 from charrnn_tui.generate import Generator
 from charrnn_tui.trainer import read_metrics
 
@@ -186,3 +189,55 @@ def test_a_rank_that_dies_does_not_hang_the_other(tmp_path):
     rc = proc.wait(timeout=HANG_GUARD_S)
     assert rc != 0
     assert not alive(ranks[0]), log.read_text()
+
+
+# ---- joining, in this process: the errors a user can cause --------------------------------------------------
+
+
+@pytest.fixture
+def torchrun_env(monkeypatch):
+    for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", TIMEOUT_ENV):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    return monkeypatch
+
+
+def test_one_process_gets_a_context_that_does_nothing():
+    ctx = from_environment("cpu")
+    assert not ctx.enabled and ctx.is_main
+    assert ctx.agree(True, 1.5) == (True, 1.5)
+    assert ctx.shard(torch.arange(10)).tolist() == list(range(10))
+
+
+def test_shards_are_disjoint_equal_and_in_order():
+    data = torch.arange(100)
+    shards = [DistContext(rank, 3).shard(data) for rank in range(3)]
+    assert [len(s) for s in shards] == [33, 33, 33]
+    assert torch.cat(shards).tolist() == list(range(99))
+
+
+@pytest.mark.parametrize(
+    ("env", "device", "message"),
+    [
+        ({}, "cpu", "RANK/LOCAL_RANK are missing"),
+        ({"RANK": "0", "LOCAL_RANK": "0"}, "mps", "not MPS"),
+        ({"RANK": "0", "LOCAL_RANK": "0", TIMEOUT_ENV: "soon"}, "cpu", "number of seconds"),
+    ],
+)
+def test_bad_launch_settings_are_refused_clearly(torchrun_env, env, device, message):
+    for name, value in env.items():
+        torchrun_env.setenv(name, value)
+    with pytest.raises(CharRNNError, match=message):
+        from_environment(device)
+
+
+def test_a_rank_with_no_one_to_join_gives_up_with_a_message(torchrun_env):
+    with socket.socket() as s:  # a port that nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    for name, value in {"RANK": "1", "LOCAL_RANK": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
+                        TIMEOUT_ENV: "2"}.items():
+        torchrun_env.setenv(name, value)
+    with pytest.raises(CharRNNError, match=f"rank 1 of 2 could not join the others at 127.0.0.1:{port}"):
+        from_environment("cpu")
+    assert not dist.is_initialized()
