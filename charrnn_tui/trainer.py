@@ -174,7 +174,10 @@ class Trainer:
             )
         except Exception as e:  # a bug or an environment fault: report it, keep the front end alive
             result = self._failed(f"training failed: {type(e).__name__}: {e}", traceback.format_exc())
-        self._emit(result)
+        try:
+            self._emit(result)
+        except Exception:
+            pass  # the front end's own handler failed too; the result is returned all the same
         return result
 
     def _failed(self, message: str, details: str = "") -> Failed:
