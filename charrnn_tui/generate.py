@@ -1,4 +1,9 @@
-"""Generation: feed a prime once, then one recurrent step per new character, the state carried."""
+"""Generation: feed a prime once, then one recurrent step per new character, the state carried.
+
+Calling `nn.LSTM` once per character is slow on a CPU (each call sets up and reorders its weights),
+so an LSTM on the CPU steps through `_LSTMStepper` instead: the same fp32 arithmetic written as one
+matrix-vector product per layer into preallocated buffers. Other cells and devices use the model itself.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +15,90 @@ import torch
 from charrnn_tui.model import CharRNN, State
 from charrnn_tui.vocab import Vocab
 
+# A prime longer than this goes through the model in one pass (nn.LSTM is efficient over a sequence);
+# shorter text, like a few typed characters, is cheaper one step at a time.
+FEED_STEP_MAX = 16
+
 
 @dataclass(frozen=True)
 class Token:
     char: str
     prob: float  # the probability the model gave this character
     top: tuple[tuple[str, float], ...]  # the most likely next characters before this one was drawn
+
+
+def _weights_version(model: CharRNN) -> int:
+    # Every in-place change to a parameter (an optimiser step, load_state_dict) bumps its version,
+    # so a changed sum tells the stepper its copied weights are stale.
+    return sum(p._version for p in model.parameters())
+
+
+class _LSTMStepper:
+    """One batch-1 LSTM step per character, exact fp32, no allocation per step.
+
+    Layer 0's input projection of every character is precomputed as a table (embedding or one-hot
+    times W_ih, plus both biases), so the layer costs one W_hh product. For deeper layers W_ih and
+    W_hh are concatenated, and the hidden states of all layers live side by side in one buffer, so
+    the input of layer l, [h(l-1) new ; h(l) old], is a contiguous slice: one addmv per layer.
+    """
+
+    def __init__(self, model: CharRNN) -> None:
+        self.n_layers, self.hidden = model.n_layers, model.hidden
+        self.h = torch.zeros(self.n_layers * self.hidden)
+        self.c = torch.zeros(self.n_layers, self.hidden)
+        self.gates = torch.empty(4 * self.hidden)
+        self.logits = torch.empty(model.vocab_size)
+        self.load(model)
+
+    @torch.no_grad()
+    def load(self, model: CharRNN) -> None:
+        rnn = model.rnn
+        w_ih0 = rnn.weight_ih_l0.float()
+        bias0 = (rnn.bias_ih_l0 + rnn.bias_hh_l0).float()
+        if model.embed is not None:
+            self.table = torch.addmm(bias0, model.embed.weight.float(), w_ih0.t())
+        else:
+            self.table = (w_ih0.t() + bias0).contiguous()  # one-hot row i selects column i
+        self.w = [rnn.weight_hh_l0.float().contiguous()]
+        self.b = [None]
+        for layer in range(1, self.n_layers):
+            w_ih, w_hh = getattr(rnn, f"weight_ih_l{layer}"), getattr(rnn, f"weight_hh_l{layer}")
+            self.w.append(torch.cat([w_ih, w_hh], 1).float().contiguous())
+            self.b.append((getattr(rnn, f"bias_ih_l{layer}") + getattr(rnn, f"bias_hh_l{layer}")).float())
+        self.head_w = model.head.weight.float().contiguous()
+        self.head_b = model.head.bias.float().clone()
+        self.version = _weights_version(model)
+
+    def step(self, idx: int) -> torch.Tensor:
+        """Advance one character; returns the logits buffer (overwritten by the next step)."""
+        hid, h, c, gates = self.hidden, self.h, self.c, self.gates
+        for layer in range(self.n_layers):
+            lo = layer * hid
+            if layer == 0:
+                torch.addmv(self.table[idx], self.w[0], h[:hid], out=gates)
+            else:
+                torch.addmv(self.b[layer], self.w[layer], h[lo - hid : lo + hid], out=gates)
+            # PyTorch's gate order is input, forget, cell, output.
+            gates[: 2 * hid].sigmoid_()
+            gates[2 * hid : 3 * hid].tanh_()
+            gates[3 * hid :].sigmoid_()
+            c_l, h_l = c[layer], h[lo : lo + hid]
+            c_l.mul_(gates[hid : 2 * hid]).addcmul_(gates[:hid], gates[2 * hid : 3 * hid])
+            torch.tanh(c_l, out=h_l)
+            h_l.mul_(gates[3 * hid :])
+        return torch.addmv(self.head_b, self.head_w, h[-hid:], out=self.logits)
+
+    def get_state(self) -> State:
+        shape = (self.n_layers, 1, self.hidden)
+        return self.h.view(shape).clone(), self.c.view(shape).clone()
+
+    def set_state(self, state: State | None) -> None:
+        if state is None:
+            self.h.zero_()
+            self.c.zero_()
+        else:
+            self.h.copy_(state[0].reshape(-1))
+            self.c.copy_(state[1].reshape(self.n_layers, self.hidden))
 
 
 class Generator:
@@ -26,28 +109,54 @@ class Generator:
         self.vocab = vocab
         self.top_n = min(top_n, len(vocab))
         self.device = next(model.parameters()).device
+        fast = model.cell == "lstm" and self.device.type == "cpu"
+        self._stepper = _LSTMStepper(model) if fast else None
         self.reset()
 
     def reset(self) -> None:
-        self.state: State | None = None
+        self.state = None
         self.logits: torch.Tensor | None = None
         self.text = ""
 
-    @torch.no_grad()
-    def feed(self, text: str) -> None:
-        """Advance the state over `text` in one pass (the prime, or user text typed mid-stream)."""
-        if not text:
-            return
-        ids = torch.tensor([self.vocab.encode(text)], device=self.device)
-        logits, self.state = self.model(ids, self.state)
-        self.logits = logits[0, -1]
-        self.text += text
+    @property
+    def state(self) -> State | None:
+        """The recurrent state in the model's own layout; None before anything was fed."""
+        if self._stepper is not None and self._has_state:
+            return self._stepper.get_state()
+        return self._state
+
+    @state.setter
+    def state(self, value: State | None) -> None:
+        self._state, self._has_state = value, value is not None
+        if self._stepper is not None:
+            self._stepper.set_state(value)
+
+    def _step(self, idx: int) -> None:
+        if self._stepper is not None:
+            self.logits = self._stepper.step(idx)
+            self._has_state = True
+        else:
+            logits, self._state = self.model(torch.tensor([[idx]], device=self.device), self._state)
+            self.logits = logits[0, -1]
+
+    def _check_weights(self) -> None:
+        if self._stepper is not None and self._stepper.version != _weights_version(self.model):
+            self._stepper.load(self.model)
 
     @torch.no_grad()
-    def _step(self, idx: int) -> None:
-        x = torch.tensor([[idx]], device=self.device)
-        logits, self.state = self.model(x, self.state)
-        self.logits = logits[0, -1]
+    def feed(self, text: str) -> None:
+        """Advance the state over `text` (the prime, or user text typed mid-stream)."""
+        if not text:
+            return
+        ids = self.vocab.encode(text)
+        self._check_weights()
+        if self._stepper is not None and len(ids) <= FEED_STEP_MAX:
+            for idx in ids:
+                self._step(idx)
+        else:
+            logits, self.state = self.model(torch.tensor([ids], device=self.device), self.state)
+            self.logits = logits[0, -1]
+        self.text += text
 
     @torch.no_grad()
     def sample(
@@ -58,21 +167,24 @@ class Generator:
         if self.logits is None:
             raise ValueError("feed a prime before sampling")
         gen = torch.Generator().manual_seed(seed) if seed is not None else None
-        chars = self.vocab.chars
+        chars, top_n = self.vocab.chars, self.top_n
+        truncate = 0 < top_k < len(chars)
+        self._check_weights()
         for _ in range(length):
             logits = self.logits.float().cpu()
             probs = torch.softmax(logits, -1)
-            top_p, top_i = probs.topk(self.top_n)
+            top_p, top_i = probs.topk(top_n)
+            top_ids, top_ps = top_i.tolist(), top_p.tolist()
             if temperature <= 0:
-                idx = int(top_i[0])
+                idx, prob = top_ids[0], top_ps[0]
             else:
                 scaled = logits / temperature
-                if 0 < top_k < len(chars):
+                if truncate:
                     kth = scaled.topk(top_k).values[-1]
                     scaled = scaled.masked_fill(scaled < kth, float("-inf"))
                 idx = int(torch.multinomial(torch.softmax(scaled, -1), 1, generator=gen))
-            top = tuple(zip((chars[i] for i in top_i.tolist()), top_p.tolist(), strict=True))
-            token = Token(chars[idx], float(probs[idx]), top)
+                prob = float(probs[idx])
+            token = Token(chars[idx], prob, tuple(zip([chars[i] for i in top_ids], top_ps, strict=True)))
             self._step(idx)
             self.text += token.char
             yield token
