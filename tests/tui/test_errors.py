@@ -6,12 +6,7 @@ from pathlib import Path
 
 import pytest
 from textual.widgets import Button, Input, Static
-from tui_helpers import (
-    SIZE,
-    run,
-    scripted_run,  # noqa: E402
-    wait_for,
-)
+from tui_helpers import SIZE, fake_saved_run, run, scripted_run, wait_for
 
 from charrnn_tui.config import TINY
 from charrnn_tui.corpus import Corpus
@@ -128,5 +123,50 @@ def test_prime_with_unseen_characters_is_an_inline_message(make_app) -> None:
             status = shown(screen.query_one("#gen-status", Static))
             assert "never saw 'Ж' 'x'" in status
             assert screen.query_one(GeneratedText).plain == "" and not screen.generating
+
+    run(main())
+
+
+def corrupt_run(data_home: Path) -> Path:
+    """A saved run whose checkpoint was cut short (say, a disk filled up while copying it)."""
+    run = fake_saved_run(data_home)
+    (run / "checkpoint.pt").write_bytes(b"PK\x03\x04 truncated")
+    return run
+
+
+def test_continuing_a_corrupt_run_fails_on_screen(make_app, data_home: Path) -> None:
+    corrupt_run(data_home)
+
+    async def main() -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: app.screen.corpus is not None, what="Hamlet to load")
+            runs = app.screen.query_one("#runs")
+            runs.focus()
+            runs.highlighted = 0
+            await pilot.press("ctrl+o")
+            await wait_for(pilot, lambda: isinstance(app.screen, TrainingScreen), what="the training screen")
+            await wait_for(pilot, lambda: app.session.status == "failed", timeout=60, what="the failure")
+            await pilot.pause(0.4)
+            error = app.screen.query_one("#training-error", Static)
+            assert error.display and "corrupt or truncated" in shown(error)
+            assert app.is_running
+
+    run(main())
+
+
+def test_generating_from_a_corrupt_run_is_a_notification(make_app, data_home: Path) -> None:
+    corrupt_run(data_home)
+
+    async def main() -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: app.screen.corpus is not None, what="Hamlet to load")
+            app.screen.query_one("#runs").highlighted = 0
+            await pilot.press("ctrl+g")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert isinstance(app.screen, CorpusScreen)
+            assert any("corrupt or truncated" in n.message for n in app._notifications)
 
     run(main())

@@ -3,12 +3,11 @@ this machine in the images. `pytest tests/tui --snapshot-update` rewrites them; 
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 from textual.widgets import Input
-from tui_helpers import SIZE, scripted_run
+from tui_helpers import RUN_NAME, SIZE, fake_saved_run, scripted_run
 
 from charrnn_tui.config import TINY
 from charrnn_tui.corpus import Corpus
@@ -16,19 +15,6 @@ from charrnn_tui.generate import Token
 from charrnn_tui.tui.screens.generation import GenerationScreen
 from charrnn_tui.tui.screens.training import TrainingScreen
 from charrnn_tui.vocab import Vocab
-
-RUN_NAME = "hamlet-20260101-120000"
-
-
-def fake_saved_run(data_home: Path) -> None:
-    """A run folder as the trainer leaves it (the checkpoint's bytes do not matter to the list)."""
-    run = data_home / "runs" / RUN_NAME
-    run.mkdir(parents=True)
-    config = {"config": TINY.to_dict(), "corpus": {"name": "hamlet", "source": "built-in"}}
-    (run / "config.json").write_text(json.dumps(config))
-    rows = [{"step": 100, "train_loss": 2.1, "val_loss": 2.2}, {"step": 200, "train_loss": 1.9, "val_loss": 2.05}]
-    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    (run / "checkpoint.pt").write_bytes(b"not read by the list")
 
 
 async def corpus_loaded(pilot) -> None:

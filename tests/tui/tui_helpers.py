@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 from collections.abc import Callable, Coroutine
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from charrnn_tui.config import TINY
@@ -13,6 +15,7 @@ from charrnn_tui.corpus import Corpus
 from charrnn_tui.events import Evaluated, Event, Sample, Started, Step
 
 SIZE = (120, 36)
+RUN_NAME = "hamlet-20260101-120000"
 
 
 def run(coro: Coroutine[Any, Any, Any]) -> Any:
@@ -51,3 +54,15 @@ def scripted_run(corpus: Corpus, until: int = 150, total: int = 200) -> list[Eve
         pred = "".join(c if (i % 3 != 1 or c == " ") else "e" for i, c in enumerate(tgt))
         events.append(Sample(step, inp, tgt, pred))
     return events
+
+
+def fake_saved_run(data_home: Path) -> Path:
+    """A run folder as the trainer leaves it (the checkpoint's bytes do not matter to the list)."""
+    run = data_home / "runs" / RUN_NAME
+    run.mkdir(parents=True)
+    config = {"config": TINY.to_dict(), "corpus": {"name": "hamlet", "source": "built-in"}}
+    (run / "config.json").write_text(json.dumps(config))
+    rows = [{"step": 100, "train_loss": 2.1, "val_loss": 2.2}, {"step": 200, "train_loss": 1.9, "val_loss": 2.05}]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (run / "checkpoint.pt").write_bytes(b"not read by the list")
+    return run

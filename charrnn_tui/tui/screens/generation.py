@@ -155,6 +155,7 @@ class GenerationScreen(Screen):
             with self._gen_lock:
                 self.generator.reset()
         self._last = None
+        self.generating = False
         self.query_one(GeneratedText).clear()
         self.query_one("#candidates", Static).update(candidates_text(None))
         self.status("Cleared. Type a prime and press Enter.")
