@@ -112,17 +112,19 @@ def summary(result: Finished) -> str:
 def train(args: argparse.Namespace) -> int:
     from charrnn_tui.cli import config_overrides
     from charrnn_tui.paths import new_run_dir
-    from charrnn_tui.trainer import RESUME_OVERRIDABLE, Trainer
 
     if args.resume and not args.run_dir:
         raise CharRNNError("--resume needs --run-dir: the folder of the run to continue")
+    # Settings and corpus are checked before torch is imported, so that mistakes are reported at once.
+    overrides = config_overrides(args)
+    config = preset(args.preset or DEFAULT_PRESET).with_overrides(**overrides)
+    config.validate()
     corpus_spec = args.corpus
     if args.resume and corpus_spec is None:
         corpus_spec = _corpus_of_run(Path(args.run_dir))
     corpus = load_corpus(corpus_spec, args.encoding)
-    overrides = config_overrides(args)
-    config = preset(args.preset or DEFAULT_PRESET).with_overrides(**overrides)
-    config.validate()
+    from charrnn_tui.trainer import RESUME_OVERRIDABLE, Trainer
+
     run_dir = Path(args.run_dir) if args.run_dir else new_run_dir(corpus.name)
 
     printer = ProgressPrinter()
@@ -184,9 +186,6 @@ def default_prime(ckpt: dict) -> str:
 
 
 def generate(args: argparse.Namespace) -> int:
-    from charrnn_tui.checkpoint import load_model
-    from charrnn_tui.generate import Generator
-
     if not args.run_dir:
         raise CharRNNError("--generate-only needs --run-dir: the folder of a trained run (or its checkpoint.pt)")
     if args.length < 0:
@@ -195,6 +194,9 @@ def generate(args: argparse.Namespace) -> int:
         raise CharRNNError(f"--temperature must be 0 (argmax) or more (got {args.temperature})")
     if args.top_k < 0:
         raise CharRNNError(f"--top-k must be 0 (all) or more (got {args.top_k})")
+    from charrnn_tui.checkpoint import load_model
+    from charrnn_tui.generate import Generator
+
     model, vocab, ckpt = load_model(args.run_dir)
     prime = args.prime if args.prime else default_prime(ckpt)
     prime = prime.replace("\\n", "\n")
