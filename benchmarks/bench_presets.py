@@ -1,0 +1,180 @@
+"""Compare presets and variants at an equal wall-clock budget: each one trains for real through the CLI
+(`charrnn-tui --train-only`), one at a time under the shared CPU lock, and its final validation loss is
+read back from the run's metrics.jsonl.
+
+    python benchmarks/bench_presets.py --variants fast tutorial --budgets 60 180
+    python benchmarks/bench_presets.py --variants fast tutorial --budgets 180 --corpus macbeth
+    python benchmarks/bench_presets.py --table             # the table of everything measured so far
+    python benchmarks/bench_presets.py --list              # the variants
+
+The loss "at 60 s" is the final loss of a run given a 60 s budget, not a point on a longer run's curve:
+the cosine schedule ends exactly at the budget, so a run's curve at 60 s says little about a 60 s run.
+A 600 s run holds the lock for ten minutes, so 600 is only measured when asked for (--budgets ... 600
+or --long). For constant-lr variants (the tutorial) the loss at 60/180/600 s can also be read off a
+single run's curve (--curve), since their schedule does not depend on the budget.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+LN2 = math.log(2)
+LOCK = "/tmp/charrnn-cpu.lock"
+
+# name -> (preset, extra CLI flags). "fast" and "tutorial" are the presets as they stand in config.py.
+VARIANTS: dict[str, tuple[str, list[str]]] = {
+    "fast": ("fast", []),
+    "tutorial": ("tutorial", []),
+    # the issue's reference point: plain 2x256 LSTM, random windows, constant lr, no tricks
+    "plain": ("fast", "--dropout 0 --sampling random --lr-schedule constant --warmup 0 --grad-clip 0".split()),
+    # the first-guess fast preset (before tuning), kept to show what tuning bought
+    "fast-v0": ("fast", "--layers 2 --hidden 256 --dropout 0.2 --batch-size 32 --seq-len 100 --lr 4e-3".split()),
+    "fast-const": ("fast", ["--lr-schedule", "constant"]),
+    "fast-random": ("fast", ["--sampling", "random"]),
+    "fast-nodrop": ("fast", ["--dropout", "0"]),
+    "fast-drop3": ("fast", ["--dropout", "0.3"]),
+    "fast-drop4": ("fast", ["--dropout", "0.4"]),
+    "fast-drop5": ("fast", ["--dropout", "0.5"]),
+    "fast-h384d5": ("fast", "--hidden 384 --dropout 0.5".split()),
+    "fast-h512d5": ("fast", "--hidden 512 --dropout 0.5".split()),
+    "fast-wd": ("fast", ["--weight-decay", "1e-4"]),
+    "d5-wd1e-4": ("fast", "--dropout 0.5 --weight-decay 1e-4".split()),
+    "d5-wd1e-3": ("fast", "--dropout 0.5 --weight-decay 1e-3".split()),
+    "d5-lr2e-3": ("fast", "--dropout 0.5 --lr 2e-3".split()),
+    "d5-random": ("fast", "--dropout 0.5 --sampling random".split()),
+    "d3-random": ("fast", "--dropout 0.3 --sampling random".split()),
+    "d5-b16": ("fast", "--dropout 0.5 --batch-size 16".split()),
+    "d5-gru": ("fast", "--dropout 0.5 --cell gru".split()),
+    "fast-noclip": ("fast", ["--grad-clip", "0"]),
+    "fast-lr2e-3": ("fast", ["--lr", "2e-3"]),
+    "fast-lr6e-3": ("fast", ["--lr", "6e-3"]),
+    "fast-lr8e-3": ("fast", ["--lr", "8e-3"]),
+    "fast-gru": ("fast", ["--cell", "gru"]),
+    "fast-b64": ("fast", ["--batch-size", "64"]),
+    "fast-b64s64": ("fast", "--batch-size 64 --seq-len 64".split()),
+    "fast-b16": ("fast", ["--batch-size", "16"]),
+    "fast-s50": ("fast", ["--seq-len", "50"]),
+    "fast-s200": ("fast", ["--seq-len", "200"]),
+    "fast-h384": ("fast", ["--hidden", "384"]),
+    "fast-h512": ("fast", ["--hidden", "512"]),
+    "fast-h512d4": ("fast", "--hidden 512 --dropout 0.4".split()),
+    "fast-h384d3": ("fast", "--hidden 384 --dropout 0.3".split()),
+    "fast-l3": ("fast", ["--layers", "3"]),
+    "fast-l1h512": ("fast", "--layers 1 --hidden 512".split()),
+    "fast-e0": ("fast", ["--embed", "0"]),
+    "fast-e32": ("fast", ["--embed", "32"]),
+    "fast-eval500": ("fast", ["--eval-interval", "500"]),
+}
+
+
+def run_variant(name: str, corpus: str, seconds: float, out_root: Path, lock: str, seed: int | None) -> dict:
+    preset, flags = VARIANTS[name]
+    tag = Path(corpus).stem
+    run_dir = out_root / f"{name}-{tag}-{seconds:g}s"
+    cmd = [sys.executable, "-m", "charrnn_tui", "--train-only", "--corpus", corpus, "--preset", preset,
+           "--max-seconds", str(seconds), "--run-dir", str(run_dir), "--log-interval", "100", *flags]  # fmt: skip
+    if seed is not None:
+        cmd += ["--seed", str(seed)]
+    if run_dir.exists():
+        raise SystemExit(f"{run_dir} exists: move it away or pick another --out")
+    print("$", " ".join(cmd), flush=True)
+    # The lock is taken per training (flock(2), the same lock as `flock LOCK cmd`), so a long benchmark
+    # lets others run between its trainings, and timings are never taken beside another heavy job.
+    with open(lock, "a") if lock else open("/dev/null") as lock_file:
+        if lock:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"{name} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    vals = [r for r in rows if "val_loss" in r]
+    summary = proc.stdout.strip().splitlines()[-1]
+    print(summary, flush=True)
+    return {
+        "variant": name, "corpus": tag, "budget_s": seconds, "flags": " ".join(["--preset", preset, *flags]),
+        "val_loss": vals[-1]["val_loss"], "best_val_loss": min(r["val_loss"] for r in vals),
+        "steps": rows[-1]["step"], "train_s": rows[-1]["elapsed_s"], "wall_s": round(wall, 1),
+        "chars_per_s": round(sum(r["chars_per_s"] for r in rows[1:]) / max(1, len(rows) - 1)),
+        "curve": [(r["elapsed_s"], r["val_loss"]) for r in vals], "summary": summary,
+        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }  # fmt: skip
+
+
+def loss_at(curve: list[tuple[float, float]], seconds: float) -> float | None:
+    """The last validation loss measured by `seconds` into a run (None if the run was shorter)."""
+    if not curve or curve[-1][0] < seconds * 0.97:
+        return None
+    return [v for t, v in curve if t <= seconds * 1.03][-1]
+
+
+def table(results: list[dict], curve: bool) -> str:
+    """One row per variant and corpus; a column per budget, each the final loss of the run with that budget
+    (the latest run wins). With `curve`, missing budgets are read off a longer run's curve, marked '~'."""
+    budgets = sorted({r["budget_s"] for r in results} | {60.0, 180.0, 600.0})
+    latest: dict[tuple[str, str], dict[float, dict]] = {}
+    for r in results:
+        latest.setdefault((r["variant"], r["corpus"]), {})[r["budget_s"]] = r
+    head = "| variant | corpus | " + " | ".join(f"{b:g} s" for b in budgets) + " | steps | chars/s | train s | wall s |"
+    lines = [head, "|" + " --- |" * (head.count("|") - 1)]
+    for (variant, corpus), by_budget in latest.items():
+        cells = []
+        for b in budgets:
+            r = by_budget.get(b)
+            if r is not None:
+                cells.append(f"{r['val_loss']:.3f} ({r['val_loss'] / LN2:.2f})")
+                continue
+            longer = [x for x in by_budget.values() if x["budget_s"] > b]
+            v = loss_at(longer[0]["curve"], b) if curve and longer else None
+            cells.append(f"~{v:.3f} ({v / LN2:.2f})" if v is not None else "-")
+        last = by_budget[max(by_budget)]
+        lines.append(
+            f"| {variant} | {corpus} | " + " | ".join(cells)
+            + f" | {last['steps']} | {last['chars_per_s']:,} | {last['train_s']:.1f} | {last['wall_s']:.1f} |"
+        )
+    return "\n".join(lines) + "\n\nval loss in nats/char (bits/char); steps, chars/s and times are the longest run's."
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--variants", nargs="+", default=["fast", "tutorial"], choices=list(VARIANTS), metavar="NAME")
+    p.add_argument("--budgets", nargs="+", type=float, default=[60, 180], metavar="S")
+    p.add_argument("--long", action="store_true", help="also a 600 s run per variant (holds the lock 10 min)")
+    p.add_argument("--corpus", default="hamlet", help="a built-in play or a text file")
+    p.add_argument("--seed", type=int, default=None, help="default: the preset's")
+    p.add_argument("--out", default="/tmp/charrnn-bench", help="run folders and results.jsonl go here")
+    p.add_argument("--lock", default=LOCK, help="the shared CPU lock file ('' for none)")
+    p.add_argument("--table", action="store_true", help="print the table of the results so far and exit")
+    p.add_argument("--curve", action="store_true", help="fill missing budgets from longer runs' curves")
+    p.add_argument("--list", action="store_true", help="list the variants and exit")
+    args = p.parse_args()
+
+    out = Path(args.out)
+    results_path = out / "results.jsonl"
+    if args.list:
+        for name, (preset, flags) in VARIANTS.items():
+            print(f"{name:<14} --preset {preset} {' '.join(flags)}")
+        return 0
+    if not args.table:
+        out.mkdir(parents=True, exist_ok=True)
+        budgets = args.budgets + ([600.0] if args.long and 600 not in args.budgets else [])
+        for seconds in budgets:
+            for name in args.variants:
+                result = run_variant(name, args.corpus, seconds, out, args.lock, args.seed)
+                with open(results_path, "a", encoding="utf-8") as f:
+                    f.write(json.dumps(result) + "\n")
+    results = [json.loads(line) for line in results_path.read_text().splitlines()] if results_path.exists() else []
+    print(table(results, args.curve))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
