@@ -12,12 +12,14 @@ from dataclasses import dataclass
 
 import torch
 
+from charrnn_tui.errors import CharRNNError
 from charrnn_tui.model import CharRNN, State
 from charrnn_tui.vocab import Vocab
 
 # A prime longer than this goes through the model in one pass (nn.LSTM is efficient over a sequence);
 # shorter text, like a few typed characters, is cheaper one step at a time.
 FEED_STEP_MAX = 16
+WEIGHTS = ("fp32", "int8")
 
 
 @dataclass(frozen=True)
@@ -34,17 +36,21 @@ def _weights_version(model: CharRNN) -> int:
 
 
 class _LSTMStepper:
-    """One batch-1 LSTM step per character, exact fp32, no allocation per step.
+    """One batch-1 LSTM step per character, no allocation per step.
 
     Layer 0's input projection of every character is precomputed as a table (embedding or one-hot
     times W_ih, plus both biases), so the layer costs one W_hh product. For deeper layers W_ih and
     W_hh are concatenated, and the hidden states of all layers live side by side in one buffer, so
-    the input of layer l, [h(l-1) new ; h(l) old], is a contiguous slice: one addmv per layer.
+    the input of layer l, [h(l-1) new ; h(l) old], is a contiguous slice: one product per layer.
+
+    Batch 1 is bound by reading the weights, so `int8=True` stores them as int8 with one scale per
+    output row (a quarter of the bytes) and multiplies in bf16; the state and the gates stay fp32.
     """
 
-    def __init__(self, model: CharRNN) -> None:
-        self.n_layers, self.hidden = model.n_layers, model.hidden
+    def __init__(self, model: CharRNN, int8: bool = False) -> None:
+        self.n_layers, self.hidden, self.int8 = model.n_layers, model.hidden, int8
         self.h = torch.zeros(self.n_layers * self.hidden)
+        self.h16 = torch.zeros(self.n_layers * self.hidden, dtype=torch.bfloat16) if int8 else None
         self.c = torch.zeros(self.n_layers, self.hidden)
         self.gates = torch.empty(4 * self.hidden)
         self.logits = torch.empty(model.vocab_size)
@@ -59,12 +65,13 @@ class _LSTMStepper:
             self.table = torch.addmm(bias0, model.embed.weight.float(), w_ih0.t())
         else:
             self.table = (w_ih0.t() + bias0).contiguous()  # one-hot row i selects column i
-        self.w = [rnn.weight_hh_l0.float().contiguous()]
+        ws = [rnn.weight_hh_l0.float()]
         self.b = [None]
         for layer in range(1, self.n_layers):
             w_ih, w_hh = getattr(rnn, f"weight_ih_l{layer}"), getattr(rnn, f"weight_hh_l{layer}")
-            self.w.append(torch.cat([w_ih, w_hh], 1).float().contiguous())
+            ws.append(torch.cat([w_ih, w_hh], 1).float())
             self.b.append((getattr(rnn, f"bias_ih_l{layer}") + getattr(rnn, f"bias_hh_l{layer}")).float())
+        self.w = [_int8_rows(w) if self.int8 else w.contiguous() for w in ws]
         self.head_w = model.head.weight.float().contiguous()
         self.head_b = model.head.bias.float().clone()
         self.version = _weights_version(model)
@@ -74,10 +81,12 @@ class _LSTMStepper:
         hid, h, c, gates = self.hidden, self.h, self.c, self.gates
         for layer in range(self.n_layers):
             lo = layer * hid
-            if layer == 0:
-                torch.addmv(self.table[idx], self.w[0], h[:hid], out=gates)
+            bias, start = (self.table[idx], 0) if layer == 0 else (self.b[layer], lo - hid)
+            if self.int8:
+                q, scale = self.w[layer]
+                torch.add(bias, torch._weight_int8pack_mm(self.h16[None, start : lo + hid], q, scale)[0], out=gates)
             else:
-                torch.addmv(self.b[layer], self.w[layer], h[lo - hid : lo + hid], out=gates)
+                torch.addmv(bias, self.w[layer], h[start : lo + hid], out=gates)
             # PyTorch's gate order is input, forget, cell, output.
             gates[: 2 * hid].sigmoid_()
             gates[2 * hid : 3 * hid].tanh_()
@@ -86,6 +95,8 @@ class _LSTMStepper:
             c_l.mul_(gates[hid : 2 * hid]).addcmul_(gates[:hid], gates[2 * hid : 3 * hid])
             torch.tanh(c_l, out=h_l)
             h_l.mul_(gates[3 * hid :])
+            if self.int8:
+                self.h16[lo : lo + hid] = h_l
         return torch.addmv(self.head_b, self.head_w, h[-hid:], out=self.logits)
 
     def get_state(self) -> State:
@@ -99,18 +110,32 @@ class _LSTMStepper:
         else:
             self.h.copy_(state[0].reshape(-1))
             self.c.copy_(state[1].reshape(self.n_layers, self.hidden))
+        if self.int8:
+            self.h16.copy_(self.h)
+
+
+def _int8_rows(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Symmetric int8 with one scale per output row, the layout torch._weight_int8pack_mm takes."""
+    scale = w.abs().amax(1).clamp(min=1e-12) / 127
+    return (w / scale[:, None]).round().to(torch.int8).contiguous(), scale.to(torch.bfloat16)
 
 
 class Generator:
     """Holds a model's recurrent state between calls, so text can be continued where it stopped."""
 
-    def __init__(self, model: CharRNN, vocab: Vocab, top_n: int = 5) -> None:
+    def __init__(self, model: CharRNN, vocab: Vocab, top_n: int = 5, weights: str = "fp32") -> None:
+        """weights: "fp32" (exact) or "int8" (an LSTM on the CPU only: about 4x faster, its argmax
+        differs from fp32's at a fraction of a percent of steps; see docs/benchmarks.md)."""
+        if weights not in WEIGHTS:
+            raise CharRNNError(f"weights must be one of {', '.join(WEIGHTS)} (got {weights!r})")
         self.model = model.eval()
         self.vocab = vocab
         self.top_n = min(top_n, len(vocab))
         self.device = next(model.parameters()).device
         fast = model.cell == "lstm" and self.device.type == "cpu"
-        self._stepper = _LSTMStepper(model) if fast else None
+        if weights == "int8" and not fast:
+            raise CharRNNError("int8 generation needs an LSTM on the CPU")
+        self._stepper = _LSTMStepper(model, int8=weights == "int8") if fast else None
         self.reset()
 
     def reset(self) -> None:

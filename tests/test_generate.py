@@ -169,3 +169,29 @@ def test_sampling_needs_a_prime(trained):
     model, vocab = trained["lstm", 16]
     with pytest.raises(ValueError, match="prime"):
         next(Generator(model, vocab).sample(5))
+
+
+def test_int8_weights_stay_close_to_fp32(trained, small_corpus):
+    model, vocab = trained["lstm", 16]
+    text = small_corpus.text[-600:]
+    with torch.no_grad():
+        logits, _ = model(torch.tensor([vocab.encode(text)]))
+    gen = Generator(model, vocab, weights="int8")
+    agree = 0
+    for i, ch in enumerate(text):
+        gen.feed(ch)
+        agree += int(gen.logits.argmax()) == int(logits[0, i].argmax())
+        torch.testing.assert_close(gen.logits, logits[0, i], rtol=0, atol=0.1)
+    assert agree / len(text) > 0.97
+    assert len(list(gen.sample(50, temperature=0.8, seed=1))) == 50
+
+
+def test_bad_weights_are_refused(trained):
+    from charrnn_tui.errors import CharRNNError
+
+    model, vocab = trained["lstm", 16]
+    with pytest.raises(CharRNNError, match="weights"):
+        Generator(model, vocab, weights="fp8")
+    gru, vocab = trained["gru", 16]
+    with pytest.raises(CharRNNError, match="int8"):
+        Generator(gru, vocab, weights="int8")
