@@ -64,8 +64,8 @@ def generator_sample(model, vocab, prime, length, temperature, seed, **kw) -> It
 
 
 @torch.no_grad()
-def raw_steps(model: CharRNN, vocab: Vocab, prime: str, length: int) -> str:
-    gen = Generator(model, vocab)
+def raw_steps(model: CharRNN, vocab: Vocab, prime: str, length: int, weights: str = "fp32") -> str:
+    gen = Generator(model, vocab, weights=weights)
     gen.feed(prime)
     step, out = gen._stepper.step, []
     idx = int(gen.logits.argmax())
@@ -118,6 +118,7 @@ def main() -> None:
         "Generator": lambda: generator_sample(model, vocab, PRIME, args.length, 0, None),
         "raw steps (no Token)": lambda: raw_steps(model, vocab, PRIME, args.length),
         "Generator int8": lambda: generator_sample(model, vocab, PRIME, args.length, 0, None, weights="int8"),
+        "raw steps int8": lambda: raw_steps(model, vocab, PRIME, args.length, "int8"),
     }
     rates: dict[str, list[float]] = {}
     texts: dict[str, str] = {}
@@ -144,6 +145,7 @@ def main() -> None:
     print(f"sampling T=0.8 seed 1, {args.length} chars: identical: {a == b}")
     q = texts["Generator int8"]
     same = next((i for i, (x, y) in enumerate(zip(q, ref, strict=True)) if x != y), len(ref))
+    assert texts["raw steps int8"] == texts["Generator int8"]
     print(f"int8, argmax free-running: identical for the first {same} of {len(ref)} chars")
     val = load_corpus("hamlet").text[-args.length - 1 :]
     for weights in ("fp32", "int8"):

@@ -141,7 +141,15 @@ class Generator:
     def reset(self) -> None:
         self.state = None
         self.logits: torch.Tensor | None = None
-        self.text = ""
+        self._pieces: list[str] = []
+
+    @property
+    def text(self) -> str:
+        """Everything fed and generated since the last reset."""
+        # Kept as pieces: `self.text += char` would copy the whole text per character.
+        if len(self._pieces) > 1:
+            self._pieces = ["".join(self._pieces)]
+        return self._pieces[0] if self._pieces else ""
 
     @property
     def state(self) -> State | None:
@@ -181,7 +189,7 @@ class Generator:
         else:
             logits, self.state = self.model(torch.tensor([ids], device=self.device), self.state)
             self.logits = logits[0, -1]
-        self.text += text
+        self._pieces.append(text)
 
     @torch.no_grad()
     def sample(
@@ -211,5 +219,5 @@ class Generator:
                 prob = float(probs[idx])
             token = Token(chars[idx], prob, tuple(zip([chars[i] for i in top_ids], top_ps, strict=True)))
             self._step(idx)
-            self.text += token.char
+            self._pieces.append(token.char)
             yield token
