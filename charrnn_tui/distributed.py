@@ -24,7 +24,10 @@ DEFAULT_TIMEOUT_S = 600.0
 def is_main_process() -> bool:
     """Rank 0, or not launched by torchrun at all: who prints and writes. Readable before the
     process group exists, e.g. by a front end deciding whether to print."""
-    return int(os.environ.get("RANK", "0")) == 0
+    try:
+        return int(os.environ.get("RANK") or 0) == 0
+    except ValueError:
+        return True  # from_environment will refuse it with a message; until then, speak
 
 
 class DistContext:
@@ -134,8 +137,8 @@ def from_environment(device_type: str) -> DistContext:
         local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     except (KeyError, ValueError):
         raise CharRNNError(
-            "WORLD_SIZE is set but RANK/LOCAL_RANK are missing or not numbers; launch several processes "
-            "with torchrun (docs/scaling.md)"
+            "WORLD_SIZE, RANK or LOCAL_RANK is missing or not a number; launch several processes with "
+            "torchrun (docs/scaling.md)"
         ) from None
     if device_type == "mps":
         raise CharRNNError("multi-process training runs on CPUs (gloo) or CUDA GPUs (NCCL), not MPS; "

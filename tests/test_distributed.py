@@ -219,7 +219,7 @@ def test_shards_are_disjoint_equal_and_in_order():
 @pytest.mark.parametrize(
     ("env", "device", "message"),
     [
-        ({}, "cpu", "RANK/LOCAL_RANK are missing"),
+        ({}, "cpu", "RANK or LOCAL_RANK is missing"),
         ({"RANK": "0", "LOCAL_RANK": "0"}, "mps", "not MPS"),
         ({"RANK": "0", "LOCAL_RANK": "0", TIMEOUT_ENV: "soon"}, "cpu", "number of seconds"),
     ],
