@@ -109,7 +109,8 @@ def table(results: list[dict], curve: bool) -> str:
     latest: dict[tuple[str, str], dict[float, dict]] = {}
     for r in results:
         latest.setdefault((r["variant"], r["corpus"]), {})[r["budget_s"]] = r
-    head = "| variant | corpus | " + " | ".join(f"{b:g} s" for b in budgets) + " | steps | chars/s | train s | wall s |"
+    cols = [f"{b:g} s" for b in budgets] + ["best", "steps", "chars/s", "train s", "wall s"]
+    head = "| variant | corpus | " + " | ".join(cols) + " |"
     lines = [head, "|" + " --- |" * (head.count("|") - 1)]
     for (variant, corpus), by_budget in latest.items():
         cells = []
@@ -126,9 +127,13 @@ def table(results: list[dict], curve: bool) -> str:
         lines.append(
             f"| {variant} | {corpus} | "
             + " | ".join(cells)
-            + f" | {last['steps']} | {last['chars_per_s']:,} | {last['train_s']:.1f} | {last['wall_s']:.1f} |"
+            + f" | {last['best_val_loss']:.3f} | {last['steps']} | {last['chars_per_s']:,}"
+            + f" | {last['train_s']:.1f} | {last['wall_s']:.1f} |"
         )
-    return "\n".join(lines) + "\n\nval loss in nats/char (bits/char); steps, chars/s and times are the longest run's."
+    return "\n".join(lines) + (
+        "\n\nval loss in nats/char (bits/char) at the end of a run with that budget; best (the lowest evaluation"
+        " during the run), steps, chars/s and times are the longest run's."
+    )
 
 
 def main() -> int:
