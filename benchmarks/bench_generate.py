@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+import charrnn_tui.generate as generate_module
 from charrnn_tui.checkpoint import load_model
 from charrnn_tui.corpus import load_corpus
 from charrnn_tui.generate import Generator, Token
@@ -61,6 +62,16 @@ def generator_sample(model, vocab, prime, length, temperature, seed, **kw) -> It
     gen = Generator(model, vocab, **kw)
     gen.feed(prime)
     return gen.sample(length, temperature, seed=seed)
+
+
+def on_small_pages(model, vocab, prime, length, temperature, seed) -> Iterator[Token]:
+    """The Generator with its weights on ordinary 4 KB pages, to show what huge pages buy."""
+    keep = generate_module._on_huge_pages
+    generate_module._on_huge_pages = lambda tensors: [t.contiguous().clone() for t in tensors]
+    try:
+        return generator_sample(model, vocab, prime, length, temperature, seed)
+    finally:
+        generate_module._on_huge_pages = keep
 
 
 @torch.no_grad()
@@ -116,6 +127,7 @@ def main() -> None:
     modes = {
         "baseline (forward/char)": lambda: baseline_sample(model, vocab, PRIME, args.length, 0, None),
         "Generator": lambda: generator_sample(model, vocab, PRIME, args.length, 0, None),
+        "Generator, 4 KB pages": lambda: on_small_pages(model, vocab, PRIME, args.length, 0, None),
         "raw steps (no Token)": lambda: raw_steps(model, vocab, PRIME, args.length),
         "Generator int8": lambda: generator_sample(model, vocab, PRIME, args.length, 0, None, weights="int8"),
         "raw steps int8": lambda: raw_steps(model, vocab, PRIME, args.length, "int8"),

@@ -1,12 +1,14 @@
 """Generation: feed a prime once, then one recurrent step per new character, the state carried.
 
-Calling `nn.LSTM` once per character is slow on a CPU (each call sets up and reorders its weights),
-so an LSTM on the CPU steps through `_LSTMStepper` instead: the same fp32 arithmetic written as one
-matrix-vector product per layer into preallocated buffers. Other cells and devices use the model itself.
+Calling `nn.LSTM` once per character is slow on a CPU (a fixed cost of milliseconds per call, well
+beyond the product itself), so an LSTM on the CPU steps through `_LSTMStepper` instead: the same fp32
+arithmetic written as one matrix-vector product per layer into preallocated buffers. Other cells and
+devices use the model itself. docs/benchmarks.md has the figures.
 """
 
 from __future__ import annotations
 
+import mmap
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -33,6 +35,30 @@ def _weights_version(model: CharRNN) -> int:
     # Every in-place change to a parameter (an optimiser step, load_state_dict) bumps its version,
     # so a changed sum tells the stepper its copied weights are stale.
     return sum(p._version for p in model.parameters())
+
+
+def _on_huge_pages(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Copies of `tensors` in one buffer the kernel is asked to back with 2 MB pages.
+
+    Each step reads every weight once, ~5,000 pages of 4 KB for the tutorial model, and the TLB misses
+    show: 2 MB pages made the step up to a fifth faster here (docs/benchmarks.md). Where huge pages are
+    not offered (another OS, a kernel set to "never"), the copies are ordinary tensors.
+    """
+    huge, align = 2 << 20, 64
+    sizes = [(t.numel() * t.element_size() + align - 1) // align * align for t in tensors]
+    try:
+        buf = mmap.mmap(-1, sum(sizes) + huge, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        buf.madvise(mmap.MADV_HUGEPAGE)
+    except (AttributeError, OSError, ValueError):
+        return [t.contiguous().clone() for t in tensors]
+    raw = torch.frombuffer(buf, dtype=torch.uint8)  # keeps `buf` alive
+    at = -raw.data_ptr() % huge
+    out = []
+    for t, size in zip(tensors, sizes, strict=True):
+        view = raw[at : at + t.numel() * t.element_size()].view(t.dtype).view(t.shape)
+        out.append(view.copy_(t))
+        at += size
+    return out
 
 
 class _LSTMStepper:
@@ -71,7 +97,11 @@ class _LSTMStepper:
             w_ih, w_hh = getattr(rnn, f"weight_ih_l{layer}"), getattr(rnn, f"weight_hh_l{layer}")
             ws.append(torch.cat([w_ih, w_hh], 1).float())
             self.b.append((getattr(rnn, f"bias_ih_l{layer}") + getattr(rnn, f"bias_hh_l{layer}")).float())
-        self.w = [_int8_rows(w) if self.int8 else w.contiguous() for w in ws]
+        if self.int8:
+            pairs = [_int8_rows(w) for w in ws]
+            self.w = list(zip(_on_huge_pages([q for q, _ in pairs]), [s for _, s in pairs], strict=True))
+        else:
+            self.w = _on_huge_pages(ws)
         self.head_w = model.head.weight.float().contiguous()
         self.head_b = model.head.bias.float().clone()
         self.version = _weights_version(model)
@@ -135,6 +165,8 @@ class Generator:
         fast = model.cell == "lstm" and self.device.type == "cpu"
         if weights == "int8" and not fast:
             raise CharRNNError("int8 generation needs an LSTM on the CPU")
+        if weights == "int8" and not hasattr(torch, "_weight_int8pack_mm"):
+            raise CharRNNError(f"int8 generation needs a newer PyTorch than {torch.__version__}")
         self._stepper = _LSTMStepper(model, int8=weights == "int8") if fast else None
         self.reset()
 
