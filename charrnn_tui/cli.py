@@ -80,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--temperature", type=float, default=0.8, metavar="T", help="0 is argmax (default 0.8)")
     g.add_argument("--top-k", type=int, default=0, metavar="K", help="sample from the K likeliest (0: all)")
     g.add_argument("--stats", action="store_true", help="print the generation speed on stderr at the end")
+    g.add_argument("--int8", action="store_true",
+                   help="int8 weights for generation: ~3x faster on a CPU, argmax differs at ~0.2%% of steps")
     return p
 
 

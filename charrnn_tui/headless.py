@@ -201,7 +201,7 @@ def generate(args: argparse.Namespace) -> int:
     prime = args.prime if args.prime else default_prime(ckpt)
     prime = prime.replace("\\n", "\n")
     vocab.check(prime)
-    gen = Generator(model, vocab)
+    gen = Generator(model, vocab, weights="int8" if args.int8 else "fp32")
     out = sys.stdout
     out.write(prime)
     out.flush()
