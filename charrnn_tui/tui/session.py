@@ -8,6 +8,7 @@ its own bounded rate. Tests feed scripted events through the same `on_event` wit
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -32,7 +33,10 @@ from charrnn_tui.events import (
 )
 from charrnn_tui.tui.messages import TrainerEvent
 
-SAMPLES_KEPT = 4
+# Step and Sample messages only wake the UI (the state is recorded here), so a few a second are enough;
+# each message costs the UI thread a cycle, and on a 2-core laptop that cycle is taken from training.
+WAKE_INTERVAL_S = 0.2
+SAMPLES_KEPT = 3  # what the panel shows at 120x36 with the presets' windows
 
 
 class TrainingSession:
@@ -55,6 +59,7 @@ class TrainingSession:
         self._lock = threading.Lock()
         self.trainer = None  # built in the worker thread: importing torch there keeps the UI painting
         self._stop_asked = False
+        self._last_wake = 0.0
         self._save_on_stop = True
         self.version = 0  # bumped on every recorded event; the screen redraws when it moved
         self.status = "starting"  # running, paused, stopping, finished, failed
@@ -91,8 +96,14 @@ class TrainingSession:
         return result
 
     def on_event(self, ev: Event) -> None:
-        """The trainer's callback (any thread): record, then wake the UI."""
+        """The trainer's callback (any thread): record, then wake the UI (per-step events a few times a
+        second; a queued one is replaced by the next, see TrainerEvent.can_replace)."""
         self.record(ev)
+        if isinstance(ev, Step | Sample):
+            now = time.monotonic()
+            if now - self._last_wake < WAKE_INTERVAL_S:
+                return
+            self._last_wake = now
         self._post(TrainerEvent(ev))
 
     def record(self, ev: Event) -> None:

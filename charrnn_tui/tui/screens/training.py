@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
@@ -14,7 +14,7 @@ from charrnn_tui.tui.widgets.loss_plot import LossPlot
 from charrnn_tui.tui.widgets.sample_panel import SamplePanel
 from charrnn_tui.tui.widgets.stats_panel import StatsPanel
 
-REDRAW_HZ = 5  # the plot's build runs on the UI thread; a few frames a second is plenty for a curve
+REDRAW_HZ = 2  # the plot builds on the UI thread, and every UI cycle takes a core from training
 
 HINTS = {
     "starting": "Starting... x or Esc cancels.",
@@ -49,7 +49,7 @@ class TrainingScreen(Screen):
             with VerticalScroll(id="stats-box"):
                 yield StatsPanel(id="stats")
         yield Static(id="training-error", markup=False)
-        with VerticalScroll(id="samples-box"):
+        with Vertical(id="samples-box"):
             yield SamplePanel(id="samples")
         yield Static(id="training-hint", markup=False)
         yield Footer()
@@ -73,7 +73,7 @@ class TrainingScreen(Screen):
             self.query_one(LossPlot).set_curves(train, val)
             self.query_one(SamplePanel).set_samples(list(s.samples))
             self.query_one(StatsPanel).set_session(s)
-            self.query_one("#training-hint", Static).update(HINTS[s.status])
+            self.query_one("#training-hint", Static).update(HINTS[s.status], layout=False)
             error = self.query_one("#training-error", Static)
             if isinstance(s.result, Failed):
                 where = f"\nthe last good checkpoint: step {s.last_checkpoint.step}" if s.last_checkpoint else ""

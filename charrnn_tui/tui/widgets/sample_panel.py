@@ -12,7 +12,7 @@ from textual.widgets import Static
 
 from charrnn_tui.events import Sample
 
-LABEL = "target "  # every row label is padded to this width
+LABEL = "target "  # the widest row label
 VISIBLE = {"\n": "↵", "\t": "→", "\r": "␍", " ": "·"}  # whitespace made visible, one cell each
 
 
@@ -42,15 +42,22 @@ class SampleView:
             n = max(len(s.target), 1)
             out.append(f"  {correct}/{len(s.target)} right ({100 * correct / n:.0f}%)\n", style="dim")
             for chunk in self._chunks(s, width):
-                rows = [Text(LABEL.replace("target", "input "), style="dim"), Text(LABEL, style="dim"),
-                        Text("guess  ", style="dim")]  # fmt: skip
-                for a, b, c in chunk:
-                    w = max(cell_len(a), cell_len(b), cell_len(c))
+                widths = [max(cell_len(a), cell_len(b), cell_len(c)) for a, b, c in chunk]
+                out.append("input  ", style="dim")
+                out.append("".join(pad(a, w) for (a, _, _), w in zip(chunk, widths, strict=True)))
+                out.append("\ntarget ", style="dim")
+                out.append("".join(pad(b, w) for (_, b, _), w in zip(chunk, widths, strict=True)), style="bold")
+                out.append("\nguess  ", style="dim")
+                # One span per run of right (or wrong) guesses: a few spans render far faster than one per char.
+                run, run_ok = "", None
+                for (_, b, c), w in zip(chunk, widths, strict=True):
                     ok = c == b
-                    rows[0].append(pad(a, w))
-                    rows[1].append(pad(b, w), style="bold")
-                    rows[2].append(pad(c, w), style="bold green" if ok else "bold red")
-                out.append_text(Text("\n").join(rows))
+                    if run and ok != run_ok:
+                        out.append(run, style="bold green" if run_ok else "bold red")
+                        run = ""
+                    run, run_ok = run + pad(c, w), ok
+                if run:
+                    out.append(run, style="bold green" if run_ok else "bold red")
                 out.append("\n")
             out.rstrip()
         yield out
@@ -76,13 +83,14 @@ def pad(ch: str, width: int) -> str:
 
 
 class SamplePanel(Static):
+    # A fixed height (older samples are cropped at the bottom) lets an update skip the screen's layout.
     DEFAULT_CSS = """
-    SamplePanel { height: auto; }
+    SamplePanel { height: 1fr; }
     """
 
     def set_samples(self, samples: Iterable[Sample]) -> None:
         samples = list(samples)
         if samples:
-            self.update(SampleView(samples))
+            self.update(SampleView(samples), layout=False)
         else:
-            self.update(Text("Waiting for the first step: the model's guesses appear here.", style="dim"))
+            self.update(Text("Waiting for the first step: the model's guesses appear here.", style="dim"), layout=False)

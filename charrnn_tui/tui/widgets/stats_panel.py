@@ -32,7 +32,7 @@ def fmt_loss(value: float | None) -> str:
 class StatsPanel(Vertical):
     DEFAULT_CSS = """
     StatsPanel { height: auto; }
-    StatsPanel > Static { height: auto; }
+    StatsPanel > Static { height: 14; }  /* every row it can have: updates then skip the layout */
     StatsPanel > ProgressBar { margin-top: 1; }
     """
 
@@ -66,7 +66,7 @@ class StatsPanel(Vertical):
             table.add_row("run", session.run_dir.name)  # the name only: no absolute paths on screen
         ck = session.last_checkpoint
         table.add_row("saved", f"step {ck.step} ({ck.reason})" if ck else "-")
-        self.query_one("#stats-table", Static).update(table)
+        self.query_one("#stats-table", Static).update(table, layout=False)
         bar = self.query_one("#stats-progress", ProgressBar)
         if ev is not None and ev.progress is not None:
             bar.update(total=1.0, progress=ev.progress)
