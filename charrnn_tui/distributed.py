@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from datetime import timedelta
 
 import torch
@@ -104,6 +105,13 @@ class DistContext:
         """Leave the process group. Safe after a failure: a peer that already died must not turn a
         clean message into a second traceback on the way out."""
         if self.enabled and dist.is_initialized():
+            try:
+                if sys.exc_info()[0] is None:
+                    # Leaving cleanly: wait for the others (rank 0 is still saving), so that no rank
+                    # tears its connections down under one still using them.
+                    dist.barrier()
+            except Exception:  # noqa: BLE001 - a peer already gone; leave all the same
+                pass
             try:
                 dist.destroy_process_group()
             except Exception:  # noqa: BLE001 - best effort on the way out
