@@ -91,6 +91,7 @@ class TrainingScreen(Screen):
             self.notify(f"training finished at step {ev.step}: {why}. Press g to generate.")
         elif isinstance(ev, Failed):
             self.notify(ev.message, title="training failed", severity="error", timeout=10)
+            self.redraw()  # rare and important: show the error panel now, not on the next frame
 
     # ---- keys -----------------------------------------------------------------------------------------
     def action_pause(self) -> None:
