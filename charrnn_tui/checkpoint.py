@@ -145,7 +145,25 @@ def validate(ckpt: Any, path: Path) -> dict[str, Any]:
         config.validate()
     except (TypeError, ValueError, CharRNNError) as e:
         raise CharRNNError(f"{path} is damaged: bad settings ({e})") from None
-    weights = ckpt["model"]
+    if "eval_model" in ckpt and not isinstance(ckpt["eval_model"], dict):
+        raise CharRNNError(f"{path} is damaged: its 'eval_model' entry is malformed")
+    for key in ("model", "eval_model"):
+        if key in ckpt:
+            _check_weights(ckpt[key], chars, config, path)
+    model = CharRNN.from_config(len(chars), config)
+    try:
+        # The weights meant for use (averaged or best) when the run kept them apart from the trained ones.
+        model.load_state_dict(ckpt.get("eval_model") or ckpt["model"])
+    except (RuntimeError, KeyError, TypeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CharRNNError(f"{path} does not match its own settings: {first}") from None
+    ckpt["config_obj"] = config
+    ckpt["model_obj"] = model
+    ckpt["vocab_obj"] = Vocab(chars)
+    return ckpt
+
+
+def _check_weights(weights: dict, chars: str, config: TrainConfig, path: Path) -> None:
     if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in weights.items()):
         raise CharRNNError(f"{path} is damaged: its weights are not all tensors")
     # Compare shapes on a weightless model first: settings that claim a huge model must not allocate it.
@@ -163,16 +181,6 @@ def validate(ckpt: Any, path: Path) -> dict[str, Any]:
         )
     if not all(torch.isfinite(v).all() for v in weights.values() if v.is_floating_point()):
         raise CharRNNError(f"{path} is damaged: its weights hold NaN or infinite values")
-    model = CharRNN.from_config(len(chars), config)
-    try:
-        model.load_state_dict(weights)
-    except (RuntimeError, KeyError, TypeError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CharRNNError(f"{path} does not match its own settings: {first}") from None
-    ckpt["config_obj"] = config
-    ckpt["model_obj"] = model
-    ckpt["vocab_obj"] = Vocab(chars)
-    return ckpt
 
 
 def load_model(path: str | Path) -> tuple[CharRNN, Vocab, dict[str, Any]]:

@@ -23,7 +23,8 @@ CONFIG_FLAGS = {
     "cell": "cell", "layers": "n_layers", "hidden": "hidden", "embed": "embed", "dropout": "dropout",
     "batch_size": "batch_size", "seq_len": "seq_len", "sampling": "sampling", "val_fraction": "val_fraction",
     "lr": "lr", "lr_schedule": "lr_schedule", "warmup": "warmup_steps", "grad_clip": "grad_clip",
-    "weight_decay": "weight_decay", "steps": "steps", "max_seconds": "max_seconds",
+    "weight_decay": "weight_decay", "ema": "ema", "keep_best": "keep_best",
+    "steps": "steps", "max_seconds": "max_seconds",
     "eval_interval": "eval_interval", "log_interval": "log_interval",
     "checkpoint_seconds": "checkpoint_seconds", "seed": "seed", "device": "device",
 }  # fmt: skip
@@ -73,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--warmup", type=int, metavar="N", help="linear lr warm-up steps")
     m.add_argument("--grad-clip", type=float, metavar="X", help="clip the gradient norm at X (0: off)")
     m.add_argument("--weight-decay", type=float, metavar="X")
+    m.add_argument("--ema", type=float, metavar="D",
+                   help="evaluate and keep a running average of the weights, decay D per step (0: off)")
+    m.add_argument("--keep-best", action=argparse.BooleanOptionalAction, default=None,
+                   help="end on the weights of the best evaluation when a run overshoots it")
 
     g = p.add_argument_group("generation")
     g.add_argument("--prime", default=None, help="text to start from (default: the corpus's opening line)")

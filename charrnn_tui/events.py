@@ -87,6 +87,7 @@ class Finished:
     best_val_loss: float | None
     run_dir: str | None
     checkpoint: str | None
+    kept_step: int | None = None  # set when keep_best ended the run on an earlier step's weights
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import signal
 import sys
 import time
@@ -66,7 +67,8 @@ class ProgressPrinter:
                 f"{what} {cfg['cell'].upper()} {cfg['n_layers']}x{cfg['hidden']} ({ev.n_params:,} parameters) "
                 f"on {ev.corpus_name}: {ev.train_chars:,} train / {ev.val_chars:,} val chars, "
                 f"vocabulary {ev.vocab_size}, device {ev.device}"
-                + (f" x{ev.world_size} ranks" if ev.world_size > 1 else "")
+                + (f" x{ev.world_size} ranks (batch {cfg['batch_size']} x {ev.world_size} = "
+                   f"{cfg['batch_size'] * ev.world_size} sequences a step)" if ev.world_size > 1 else "")
                 + f", budget {' or '.join(budget) or 'none (Ctrl+C to stop)'}"
             )
             if ev.run_dir:
@@ -103,6 +105,8 @@ def summary(result: Finished) -> str:
             f"val loss {result.last_val_loss:.4f} nats/char ({result.last_val_loss / LN2:.4f} bits/char), "
             f"best {result.best_val_loss:.4f}; "
         )
+        if result.kept_step is not None:
+            val += f"kept the weights of step {result.kept_step}, the best evaluation; "
     return (
         f"done ({why}) at step {result.step} after {fmt_duration(result.elapsed_s)} "
         f"({result.elapsed_s:.1f} s): {val}checkpoint {result.checkpoint}"
@@ -123,6 +127,7 @@ def train(args: argparse.Namespace) -> int:
     if args.resume and corpus_spec is None:
         corpus_spec = _corpus_of_run(Path(args.run_dir))
     corpus = load_corpus(corpus_spec, args.encoding)
+    from charrnn_tui.distributed import is_main_process
     from charrnn_tui.trainer import RESUME_OVERRIDABLE, Trainer
 
     run_dir = Path(args.run_dir) if args.run_dir else new_run_dir(corpus.name)
@@ -135,14 +140,19 @@ def train(args: argparse.Namespace) -> int:
             printer.print(f"note: {flags} ignored: a resumed run keeps its own settings", err=True)
     trainer = Trainer(corpus, config, run_dir, printer, resume=args.resume, resume_overrides=overrides)
     signals = []
+    main = is_main_process()
+    # Under torchrun a rank can get the same signal twice (from a scheduler and from the launcher passing it
+    # on); the launcher escalates to SIGKILL itself after its --shutdown-timeout.
+    launched = "TORCHELASTIC_RUN_ID" in os.environ
 
     def on_signal(signum, frame) -> None:
         signals.append(signum)
         if len(signals) == 1:
             name = "Ctrl+C" if signum == signal.SIGINT else signal.Signals(signum).name
-            printer.print(f"\n{name}: stopping after this step and saving a checkpoint...", err=True)
+            if main:
+                printer.print(f"\n{name}: stopping after this step and saving a checkpoint...", err=True)
             trainer.stop()
-        else:
+        elif not launched:
             raise KeyboardInterrupt  # a second Ctrl+C: the user really wants out
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -153,9 +163,11 @@ def train(args: argparse.Namespace) -> int:
             signal.signal(s, h)
     if isinstance(result, Failed):
         return 1
-    printer.print(summary(result))
+    if main:
+        printer.print(summary(result))
     if signals:
-        printer.print(f"resume with: charrnn-tui --train-only --resume --run-dir {run_dir}")
+        if main:
+            printer.print(f"resume with: charrnn-tui --train-only --resume --run-dir {run_dir}")
         return 130 if signals[0] == signal.SIGINT else 143
     return 0
 

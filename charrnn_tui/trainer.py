@@ -34,6 +34,7 @@ from charrnn_tui.events import (
     Started,
     Step,
 )
+from charrnn_tui.metrics import read_metrics
 from charrnn_tui.model import CharRNN, detach_state
 from charrnn_tui.vocab import Vocab
 
@@ -81,23 +82,6 @@ def evaluate(model: CharRNN, data: torch.Tensor, device: torch.device, max_chars
     return total / (streams * length)
 
 
-def read_metrics(path: Path, up_to_step: int | None = None) -> list[dict[str, Any]]:
-    """The rows of a metrics.jsonl; a torn last line (a crash mid-write) is skipped."""
-    rows = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        return rows
-    for line in lines:
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(row, dict) and (up_to_step is None or row.get("step", 0) <= up_to_step):
-            rows.append(row)
-    return rows
-
-
 class Trainer:
     def __init__(
         self,
@@ -123,6 +107,7 @@ class Trainer:
         self._running = threading.Event()
         self._running.set()
         self._save_request = threading.Event()
+        self._save_on_stop = True
         self._lock = threading.Lock()
         self._model: CharRNN | None = None
         self.vocab: Vocab | None = None
@@ -138,7 +123,9 @@ class Trainer:
     def paused(self) -> bool:
         return not self._running.is_set()
 
-    def stop(self) -> None:
+    def stop(self, save: bool = True) -> None:
+        """Stop after the current step; save=False skips the final checkpoint (earlier ones are kept)."""
+        self._save_on_stop = save
         self._stop.set()
         self._running.set()
 
@@ -181,10 +168,14 @@ class Trainer:
         return result
 
     def _failed(self, message: str, details: str = "") -> Failed:
+        if getattr(self, "_rank", 0):
+            message = f"rank {self._rank}: {message}"
         return Failed(self.step, message, str(self.run_dir) if self.run_dir else None, self.last_checkpoint, details)
 
     def _emit(self, event: Event) -> None:
-        if self.on_event is not None and getattr(self, "_is_main", True):
+        # Only rank 0 reports, except failures: a rank's own error must not be lost behind the others'
+        # "connection closed" when it leaves.
+        if self.on_event is not None and (getattr(self, "_is_main", True) or isinstance(event, Failed)):
             self.on_event(event)
 
     def _train(self) -> Finished | Failed:
@@ -214,7 +205,7 @@ class Trainer:
         return ckpt
 
     def _train_in(self, ctx: distributed.DistContext, device: torch.device) -> Finished | Failed:
-        self._is_main = ctx.is_main
+        self._is_main, self._rank = ctx.is_main, ctx.rank
         if device.type == "cuda" and ctx.enabled:
             device = torch.device("cuda", ctx.local_rank)
             torch.cuda.set_device(device)
@@ -247,15 +238,31 @@ class Trainer:
 
         torch.manual_seed(cfg.seed)
         model = CharRNN.from_config(len(vocab), cfg).to(device)
+        # The weights that are evaluated, saved for generation and shown: a running average of the
+        # trained ones when cfg.ema is set (smoother, and they generalise better), else those themselves.
+        eval_model = copy.deepcopy(model) if cfg.ema else model
+        best_weights: dict[str, torch.Tensor] | None = None  # of eval_model at its best val loss (keep_best)
+        best_step = None
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         generator = torch.Generator().manual_seed(cfg.seed + 1_000_003 * ctx.rank)
-        batches = make_batches(cfg.sampling, train_data, cfg.batch_size, cfg.seq_len, generator)
+        # Streams all start at the text's beginning: each rank takes its own share, so that the ranks
+        # together read one batch of batch_size * world_size streams, not world_size copies of one.
+        rank_data = ctx.shard(train_data) if cfg.sampling == "tbptt" else train_data
+        if len(rank_data) < cfg.batch_size * cfg.seq_len + 1:
+            raise CharRNNError(
+                f"each of {ctx.world_size} ranks streams through 1/{ctx.world_size} of the training text "
+                f"({len(rank_data):,} chars), too little for batch {cfg.batch_size} x sequence {cfg.seq_len}; "
+                "use fewer ranks, a smaller --batch-size or --seq-len, or --sampling random"
+            )
+        batches = make_batches(cfg.sampling, rank_data, cfg.batch_size, cfg.seq_len, generator)
         state = None
         elapsed_before = 0.0
         best_val = last_val = None
         if ckpt is not None:
             try:
                 model.load_state_dict(ckpt["model"])
+                if cfg.ema:
+                    eval_model.load_state_dict(ckpt.get("eval_model") or ckpt["model"])
                 optimizer.load_state_dict(ckpt["optimizer"])
                 elapsed_before = float(ckpt.get("elapsed_s", 0.0))
                 best_val, last_val = ckpt.get("best_val_loss"), ckpt.get("last_val_loss")
@@ -264,8 +271,10 @@ class Trainer:
                     generator.set_state(ckpt["rng_data"])
                     if device.type == "cuda" and isinstance(ckpt.get("rng_cuda"), torch.Tensor):
                         torch.cuda.set_rng_state(ckpt["rng_cuda"], device)
-                batches.load_state_dict(ckpt.get("batches", {}))
-                if ckpt.get("carry"):
+                same_ranks = ckpt.get("world_size", 1) == ctx.world_size
+                if same_ranks:  # a position in a share of another size can lie past its end
+                    batches.load_state_dict(ckpt.get("batches", {}))
+                if ckpt.get("carry") and same_ranks and ctx.is_main:
                     carry = [t.to(device) for t in ckpt["carry"]]
                     state = tuple(carry) if len(carry) == 2 else carry[0]
             except (KeyError, ValueError, TypeError, RuntimeError, IndexError, AttributeError) as e:
@@ -274,7 +283,12 @@ class Trainer:
                     f"({type(e).__name__}); it can still generate text, but cannot be resumed"
                 ) from None
             self.step = ckpt["step"]
-        self._model, self.vocab = model, vocab
+        if ctx.rank:
+            # Other ranks draw their own dropout masks too; after a resume they start afresh (only rank 0's
+            # random state is saved) rather than replay the windows of their first session.
+            torch.manual_seed(cfg.seed + 1_000_003 * ctx.rank + self.step)
+            generator.manual_seed(cfg.seed + 1_000_003 * ctx.rank + self.step)
+        self._model, self.vocab = eval_model, vocab
         train_model = ctx.wrap(model, device)
 
         metrics_path = self.run_dir / checkpoint.METRICS_NAME if self.run_dir else None
@@ -311,6 +325,7 @@ class Trainer:
             carry = [t.detach().cpu() for t in parts]
             payload = {
                 "model": model.state_dict(),
+                **({"eval_model": eval_model.state_dict()} if eval_model is not model else {}),
                 "optimizer": optimizer.state_dict(),
                 "vocab": vocab.chars,
                 "config": cfg.to_dict(),
@@ -320,6 +335,7 @@ class Trainer:
                 "rng_data": generator.get_state(),
                 "batches": batches.state_dict(),
                 "carry": carry,
+                "world_size": ctx.world_size,
                 "corpus": {"name": self.corpus.name, "source": self.corpus.source, "head": text[:HEAD_CHARS]},
                 "best_val_loss": best_val,
                 "last_val_loss": last_val,
@@ -341,6 +357,7 @@ class Trainer:
         ))  # fmt: skip
 
         chars_per_step = cfg.batch_size * cfg.seq_len * ctx.world_size
+        clock = 0.0  # this session's seconds as all ranks agree on them: what the lr schedule follows
         session_start = time.perf_counter()
         paused_for = 0.0
 
@@ -355,7 +372,7 @@ class Trainer:
             if cfg.steps:
                 parts.append(self.step / cfg.steps)
             if cfg.max_seconds:
-                parts.append(elapsed() / (elapsed_before + cfg.max_seconds))
+                parts.append((elapsed_before + clock) / (elapsed_before + cfg.max_seconds))
             return min(1.0, max(parts)) if parts else None
 
         def lr_now() -> float:
@@ -383,6 +400,7 @@ class Trainer:
         interval_start, interval_train_s = self.step, 0.0
         last_eval_step = self.step if ckpt is not None else -1
         reason = None
+        kept_step = None  # the step whose weights the run ended on, when keep_best went back to them
 
         def log_row(val_loss: float | None) -> None:
             nonlocal interval_losses, interval_start, interval_train_s
@@ -408,15 +426,19 @@ class Trainer:
             self._emit(Logged(row))
 
         def run_eval() -> float:
-            nonlocal best_val, last_val, eval_seconds, last_eval_step
+            nonlocal best_val, last_val, eval_seconds, last_eval_step, best_weights, best_step
             t0 = time.perf_counter()
             with self._lock:
-                val = evaluate(model, val_data, device, cfg.eval_max_chars)
+                val = evaluate(eval_model, val_data, device, cfg.eval_max_chars)
             eval_seconds = time.perf_counter() - t0
             if not math.isfinite(val):
                 raise Diverged(f"the validation loss became {val} at step {self.step}")
             last_val, last_eval_step = val, self.step
-            best_val = val if best_val is None else min(best_val, val)
+            if best_val is None or val < best_val:
+                best_val = val
+                if cfg.keep_best:
+                    best_weights = {k: v.detach().cpu().clone() for k, v in eval_model.state_dict().items()}
+                    best_step = self.step
             self._emit(Evaluated(self.step, val, best_val, elapsed()))
             return val
 
@@ -430,7 +452,8 @@ class Trainer:
             ):
                 # Stop while the last evaluation and checkpoint still fit in the budget.
                 reason = "time"
-            if ctx.any(reason is not None, device):
+            stop, clock = ctx.agree(reason is not None, session_elapsed())
+            if stop:
                 reason = reason or "stopped"
                 break
             if not self._running.is_set():
@@ -456,6 +479,12 @@ class Trainer:
                 if cfg.grad_clip:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
                 optimizer.step()
+                if cfg.ema:
+                    # Warm-up of the average: early weights are poor, so trust the new ones more at first.
+                    keep = min(cfg.ema, (1 + self.step) / (10 + self.step))
+                    with torch.no_grad():
+                        for avg, p in zip(eval_model.parameters(), model.parameters(), strict=True):
+                            avg.lerp_(p, 1 - keep)
             state = detach_state(new_state) if batches.carries_state else None
             loss_value = loss.item()
             if not math.isfinite(loss_value):
@@ -508,12 +537,25 @@ class Trainer:
                     rewrite_metrics()
             elif interval_losses:
                 log_row(None)
-            if saved_step != self.step:
+            if reason != "stopped" and best_weights is not None and last_val > best_val:
+                # The run ended past its best (overfitting): end on the best evaluated weights instead.
+                # The trained weights stay as they are, so --resume continues the optimisation itself.
+                if eval_model is model:
+                    eval_model = copy.deepcopy(model)
+                eval_model.load_state_dict(best_weights)
+                self._model, last_val = eval_model, best_val
+                kept_step = best_step
+                saved_step = -1
+                if self.history:
+                    # The last row keeps its own evaluation; it also says what the run ends with.
+                    self.history[-1].update(kept_step=kept_step, final_val_loss=best_val)
+                    rewrite_metrics()
+            if saved_step != self.step and (reason != "stopped" or self._save_on_stop):
                 save("final")
         self._save_request.clear()
         result = Finished(
             self.step, reason, elapsed(), last_val, best_val,
-            str(self.run_dir) if self.run_dir else None, self.last_checkpoint,
+            str(self.run_dir) if self.run_dir else None, self.last_checkpoint, kept_step,
         )  # fmt: skip
         self._emit(result)
         return result

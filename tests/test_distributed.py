@@ -119,7 +119,6 @@ def test_two_ranks_learn(trained):
     assert val[-1] < val[0]
 
 
-@pytest.mark.xfail(strict=True, reason="trainer.py: the lr schedule follows each rank's own clock (issue 7 report)")
 def test_ranks_stay_identical_under_a_time_budget(tmp_path):
     # The default preset stops on time, and its cosine lr follows the clock: ranks whose clocks differ
     # would step with different learning rates and drift apart even with averaged gradients.
@@ -132,7 +131,6 @@ def test_ranks_stay_identical_under_a_time_budget(tmp_path):
     assert all(torch.equal(rank0[name], rank1[name]) for name in rank0)
 
 
-@pytest.mark.xfail(strict=True, reason="trainer.py: every rank's streams start at the same place (issue 7 report)")
 def test_ranks_stream_through_different_text(tmp_path):
     # Ranks that read the same windows average identical gradients and end exactly where one process
     # does: twice the work for nothing.

@@ -270,3 +270,41 @@ def test_rows_after_the_checkpoint_are_dropped_on_resume(small_corpus: Corpus, t
     result, events = train(small_corpus, tiny(steps=12, log_interval=1), tmp_path, resume=True)
     assert [r["step"] for r in events[0].history] == [5, 10]
     assert [r["step"] for r in read_metrics(tmp_path / "metrics.jsonl")] == [5, 10, 11, 12]
+
+
+def test_weight_averaging_is_what_is_evaluated_saved_and_generated(small_corpus: Corpus, tiny, tmp_path) -> None:
+    from charrnn_tui.checkpoint import load_model
+    from charrnn_tui.trainer import evaluate
+
+    cfg = tiny(steps=60, eval_interval=20, ema=0.9)
+    result, events = train(small_corpus, cfg, tmp_path / "run")
+    assert isinstance(result, Finished), result
+    ckpt = checkpoint.load(tmp_path / "run")
+    trained, averaged = ckpt["model"], ckpt["eval_model"]
+    assert any(not (trained[k] == averaged[k]).all() for k in trained)  # two sets of weights
+    model, vocab, _ = load_model(tmp_path / "run")
+    data = vocab.encode_tensor(small_corpus.text)
+    cut = len(data) - int(len(data) * cfg.val_fraction)
+    # The reported loss is the averaged weights' loss, and those are the ones generation gets.
+    assert evaluate(model, data[cut:], model.head.weight.device) == pytest.approx(result.last_val_loss, rel=1e-5)
+
+
+def test_keep_best_ends_on_the_best_evaluation(tiny, tmp_path) -> None:
+    from charrnn_tui.checkpoint import load_model
+    from charrnn_tui.trainer import evaluate
+
+    # A short text and a high learning rate overfit within a few hundred steps: the val loss turns up.
+    text = Corpus("short", (("To be, or not to be, that is the question. " * 3) + "\n") * 40, "built-in")
+    cfg = tiny(steps=300, eval_interval=25, lr=0.03, hidden=128, batch_size=8, seq_len=16, keep_best=True)
+    result, events = train(text, cfg, tmp_path / "run")
+    assert isinstance(result, Finished), result
+    evals = of(events, Evaluated)
+    assert result.kept_step is not None and result.kept_step < result.step
+    assert evals[-1].val_loss > result.best_val_loss == result.last_val_loss
+    assert result.kept_step == min(evals, key=lambda e: e.val_loss).step
+    model, vocab, ckpt = load_model(tmp_path / "run")
+    data = vocab.encode_tensor(text.text)
+    cut = len(data) - int(len(data) * cfg.val_fraction)
+    assert evaluate(model, data[cut:], model.head.weight.device) == pytest.approx(result.best_val_loss, rel=1e-5)
+    last = read_metrics(tmp_path / "run" / "metrics.jsonl")[-1]
+    assert (last["kept_step"], last["final_val_loss"]) == (result.kept_step, result.best_val_loss)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from charrnn_tui.config import TrainConfig
+from charrnn_tui.metrics import read_metrics
 
 CHECKPOINT_NAME = "checkpoint.pt"  # as in checkpoint.py, which imports torch
 
@@ -28,20 +29,10 @@ class SavedRun:
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
-    """metrics.jsonl rows; a torn last line is skipped (as trainer.read_metrics does, without torch)."""
-    rows = []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        return read_metrics(path)
     except OSError:
-        return rows
-    for line in lines:
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(row, dict):
-            rows.append(row)
-    return rows
+        return []
 
 
 def read_run(path: Path) -> SavedRun | None:

@@ -176,12 +176,7 @@ class TrainingSession:
             self._apply_stop(self.trainer)
 
     def _apply_stop(self, trainer) -> None:
-        if not self._save_on_stop:
-            # The engine saves a final checkpoint on every stop and has no switch for it; its save()
-            # reads trainer.run_dir at call time, so clearing it skips that save. See the report's
-            # request for Trainer.stop(save=False).
-            trainer.run_dir = None
-        trainer.stop()
+        trainer.stop(save=self._save_on_stop)
 
     def snapshot(self):
         """The current weights (a CPU copy) and vocabulary, for generation beside the running trainer."""
