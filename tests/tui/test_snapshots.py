@@ -36,7 +36,7 @@ def test_training_screen(snap_compare, make_app, hamlet: Corpus) -> None:
         for ev in scripted_run(hamlet):
             session.on_event(ev)
         assert isinstance(app.screen, TrainingScreen)
-        app.screen.redraw()
+        app.screen.redraw(force=True)
         await pilot.pause()
 
     assert snap_compare(make_app(), terminal_size=SIZE, run_before=feed)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -14,7 +16,10 @@ from charrnn_tui.tui.widgets.loss_plot import LossPlot
 from charrnn_tui.tui.widgets.sample_panel import SamplePanel
 from charrnn_tui.tui.widgets.stats_panel import StatsPanel
 
-REDRAW_HZ = 2  # the plot builds on the UI thread, and every UI cycle takes a core from training
+# Every UI cycle takes a core from training (2 cores on a laptop), so frames are few: the numbers move
+# twice a second; the plot and the samples, which cost far more to render, at most once a second.
+REDRAW_HZ = 2
+SLOW_REDRAW_S = 1.0
 
 HINTS = {
     "starting": "Starting... x or Esc cancels.",
@@ -40,7 +45,11 @@ class TrainingScreen(Screen):
     def __init__(self, session: TrainingSession) -> None:
         super().__init__()
         self.session = session
-        self._drawn = -1
+        self._drawn = -1  # the session version the numbers show
+        self._drawn_slow = -1  # ... and the plot and samples
+        self._slow_at = -SLOW_REDRAW_S
+        self._hinted = ""
+        self._error_shown = False  # the panel is hidden by the stylesheet until a run fails
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -65,22 +74,27 @@ class TrainingScreen(Screen):
     def redraw(self, force: bool = False) -> None:
         """Draw the session's state if it changed since the last frame."""
         s = self.session
-        if s.version == self._drawn and not force:
+        now = time.monotonic()
+        slow = s.version != self._drawn_slow and now - self._slow_at >= SLOW_REDRAW_S
+        if not (force or slow or s.version != self._drawn):
             return
-        self._drawn = s.version
-        train, val = s.curves()
         with self.app.batch_update():
-            self.query_one(LossPlot).set_curves(train, val)
-            self.query_one(SamplePanel).set_samples(list(s.samples))
+            if force or slow:
+                self._drawn_slow, self._slow_at = s.version, now
+                train, val = s.curves()
+                self.query_one(LossPlot).set_curves(train, val)
+                self.query_one(SamplePanel).set_samples(list(s.samples))
+            self._drawn = s.version
             self.query_one(StatsPanel).set_session(s)
-            self.query_one("#training-hint", Static).update(HINTS[s.status], layout=False)
-            error = self.query_one("#training-error", Static)
-            if isinstance(s.result, Failed):
+            if s.status != self._hinted:
+                self._hinted = s.status
+                self.query_one("#training-hint", Static).update(HINTS[s.status], layout=False)
+            if isinstance(s.result, Failed) and not self._error_shown:
+                self._error_shown = True
                 where = f"\nthe last good checkpoint: step {s.last_checkpoint.step}" if s.last_checkpoint else ""
+                error = self.query_one("#training-error", Static)
                 error.update(f"Training failed: {s.result.message}{where}")
                 error.display = True
-            else:
-                error.display = False
 
     def handle_event(self, ev: Event) -> None:
         """Called by the app for each event message; the drawing itself waits for the next frame."""
@@ -89,9 +103,10 @@ class TrainingScreen(Screen):
         elif isinstance(ev, Finished):
             why = {"steps": "the step budget is reached", "time": "the time budget is spent"}.get(ev.reason, "stopped")
             self.notify(f"training finished at step {ev.step}: {why}. Press g to generate.")
+            self.redraw(force=True)  # the final curve and samples now, not on the next slow frame
         elif isinstance(ev, Failed):
             self.notify(ev.message, title="training failed", severity="error", timeout=10)
-            self.redraw()  # rare and important: show the error panel now, not on the next frame
+            self.redraw(force=True)  # rare and important: show the error panel now
 
     # ---- keys -----------------------------------------------------------------------------------------
     def action_pause(self) -> None:

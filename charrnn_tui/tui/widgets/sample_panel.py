@@ -41,7 +41,9 @@ class SampleView:
             correct = sum(p == t for p, t in zip(s.prediction, s.target, strict=False))
             n = max(len(s.target), 1)
             out.append(f"  {correct}/{len(s.target)} right ({100 * correct / n:.0f}%)\n", style="dim")
-            for chunk in self._chunks(s, width):
+            for k, chunk in enumerate(self._chunks(s, width)):
+                if k:
+                    out.append("\n")
                 widths = [max(cell_len(a), cell_len(b), cell_len(c)) for a, b, c in chunk]
                 out.append("input  ", style="dim")
                 out.append("".join(pad(a, w) for (a, _, _), w in zip(chunk, widths, strict=True)))
@@ -58,8 +60,6 @@ class SampleView:
                     run, run_ok = run + pad(c, w), ok
                 if run:
                     out.append(run, style="bold green" if run_ok else "bold red")
-                out.append("\n")
-            out.rstrip()
         yield out
 
     @staticmethod

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -32,7 +31,8 @@ def fmt_loss(value: float | None) -> str:
 class StatsPanel(Vertical):
     DEFAULT_CSS = """
     StatsPanel { height: auto; }
-    StatsPanel > Static { height: 14; }  /* every row it can have: updates then skip the layout */
+    /* 14: every row it can have, so updates skip the layout */
+    StatsPanel > Static { height: 14; text-wrap: nowrap; text-overflow: ellipsis; }
     StatsPanel > ProgressBar { margin-top: 1; }
     """
 
@@ -42,30 +42,37 @@ class StatsPanel(Vertical):
 
     def set_session(self, session: TrainingSession) -> None:
         ev, st = session.last_step, session.started
-        table = Table.grid(padding=(0, 1))
-        table.add_column(style="dim", no_wrap=True)
-        table.add_column(no_wrap=True)
+        rows: list[tuple[str, str | Text]] = []
         label, style = STATUS_TEXT[session.status]
-        table.add_row("status", Text(label, style=style))
+        rows.append(("status", Text(label, style=style)))
         total = session.config.steps
         step = ev.step if ev else (st.step if st else 0)
-        table.add_row("step", f"{step:,}" + (f" / {total:,}" if total else ""))
-        table.add_row("loss", fmt_loss(ev.train_loss if ev else None))
-        table.add_row("val loss", fmt_loss(session.last_val))
-        table.add_row("best val", fmt_loss(session.best_val))
-        table.add_row("chars/s", f"{ev.chars_per_s:,.0f}" if ev else "-")
-        table.add_row("elapsed", fmt_duration(ev.elapsed_s) if ev else "-")
-        table.add_row("ETA", fmt_duration(ev.eta_s) if ev and ev.eta_s is not None else "-")
+        rows.append(("step", f"{step:,}" + (f" / {total:,}" if total else "")))
+        rows.append(("loss", fmt_loss(ev.train_loss if ev else None)))
+        rows.append(("val loss", fmt_loss(session.last_val)))
+        rows.append(("best val", fmt_loss(session.best_val)))
+        rows.append(("chars/s", f"{ev.chars_per_s:,.0f}" if ev else "-"))
+        rows.append(("elapsed", fmt_duration(ev.elapsed_s) if ev else "-"))
+        rows.append(("ETA", fmt_duration(ev.eta_s) if ev and ev.eta_s is not None else "-"))
         if st:
             cfg = st.config
-            table.add_row("model", f"{cfg['cell'].upper()} {cfg['n_layers']}x{cfg['hidden']}, {st.n_params:,} params")
-            table.add_row("device", st.device + (f" x{st.world_size}" if st.world_size > 1 else ""))
-            table.add_row("corpus", f"{st.corpus_name}: {st.train_chars:,} train / {st.val_chars:,} val chars")
-            table.add_row("vocab", f"{st.vocab_size} characters")
+            rows.append(("model", f"{cfg['cell'].upper()} {cfg['n_layers']}x{cfg['hidden']}, {st.n_params:,} params"))
+            rows.append(("device", st.device + (f" x{st.world_size}" if st.world_size > 1 else "")))
+            rows.append(("corpus", f"{st.corpus_name}: {st.train_chars:,} train / {st.val_chars:,} val chars"))
+            rows.append(("vocab", f"{st.vocab_size} characters"))
         if session.run_dir is not None:
-            table.add_row("run", session.run_dir.name)  # the name only: no absolute paths on screen
+            rows.append(("run", session.run_dir.name))  # the name only: no absolute paths on screen
         ck = session.last_checkpoint
-        table.add_row("saved", f"step {ck.step} ({ck.reason})" if ck else "-")
+        rows.append(("saved", f"step {ck.step} ({ck.reason})" if ck else "-"))
+        # Plain text in two columns rather than a rich Table: the panel redraws twice a second, and a
+        # Table measures every cell each time.
+        width = max(len(name) for name, _ in rows) + 1
+        table = Text(no_wrap=True, overflow="ellipsis")
+        for i, (name, value) in enumerate(rows):
+            if i:
+                table.append("\n")
+            table.append(name.ljust(width), style="dim")
+            table.append(value)
         self.query_one("#stats-table", Static).update(table, layout=False)
         bar = self.query_one("#stats-progress", ProgressBar)
         if ev is not None and ev.progress is not None:
