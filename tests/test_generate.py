@@ -3,6 +3,7 @@ writes, sampling options behave, and state carries across calls."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -17,14 +18,14 @@ PRIME = "HAMLET.\nTo be, or not"
 
 @pytest.fixture(scope="module")
 def trained(small_corpus, tmp_path_factory):
-    """Tiny real models, trained for a few dozen steps, keyed by (cell, embed)."""
+    """Tiny real models, keyed by (cell, embed); 150 steps, so that their argmax text varies."""
     from dataclasses import replace
 
     from charrnn_tui.config import TINY
 
     models = {}
     for cell, embed in (("lstm", 16), ("lstm", 0), ("gru", 16)):
-        cfg = replace(TINY, cell=cell, embed=embed, n_layers=2, hidden=48, steps=40, max_seconds=0,
+        cfg = replace(TINY, cell=cell, embed=embed, n_layers=2, hidden=48, steps=150, max_seconds=0,
                       eval_interval=1000, checkpoint_seconds=0, device="cpu")
         trainer = Trainer(small_corpus, cfg)
         trainer.run()
@@ -123,6 +124,18 @@ def test_continuing_equals_one_go(trained):
     part += "".join(t.char for t in two.sample(180, temperature=0))
     assert part == whole
     assert two.text == one.text
+
+
+def test_stopping_early_keeps_the_state_of_the_last_character(trained):
+    # The app stops a stream whenever the user asks; continuing must pick up exactly there.
+    model, vocab = trained["lstm", 16]
+    whole = generate(Generator(model, vocab), PRIME, 150, temperature=0)
+    gen = Generator(model, vocab)
+    gen.feed(PRIME)
+    head = "".join(t.char for t in itertools.islice(gen.sample(1000, temperature=0), 45))
+    tail = "".join(t.char for t in gen.sample(105, temperature=0))
+    assert head + tail == whole
+    assert gen.text == PRIME + whole
 
 
 def test_typed_text_mid_stream_equals_feeding_it_all(trained):
