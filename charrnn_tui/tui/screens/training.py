@@ -75,7 +75,8 @@ class TrainingScreen(Screen):
         """Draw the session's state if it changed since the last frame."""
         s = self.session
         now = time.monotonic()
-        slow = s.version != self._drawn_slow and now - self._slow_at >= SLOW_REDRAW_S
+        # 0.9: the frame timer's jitter must not push every slow redraw to the tick after next.
+        slow = s.version != self._drawn_slow and now - self._slow_at >= 0.9 * SLOW_REDRAW_S
         if not (force or slow or s.version != self._drawn):
             return
         with self.app.batch_update():
