@@ -72,7 +72,8 @@ def test_train_generate_continue_quit(make_app, data_home: Path) -> None:
             runs = corpus_screen.query_one("#runs", OptionList)
             assert [r.steps for r in corpus_screen.runs] == [40]
             runs.focus()
-            runs.highlighted = 0
+            await pilot.pause()
+            assert runs.highlighted == 0  # focusing the list lands on the newest run
             await pilot.press("enter")  # continue training for another 40 steps
             await wait_for(pilot, lambda: isinstance(app.screen, TrainingScreen), what="the resumed run")
             await wait_for(pilot, lambda: app.session.status in ("finished", "failed"), what="the resumed run")

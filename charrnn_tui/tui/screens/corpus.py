@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -113,6 +113,12 @@ class CorpusScreen(Screen):
             self.load(event.option.id)
         elif event.option_list.id == "runs":
             self._show_run_hint()
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        # Tabbing to the saved runs must land on one: Ctrl+G and Enter act on the highlighted run.
+        runs = event.widget
+        if runs.id == "runs" and self.runs and isinstance(runs, OptionList) and runs.highlighted is None:
+            runs.highlighted = 0
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         if event.option_list.id == "plays":
