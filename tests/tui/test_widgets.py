@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 
@@ -54,3 +55,43 @@ def test_the_app_module_does_not_import_torch() -> None:
     code = "import sys, charrnn_tui.tui.app; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_generated_text_wraps_streams_and_clears() -> None:
+    from textual.app import App
+
+    from charrnn_tui.generate import Token
+    from charrnn_tui.tui.widgets.generated_text import GeneratedText
+
+    line = "To be, or not to be, that is the question: whether 'tis nobler in the mind to suffer"
+    text = "\n".join(f"{i} {line}" for i in range(60))  # 60 lines of 86-87 characters
+
+    class Pane(App):
+        def compose(self):
+            yield GeneratedText()
+
+    async def main() -> None:
+        app = Pane()
+        async with app.run_test(size=(44, 12)) as pilot:
+            pane = app.query_one(GeneratedText)
+            pane.add_prime("HAMLET\n")
+            for start in range(0, len(text), 97):  # streamed in frames, lines split across them
+                pane.add_tokens(Token(c, 0.9 if c != "x" else 0.1, ()) for c in text[start : start + 97])
+            await pilot.pause()
+            assert pane.plain == "HAMLET\n" + text
+            assert pane.n_chars == len(text)
+            width, height = pane.scrollable_content_region.size
+            assert width < 44  # the scrollbar's gutter is kept
+            rows = pane.virtual_size.height
+            assert rows == 1 + 60 * 3  # the prime's line, then every line wrapped into 3 rows
+            assert pane.scroll_offset.y == rows - height  # following the end
+            shown = [pane.render_line(y).text.rstrip() for y in range(height)]
+            assert shown[-1].endswith("to suffer") and all(len(row) <= width for row in shown)
+            await pilot.resize_terminal(104, 12)  # wider: re-wrapped into 1 row per line
+            await pilot.pause()
+            assert pane.virtual_size.height == 1 + 60 and pane.plain == "HAMLET\n" + text
+            pane.clear()
+            await pilot.pause()
+            assert pane.plain == "" and pane.n_chars == 0 and pane.virtual_size.height <= 1
+
+    asyncio.run(main())

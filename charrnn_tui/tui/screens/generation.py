@@ -10,7 +10,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from charrnn_tui.generate import Token
     from charrnn_tui.vocab import Vocab
 
-FLUSH_HZ = 30  # streamed characters are collected and drawn in batches, a frame at a time
+FLUSH_HZ = 10  # streamed characters are collected and drawn in batches, a frame at a time
 MAX_LENGTH = 100_000
 
 
@@ -67,8 +67,7 @@ class GenerationScreen(Screen):
             yield Input("0", type="integer", id="top-k")
         yield Static(id="gen-status", markup=False)
         with Horizontal(id="gen-body"):
-            with VerticalScroll(id="gen-pane"):
-                yield GeneratedText(id="gen-text")
+            yield GeneratedText(id="gen-pane")
             with Vertical(id="gen-side"):
                 yield Static(id="candidates")
                 yield Static(legend_text(), id="legend")
@@ -224,8 +223,7 @@ class GenerationScreen(Screen):
         pane = self.query_one(GeneratedText)
         with self.app.batch_update():
             pane.add_tokens(tokens)
-            self.query_one("#candidates", Static).update(candidates_text(self._last))
-            self.query_one("#gen-pane", VerticalScroll).scroll_end(animate=False)
+            self.query_one("#candidates", Static).update(candidates_text(self._last), layout=False)
 
     def on_generation_done(self, message: GenerationDone) -> None:
         if message.run != self._run:

@@ -6,7 +6,9 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual.widgets import Static
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 from charrnn_tui.tui.widgets.sample_panel import visible
 
@@ -35,49 +37,93 @@ def shown(ch: str) -> str:
     return ch if ch in "\n\t" else visible(ch) if ch != " " else " "
 
 
-class GeneratedText(Static):
-    """Keeps the text as runs of (text, style); neighbours of one style merge, so a long stream stays a
-    handful of spans and a redraw stays cheap."""
+class GeneratedText(ScrollView):
+    """The prime and the generated text, each character coloured by the model's confidence.
+
+    Streaming appends a few dozen characters a frame to texts of up to 100,000. A widget that renders
+    its whole text per frame (a Static) costs more per frame as the text grows, and its frames hold the
+    GIL that the generator's thread needs: 20,000 characters streamed at ~100 chars/s where the CLI does
+    ~1,500. So the text is kept as wrapped display lines: finished lines are wrapped once, only the line
+    being written is wrapped again per frame, and only the visible lines are drawn (Textual's line API).
+    """
 
     DEFAULT_CSS = """
-    GeneratedText { height: auto; width: 1fr; }
+    GeneratedText { scrollbar-gutter: stable; }
     """
 
     def __init__(self, **kwargs) -> None:
-        super().__init__(markup=False, **kwargs)
-        self.runs: list[list[str]] = []
-        self.n_chars = 0
+        super().__init__(**kwargs)
+        self.n_chars = 0  # generated characters (the prime is not counted)
+        self._done: list[Text] = []  # finished lines
+        self._done_strips: list[Strip] = []  # ... wrapped at self._width
+        self._line = Text()  # the line being written
+        self._line_strips: list[Strip] = []
+        self._width = 0
 
-    def clear(self) -> None:
-        self.runs.clear()
-        self.n_chars = 0
-        self._redraw()
+    def _wrap(self, line: Text) -> list[Strip]:
+        if self._width <= 0:
+            return []
+        console = self.app.console
+        lines = console.render_lines(line, console.options.update_width(self._width), pad=False)
+        return [Strip(segments) for segments in lines] or [Strip.blank(0)]
 
     def _add(self, text: str, style: str) -> None:
-        if self.runs and self.runs[-1][1] == style:
-            self.runs[-1][0] += text
-        else:
-            self.runs.append([text, style])
+        for i, part in enumerate(text.split("\n")):
+            if i:
+                self._done.append(self._line)
+                self._done_strips.extend(self._wrap(self._line))
+                self._line = Text()
+            if part:
+                self._line.append(part, style)
+
+    def _show(self) -> None:
+        self._line_strips = self._wrap(self._line)
+        size = Size(self._width, len(self._done_strips) + len(self._line_strips))
+        if size != self.virtual_size:  # a layout reactive: setting it, even unchanged, lays out the screen
+            self.virtual_size = size
+        self.refresh()
+        self.scroll_end(animate=False, immediate=False, x_axis=False)
+
+    def on_resize(self) -> None:
+        width = self.scrollable_content_region.width
+        if width != self._width:
+            self._width = width
+            self._done_strips = [strip for line in self._done for strip in self._wrap(line)]
+            self._show()
+
+    def clear(self) -> None:
+        self._done.clear()
+        self._done_strips.clear()
+        self._line = Text()
+        self.n_chars = 0
+        self._show()
 
     def add_prime(self, text: str) -> None:
         self._add("".join(shown(c) for c in text), PRIME_STYLE)
-        self._redraw()
+        self._show()
 
     def add_tokens(self, tokens: Iterable[Token]) -> None:
         for tok in tokens:
             self._add(shown(tok.char), confidence_style(tok.prob))
             self.n_chars += 1
-        self._redraw()
+        self._show()
 
     @property
     def plain(self) -> str:
-        return "".join(t for t, _ in self.runs)
+        return "\n".join(line.plain for line in [*self._done, self._line])
 
-    def _redraw(self) -> None:
-        text = Text()
-        for t, style in self.runs:
-            text.append(t, style)
-        self.update(text)
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        width = self.scrollable_content_region.width
+        i = scroll_y + y
+        n_done = len(self._done_strips)
+        if i < n_done:
+            strip = self._done_strips[i]
+        elif i - n_done < len(self._line_strips):
+            strip = self._line_strips[i - n_done]
+        else:
+            return Strip.blank(width, self.rich_style)
+        return strip.crop_extend(scroll_x, scroll_x + width, self.rich_style).apply_style(self.rich_style)
 
 
 def candidates_text(token: Token | None) -> Text:
