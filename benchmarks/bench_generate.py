@@ -37,8 +37,9 @@ PRIME = "HAMLET.\n"
 
 
 @torch.no_grad()
-def baseline_sample(model: CharRNN, vocab: Vocab, prime: str, length: int, temperature: float,
-                    seed: int | None) -> Iterator[Token]:
+def baseline_sample(
+    model: CharRNN, vocab: Vocab, prime: str, length: int, temperature: float, seed: int | None
+) -> Iterator[Token]:
     """The first Generator's loop: one model.forward per character."""
     logits, state = model(torch.tensor([vocab.encode(prime)]), None)
     logits = logits[0, -1]
@@ -97,14 +98,46 @@ def ensure_run(run_dir: Path, steps: int) -> None:
     if (run_dir / "checkpoint.pt").exists():
         return
     print(f"training the tutorial preset for {steps} steps into {run_dir} ...", flush=True)
-    subprocess.run([sys.executable, "-m", "charrnn_tui", "--train-only", "--preset", "tutorial", "--steps", str(steps),
-                    "--eval-interval", "100000", "--log-interval", "50", "--checkpoint-seconds", "0",
-                    "--run-dir", str(run_dir)], check=True, env={**os.environ, "CHARRNN_TUI_HOME": str(run_dir)})
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "charrnn_tui",
+            "--train-only",
+            "--preset",
+            "tutorial",
+            "--steps",
+            str(steps),
+            "--eval-interval",
+            "100000",
+            "--log-interval",
+            "50",
+            "--checkpoint-seconds",
+            "0",
+            "--run-dir",
+            str(run_dir),
+        ],
+        check=True,
+        env={**os.environ, "CHARRNN_TUI_HOME": str(run_dir)},
+    )
 
 
 def cli_rate(run_dir: Path, length: int) -> float:
-    cmd = [sys.executable, "-m", "charrnn_tui", "--generate-only", "--run-dir", str(run_dir), "--length", str(length),
-           "--temperature", "0", "--prime", PRIME, "--stats"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "charrnn_tui",
+        "--generate-only",
+        "--run-dir",
+        str(run_dir),
+        "--length",
+        str(length),
+        "--temperature",
+        "0",
+        "--prime",
+        PRIME,
+        "--stats",
+    ]
     err = subprocess.run(cmd, capture_output=True, text=True, check=True).stderr
     m = re.search(r"generated (\d+) chars in ([\d.]+) s \((\d+) chars/s\)", err)
     return float(m[3])
@@ -120,9 +153,11 @@ def main() -> None:
 
     ensure_run(args.run_dir, args.train_steps)
     model, vocab, _ = load_model(args.run_dir)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {model.n_layers}x{model.hidden} "
-          f"{model.cell.upper()}, embed {model.embed.embedding_dim if model.embed else 'one-hot'}, "
-          f"{model.num_params():,} parameters; {args.length} chars per run, {args.repeats} repeats")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; {model.n_layers}x{model.hidden} "
+        f"{model.cell.upper()}, embed {model.embed.embedding_dim if model.embed else 'one-hot'}, "
+        f"{model.num_params():,} parameters; {args.length} chars per run, {args.repeats} repeats"
+    )
 
     modes = {
         "baseline (forward/char)": lambda: baseline_sample(model, vocab, PRIME, args.length, 0, None),
@@ -140,8 +175,11 @@ def main() -> None:
             rates.setdefault(name, []).append(rate)
             print(f"  repeat {r + 1}  {name:<26} {rate:8,.0f} chars/s", flush=True)
         rates.setdefault("charrnn-tui --generate-only", []).append(cli_rate(args.run_dir, args.length))
-        print(f"  repeat {r + 1}  {'charrnn-tui --generate-only':<26} {rates['charrnn-tui --generate-only'][-1]:8,.0f}"
-              " chars/s (its --stats line)", flush=True)
+        print(
+            f"  repeat {r + 1}  {'charrnn-tui --generate-only':<26} {rates['charrnn-tui --generate-only'][-1]:8,.0f}"
+            " chars/s (its --stats line)",
+            flush=True,
+        )
 
     base = statistics.median(rates["baseline (forward/char)"])
     print("\nmedians (chars/s, ratio to the baseline):")
@@ -150,8 +188,10 @@ def main() -> None:
         print(f"  {name:<28} {med:8,.0f}  {med / base:5.2f}x")
 
     ref = texts["baseline (forward/char)"]
-    print(f"\nargmax, {args.length} chars: Generator identical to baseline: {texts['Generator'] == ref}; "
-          f"raw steps identical: {texts['raw steps (no Token)'] == ref}; distinct chars {len(set(ref))}")
+    print(
+        f"\nargmax, {args.length} chars: Generator identical to baseline: {texts['Generator'] == ref}; "
+        f"raw steps identical: {texts['raw steps (no Token)'] == ref}; distinct chars {len(set(ref))}"
+    )
     a = "".join(t.char for t in baseline_sample(model, vocab, PRIME, args.length, 0.8, 1))
     b = "".join(t.char for t in generator_sample(model, vocab, PRIME, args.length, 0.8, 1))
     print(f"sampling T=0.8 seed 1, {args.length} chars: identical: {a == b}")
@@ -162,8 +202,10 @@ def main() -> None:
     val = load_corpus("hamlet").text[-args.length - 1 :]
     for weights in ("fp32", "int8"):
         miss, ce = teacher_forced(model, vocab, val, weights)
-        print(f"teacher-forced on the last {args.length} chars of Hamlet, {weights}: argmax differs from the "
-              f"baseline's at {miss * 100:.2f}% of steps; cross-entropy {ce:.4f} nats/char")
+        print(
+            f"teacher-forced on the last {args.length} chars of Hamlet, {weights}: argmax differs from the "
+            f"baseline's at {miss * 100:.2f}% of steps; cross-entropy {ce:.4f} nats/char"
+        )
     print(f"sample: {ref[:120]!r}")
 
 

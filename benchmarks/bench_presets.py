@@ -54,8 +54,7 @@ VARIANTS: dict[str, list[str]] = {
     # Round 2: evaluate an average of the weights and end on the best evaluation (the current fast).
     "v0-d0.5-lr8e-3-wd1e-4-ema": V0 + "--dropout 0.5 --lr 8e-3 --weight-decay 1e-4 --ema 0.995 --keep-best".split(),
     "v0-d0.5-lr8e-3-wd5e-4-ema": V0 + "--dropout 0.5 --lr 8e-3 --weight-decay 5e-4 --ema 0.995 --keep-best".split(),
-    "v0-d0.5-lr1.2e-2-wd3e-5-ema": V0
-    + "--dropout 0.5 --lr 1.2e-2 --weight-decay 3e-5 --ema 0.995 --keep-best".split(),
+    "v0-d0.5-lr1.2e-2-wd3e-5-ema": V0 + "--dropout 0.5 --lr 1.2e-2 --weight-decay 3e-5 --ema 0.995 --keep-best".split(),
     "v0-d0.5-gru": V0 + "--dropout 0.5 --cell gru".split(),
     "v0-d0.5-b16": V0 + "--dropout 0.5 --batch-size 16".split(),
     "v0-d0.4-h192": V0 + "--dropout 0.4 --hidden 192".split(),

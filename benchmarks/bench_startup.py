@@ -68,8 +68,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as home:
         time_first_screen(home)
         firsts = [time_first_screen(home) for _ in range(args.repeats)]
-    print(f"first screen (tmux, 120x36): median {statistics.median(firsts):.3f} s "
-          f"({', '.join(f'{t:.3f}' for t in firsts)})")
+    print(
+        f"first screen (tmux, 120x36): median {statistics.median(firsts):.3f} s "
+        f"({', '.join(f'{t:.3f}' for t in firsts)})"
+    )
 
 
 if __name__ == "__main__":

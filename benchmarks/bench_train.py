@@ -36,8 +36,9 @@ CFG = TUTORIAL
 CHARS_PER_STEP = CFG.batch_size * CFG.seq_len
 
 
-def bare_loop(data: torch.Tensor, vocab_size: int, warmup: int, steps: int, time_major: bool = False,
-              embed: bool = False) -> float:
+def bare_loop(
+    data: torch.Tensor, vocab_size: int, warmup: int, steps: int, time_major: bool = False, embed: bool = False
+) -> float:
     """The loop anyone would write from the tutorial; returns chars/s over the timed steps."""
     torch.manual_seed(CFG.seed)
     emb = nn.Embedding(vocab_size, vocab_size) if embed else None
@@ -85,10 +86,23 @@ def engine(corpus, warmup: int, steps: int) -> float:
 def cli(steps: int, warmup: int) -> float:
     """`charrnn-tui --train-only`: the median of the per-step chars/s it prints after the warm-up."""
     home = tempfile.mkdtemp(prefix="charrnn-bench-")
-    cmd = [sys.executable, "-m", "charrnn_tui", "--train-only", "--preset", "tutorial", "--steps",
-           str(warmup + steps), "--run-dir", os.path.join(home, "run"), "--checkpoint-seconds", "0"]
-    out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "CHARRNN_TUI_HOME": home},
-                         check=True).stdout
+    cmd = [
+        sys.executable,
+        "-m",
+        "charrnn_tui",
+        "--train-only",
+        "--preset",
+        "tutorial",
+        "--steps",
+        str(warmup + steps),
+        "--run-dir",
+        os.path.join(home, "run"),
+        "--checkpoint-seconds",
+        "0",
+    ]
+    out = subprocess.run(
+        cmd, capture_output=True, text=True, env={**os.environ, "CHARRNN_TUI_HOME": home}, check=True
+    ).stdout
     rates = [float(m[1].replace(",", "")) for m in re.finditer(r"([\d,]+) chars/s", out)]
     return statistics.median(rates[warmup:])
 
@@ -106,8 +120,10 @@ def main() -> None:
     vocab = Vocab.from_text(corpus.text)
     data = vocab.encode_tensor(corpus.text)
     data = data[: len(data) - int(len(data) * CFG.val_fraction)]
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, tutorial preset, vocabulary {len(vocab)}, "
-          f"{args.warmup} warm-up + {args.steps} timed steps x {args.repeats} repeats")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, tutorial preset, vocabulary {len(vocab)}, "
+        f"{args.warmup} warm-up + {args.steps} timed steps x {args.repeats} repeats"
+    )
 
     runs: dict[str, list[float]] = {}
 
@@ -129,11 +145,16 @@ def main() -> None:
     print("\nmedians (chars/s, ratio to the bare loop):")
     for name, rates in runs.items():
         med = statistics.median(rates)
-        print(f"  {name:<26} {med:8,.0f}  {med / base:.3f}x   ({len(rates)} runs: "
-              + ", ".join(f"{x:,.0f}" for x in rates) + ")")
+        print(
+            f"  {name:<26} {med:8,.0f}  {med / base:.3f}x   ({len(rates)} runs: "
+            + ", ".join(f"{x:,.0f}" for x in rates)
+            + ")"
+        )
     pairs = [t / b for b, t in zip(runs["bare loop"], runs["Trainer"], strict=True)]
-    print(f"  Trainer / bare loop, per repeat: {', '.join(f'{p:.3f}' for p in pairs)}; "
-          f"median {statistics.median(pairs):.3f}x")
+    print(
+        f"  Trainer / bare loop, per repeat: {', '.join(f'{p:.3f}' for p in pairs)}; "
+        f"median {statistics.median(pairs):.3f}x"
+    )
 
 
 if __name__ == "__main__":

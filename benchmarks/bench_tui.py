@@ -95,8 +95,22 @@ def main() -> None:
     cfg = PRESETS[args.preset]
     chars_per_step = cfg.batch_size * cfg.seq_len
     # A row every step, no evaluation or timed checkpoint until the end: both runs do the same work.
-    flags = ["--corpus", "hamlet", "--preset", args.preset, "--steps", str(args.steps), "--log-interval", "1",
-             "--eval-interval", str(args.steps), "--checkpoint-seconds", "0", "--seed", "1"]
+    flags = [
+        "--corpus",
+        "hamlet",
+        "--preset",
+        args.preset,
+        "--steps",
+        str(args.steps),
+        "--log-interval",
+        "1",
+        "--eval-interval",
+        str(args.steps),
+        "--checkpoint-seconds",
+        "0",
+        "--seed",
+        "1",
+    ]
     rates: dict[str, list[float]] = {"headless": [], "app": []}
     with tempfile.TemporaryDirectory() as home:
         for r in range(args.repeats):
@@ -104,15 +118,21 @@ def main() -> None:
                 run_dir = run_once(label == "app", flags, args.steps, home, args.timeout)
                 rates[label].append(throughput(run_dir, args.warmup, chars_per_step))
             ratio = rates["app"][-1] / rates["headless"][-1]
-            print(f"repeat {r + 1}: headless {rates['headless'][-1]:9,.0f}  app {rates['app'][-1]:9,.0f} chars/s"
-                  f"  app/headless {ratio:.3f}", flush=True)
+            print(
+                f"repeat {r + 1}: headless {rates['headless'][-1]:9,.0f}  app {rates['app'][-1]:9,.0f} chars/s"
+                f"  app/headless {ratio:.3f}",
+                flush=True,
+            )
     head, app = statistics.median(rates["headless"]), statistics.median(rates["app"])
     # Each repeat's two runs are neighbours in time, so their ratio is the steadier figure.
     ratios = [a / h for a, h in zip(rates["app"], rates["headless"], strict=True)]
     ratio = statistics.median(ratios)
-    print(f"{args.preset}: headless median {head:,.0f} chars/s, app {app:,.0f} chars/s; app/headless per repeat "
-          f"{', '.join(f'{x:.3f}' for x in ratios)}, median {ratio:.3f}: the training screen costs "
-          f"{100 * (1 - ratio):.1f}%")
+    print(
+        f"{args.preset}: headless median {head:,.0f} chars/s, app {app:,.0f} chars/s; app/headless per repeat "
+        f"{', '.join(f'{x:.3f}' for x in ratios)}, median {ratio:.3f}: the training screen costs "
+        f"{100 * (1 - ratio):.1f}%"
+    )
+
 
 if __name__ == "__main__":
     main()

@@ -112,8 +112,19 @@ def load(path: str | Path) -> dict[str, Any]:
                 "only load checkpoints written by charrnn-tui"
             ) from None
         raise _corrupt(path, e) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, TypeError, KeyError,
-            IndexError, AttributeError, UnicodeDecodeError, MemoryError) as e:
+    except (
+        RuntimeError,
+        EOFError,
+        zipfile.BadZipFile,
+        ValueError,
+        OSError,
+        TypeError,
+        KeyError,
+        IndexError,
+        AttributeError,
+        UnicodeDecodeError,
+        MemoryError,
+    ) as e:
         raise _corrupt(path, e) from None
     return validate(ckpt, path)
 

@@ -48,8 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--val-fraction", type=float, metavar="F", help="held-out tail of the text (default 0.1)")
 
     r = p.add_argument_group("run")
-    r.add_argument("--preset", default=None, choices=list(PRESETS),
-                   help="; ".join(f"{k}: {v}" for k, v in PRESET_HELP.items()))
+    r.add_argument(
+        "--preset", default=None, choices=list(PRESETS), help="; ".join(f"{k}: {v}" for k, v in PRESET_HELP.items())
+    )
     r.add_argument("--run-dir", metavar="DIR", help="the run's folder (default: a new one in the data dir)")
     r.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its checkpoint")
     r.add_argument("--steps", type=int, metavar="N", help="stop after N optimiser steps in all (0: no limit)")
@@ -74,10 +75,18 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--warmup", type=int, metavar="N", help="linear lr warm-up steps")
     m.add_argument("--grad-clip", type=float, metavar="X", help="clip the gradient norm at X (0: off)")
     m.add_argument("--weight-decay", type=float, metavar="X")
-    m.add_argument("--ema", type=float, metavar="D",
-                   help="evaluate and keep a running average of the weights, decay D per step (0: off)")
-    m.add_argument("--keep-best", action=argparse.BooleanOptionalAction, default=None,
-                   help="end on the weights of the best evaluation when a run overshoots it")
+    m.add_argument(
+        "--ema",
+        type=float,
+        metavar="D",
+        help="evaluate and keep a running average of the weights, decay D per step (0: off)",
+    )
+    m.add_argument(
+        "--keep-best",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="end on the weights of the best evaluation when a run overshoots it",
+    )
 
     g = p.add_argument_group("generation")
     g.add_argument("--prime", default=None, help="text to start from (default: the corpus's opening line)")
@@ -85,8 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--temperature", type=float, default=0.8, metavar="T", help="0 is argmax (default 0.8)")
     g.add_argument("--top-k", type=int, default=0, metavar="K", help="sample from the K likeliest (0: all)")
     g.add_argument("--stats", action="store_true", help="print the generation speed on stderr at the end")
-    g.add_argument("--int8", action="store_true",
-                   help="int8 weights for generation: ~3x faster on a CPU, argmax differs at ~0.2%% of steps")
+    g.add_argument(
+        "--int8",
+        action="store_true",
+        help="int8 weights for generation: ~3x faster on a CPU, argmax differs at ~0.2%% of steps",
+    )
     return p
 
 

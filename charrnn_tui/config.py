@@ -106,8 +106,7 @@ class TrainConfig:
             )
         if val_chars < 2:
             raise CharRNNError(
-                f"the validation split has {val_chars} characters; use a longer corpus or a larger "
-                "--val-fraction"
+                f"the validation split has {val_chars} characters; use a longer corpus or a larger --val-fraction"
             )
 
 

@@ -98,7 +98,7 @@ def load_file(path: str | Path, encoding: str = "utf-8") -> Corpus:
     # isspace() rather than strip(): no copy of a file that may be 100 MB.
     if not data or data.isspace():
         raise CharRNNError(f"{p} is empty; a corpus needs text to learn from")
-    if b"\0" in data[:1 << 20] and not encoding.lower().replace("-", "").startswith("utf16"):
+    if b"\0" in data[: 1 << 20] and not encoding.lower().replace("-", "").startswith("utf16"):
         raise CharRNNError(f"{p} looks binary (it holds NUL bytes); give a plain text file")
     try:
         text = data.decode(encoding)

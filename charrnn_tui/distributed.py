@@ -149,8 +149,9 @@ def from_environment(device_type: str) -> DistContext:
             "torchrun (docs/scaling.md)"
         ) from None
     if device_type == "mps":
-        raise CharRNNError("multi-process training runs on CPUs (gloo) or CUDA GPUs (NCCL), not MPS; "
-                           "use --device cpu, or one process")
+        raise CharRNNError(
+            "multi-process training runs on CPUs (gloo) or CUDA GPUs (NCCL), not MPS; use --device cpu, or one process"
+        )
     backend = "nccl" if device_type == "cuda" else "gloo"
     if device_type == "cuda":
         if not dist.is_nccl_available():
@@ -167,6 +168,7 @@ def from_environment(device_type: str) -> DistContext:
             dist.init_process_group(backend=backend, timeout=_timeout())
         except (RuntimeError, ValueError) as e:  # DistNetworkError and DistStoreError are RuntimeErrors
             where = f"{os.environ.get('MASTER_ADDR', '?')}:{os.environ.get('MASTER_PORT', '?')}"
-            raise CharRNNError(f"rank {rank} of {world_size} could not join the others at {where} ({backend}): "
-                               f"{_first_line(e)}") from None
+            raise CharRNNError(
+                f"rank {rank} of {world_size} could not join the others at {where} ({backend}): {_first_line(e)}"
+            ) from None
     return DistContext(rank, world_size, local_rank, backend)

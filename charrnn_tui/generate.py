@@ -224,9 +224,7 @@ class Generator:
         self._pieces.append(text)
 
     @torch.no_grad()
-    def sample(
-        self, length: int, temperature: float = 1.0, top_k: int = 0, seed: int | None = None
-    ) -> Iterator[Token]:
+    def sample(self, length: int, temperature: float = 1.0, top_k: int = 0, seed: int | None = None) -> Iterator[Token]:
         """Yield `length` characters. temperature 0 is argmax (the tutorial's way); top_k > 0 keeps only
         the k most likely characters. Stop early by no longer iterating: the state stays consistent."""
         if self.logits is None:

@@ -67,8 +67,12 @@ class ProgressPrinter:
                 f"{what} {cfg['cell'].upper()} {cfg['n_layers']}x{cfg['hidden']} ({ev.n_params:,} parameters) "
                 f"on {ev.corpus_name}: {ev.train_chars:,} train / {ev.val_chars:,} val chars, "
                 f"vocabulary {ev.vocab_size}, device {ev.device}"
-                + (f" x{ev.world_size} ranks (batch {cfg['batch_size']} x {ev.world_size} = "
-                   f"{cfg['batch_size'] * ev.world_size} sequences a step)" if ev.world_size > 1 else "")
+                + (
+                    f" x{ev.world_size} ranks (batch {cfg['batch_size']} x {ev.world_size} = "
+                    f"{cfg['batch_size'] * ev.world_size} sequences a step)"
+                    if ev.world_size > 1
+                    else ""
+                )
                 + f", budget {' or '.join(budget) or 'none (Ctrl+C to stop)'}"
             )
             if ev.run_dir:

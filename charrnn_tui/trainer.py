@@ -153,11 +153,13 @@ class Trainer:
         except CharRNNError as e:
             result: Finished | Failed = self._failed(str(e))
         except Diverged as e:
-            kept = (f"the last good checkpoint ({self.last_checkpoint}) is kept" if self.last_checkpoint
-                    else "no checkpoint had been saved yet")
+            kept = (
+                f"the last good checkpoint ({self.last_checkpoint}) is kept"
+                if self.last_checkpoint
+                else "no checkpoint had been saved yet"
+            )
             result = self._failed(
-                f"{e}: training diverged; {kept}. Try a lower learning rate (--lr) or gradient clipping "
-                "(--grad-clip)"
+                f"{e}: training diverged; {kept}. Try a lower learning rate (--lr) or gradient clipping (--grad-clip)"
             )
         except Exception as e:  # a bug or an environment fault: report it, keep the front end alive
             result = self._failed(f"training failed: {type(e).__name__}: {e}", traceback.format_exc())
@@ -216,8 +218,7 @@ class Trainer:
             if self.run_dir is not None and (self.run_dir / checkpoint.CHECKPOINT_NAME).exists():
                 # Hours of training may live there: never overwrite a run by accident.
                 raise CharRNNError(
-                    f"{self.run_dir} already holds a trained run; continue it with --resume, "
-                    "or choose a new --run-dir"
+                    f"{self.run_dir} already holds a trained run; continue it with --resume, or choose a new --run-dir"
                 )
         cfg = self.config
         cfg.validate()
@@ -395,6 +396,7 @@ class Trainer:
             # Before the first evaluation, guess from the step time: a forward pass is about a third of
             # a training step's forward, backward and update.
             return (step_time or 0.0) * eval_chars / chars_per_step / 3
+
         last_save = time.perf_counter()
         interval_losses: list[float] = []
         interval_start, interval_train_s = self.step, 0.0
@@ -559,7 +561,6 @@ class Trainer:
         )  # fmt: skip
         self._emit(result)
         return result
-
 
 
 class Diverged(Exception):

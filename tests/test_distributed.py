@@ -157,8 +157,10 @@ def test_checkpoint_loads_in_one_process_and_generates(trained):
 def test_resume_on_two_ranks_continues_the_run(trained):
     run_dir = trained["tmp"] / "resumed"
     shutil.copytree(trained["run_dir"], run_dir)
-    done = run(torchrun("-m", "charrnn_tui", "--train-only", "--resume", "--steps", "80", "--run-dir", str(run_dir)),
-               trained["tmp"])
+    done = run(
+        torchrun("-m", "charrnn_tui", "--train-only", "--resume", "--steps", "80", "--run-dir", str(run_dir)),
+        trained["tmp"],
+    )
     assert "continuing from step 40" in done.stdout
     assert "x2 ranks" in done.stdout
     assert load(run_dir)["step"] == 80
@@ -233,8 +235,13 @@ def test_a_rank_with_no_one_to_join_gives_up_with_a_message(torchrun_env):
     with socket.socket() as s:  # a port that nothing listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    for name, value in {"RANK": "1", "LOCAL_RANK": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
-                        TIMEOUT_ENV: "2"}.items():
+    for name, value in {
+        "RANK": "1",
+        "LOCAL_RANK": "1",
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(port),
+        TIMEOUT_ENV: "2",
+    }.items():
         torchrun_env.setenv(name, value)
     with pytest.raises(CharRNNError, match=f"rank 1 of 2 could not join the others at 127.0.0.1:{port}"):
         from_environment("cpu")

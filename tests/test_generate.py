@@ -25,8 +25,18 @@ def trained(small_corpus, tmp_path_factory):
 
     models = {}
     for cell, embed in (("lstm", 16), ("lstm", 0), ("gru", 16)):
-        cfg = replace(TINY, cell=cell, embed=embed, n_layers=2, hidden=48, steps=150, max_seconds=0,
-                      eval_interval=1000, checkpoint_seconds=0, device="cpu")
+        cfg = replace(
+            TINY,
+            cell=cell,
+            embed=embed,
+            n_layers=2,
+            hidden=48,
+            steps=150,
+            max_seconds=0,
+            eval_interval=1000,
+            checkpoint_seconds=0,
+            device="cpu",
+        )
         trainer = Trainer(small_corpus, cfg)
         trainer.run()
         models[cell, embed] = trainer.snapshot()
