@@ -66,8 +66,17 @@ class Streams:
         return {"phase": self.phase, "pos": self.pos}
 
     def load_state_dict(self, state: dict) -> None:
-        self.phase, self.pos = int(state["phase"]), int(state["pos"])
-        self.stream_len = (len(self.data) - 1 - self.phase) // self.batch_size
+        """Raises ValueError when the position does not fit this text (another or a changed corpus, another
+        batch or sequence size): the caller then starts the streams afresh."""
+        phase, pos = int(state["phase"]), int(state["pos"])
+        stream_len = (len(self.data) - 1 - phase) // self.batch_size
+        if not (
+            0 <= phase <= len(self.data) - 1 - self.batch_size * self.seq_len and 0 <= pos and pos % self.seq_len == 0
+        ):
+            raise ValueError(f"batch position (phase {phase}, position {pos}) does not fit this text")
+        if pos + self.seq_len > stream_len:
+            raise ValueError(f"batch position {pos} lies past the end of streams of {stream_len} characters")
+        self.phase, self.pos, self.stream_len = phase, pos, stream_len
         self._layout()
 
 

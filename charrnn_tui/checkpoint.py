@@ -6,10 +6,7 @@ it and a crafted pickle that would run code is refused.
 
 from __future__ import annotations
 
-import errno
 import io
-import json
-import os
 import pickle
 import warnings
 import zipfile
@@ -18,6 +15,7 @@ from typing import Any
 
 import torch
 
+from charrnn_tui import runfolder
 from charrnn_tui.config import TrainConfig
 from charrnn_tui.errors import CharRNNError
 from charrnn_tui.model import CharRNN
@@ -25,49 +23,7 @@ from charrnn_tui.vocab import Vocab
 
 FORMAT = "charrnn-tui"
 VERSION = 1
-CHECKPOINT_NAME = "checkpoint.pt"
-CONFIG_NAME = "config.json"
-METRICS_NAME = "metrics.jsonl"
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: Path, write) -> None:
-    """Write through a temporary file in the same folder, fsync it, then rename it over `path`:
-    a crash at any moment leaves either the old file or the new one, never a torn one."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _disk_error(path: Path, e: OSError) -> CharRNNError:
-    why = e.strerror or str(e)
-    if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-        hint = "free some space or choose another folder with --run-dir"
-    elif e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        hint = "the folder is not writable; choose another one with --run-dir (or set CHARRNN_TUI_HOME)"
-    else:
-        hint = "choose another folder with --run-dir (or set CHARRNN_TUI_HOME)"
-    return CharRNNError(f"cannot write {path}: {why}; {hint}")
+CHECKPOINT_NAME = runfolder.CHECKPOINT_NAME
 
 
 def save(path: Path, payload: dict[str, Any]) -> None:
@@ -78,18 +34,9 @@ def save(path: Path, payload: dict[str, Any]) -> None:
     torch.save(payload, buf)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, lambda f: f.write(buf.getbuffer()))
+        runfolder.atomic_write(path, lambda f: f.write(buf.getbuffer()))
     except OSError as e:
-        raise _disk_error(path, e) from None
-
-
-def write_config(run_dir: Path, config: TrainConfig, corpus: dict[str, Any]) -> None:
-    data = json.dumps({"config": config.to_dict(), "corpus": corpus}, indent=2, ensure_ascii=False)
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write(run_dir / CONFIG_NAME, lambda f: f.write(data.encode("utf-8")))
-    except OSError as e:
-        raise _disk_error(run_dir / CONFIG_NAME, e) from None
+        raise runfolder.disk_error(path, e) from None
 
 
 def load(path: str | Path) -> dict[str, Any]:
@@ -156,15 +103,14 @@ def validate(ckpt: Any, path: Path) -> dict[str, Any]:
         config.validate()
     except (TypeError, ValueError, CharRNNError) as e:
         raise CharRNNError(f"{path} is damaged: bad settings ({e})") from None
-    if "eval_model" in ckpt and not isinstance(ckpt["eval_model"], dict):
-        raise CharRNNError(f"{path} is damaged: its 'eval_model' entry is malformed")
-    for key in ("model", "eval_model"):
+    for key in ("model", "eval_model", "best_weights"):
+        if key in ckpt and not isinstance(ckpt[key], dict):
+            raise CharRNNError(f"{path} is damaged: its {key!r} entry is malformed")
         if key in ckpt:
             _check_weights(ckpt[key], chars, config, path)
     model = CharRNN.from_config(len(chars), config)
     try:
-        # The weights meant for use (averaged or best) when the run kept them apart from the trained ones.
-        model.load_state_dict(ckpt.get("eval_model") or ckpt["model"])
+        model.load_state_dict(generation_weights(ckpt))
     except (RuntimeError, KeyError, TypeError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise CharRNNError(f"{path} does not match its own settings: {first}") from None
@@ -172,6 +118,14 @@ def validate(ckpt: Any, path: Path) -> dict[str, Any]:
     ckpt["model_obj"] = model
     ckpt["vocab_obj"] = Vocab(chars)
     return ckpt
+
+
+def generation_weights(ckpt: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """The weights a run ended on: the best evaluation's when keep_best went back to them (`kept_step`), else
+    the evaluated ones (the running average when the run kept one), else the trained ones."""
+    if ckpt.get("kept_step") is not None and isinstance(ckpt.get("best_weights"), dict):
+        return ckpt["best_weights"]
+    return ckpt.get("eval_model") or ckpt["model"]
 
 
 def _check_weights(weights: dict, chars: str, config: TrainConfig, path: Path) -> None:

@@ -11,6 +11,8 @@ CELLS = ("lstm", "gru", "rnn")
 SAMPLINGS = ("random", "tbptt")
 SCHEDULES = ("constant", "cosine")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+# Settings a resumed run may change; everything else comes from its checkpoint.
+RESUME_OVERRIDABLE = ("steps", "max_seconds", "eval_interval", "log_interval", "checkpoint_seconds", "device")
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,12 @@ PRESET_HELP = {
     "tiny": "1x64 LSTM for tests and demos: trains in seconds",
 }
 DEFAULT_PRESET = "fast"
+
+
+def continuation(config: TrainConfig, steps_done: int) -> TrainConfig:
+    """The settings for training a saved run further by another budget as long as its first: steps count from
+    the run's start (so `steps_done + steps`), seconds per session (so `max_seconds` again)."""
+    return config.with_overrides(steps=steps_done + config.steps if config.steps else 0)
 
 
 def preset(name: str) -> TrainConfig:

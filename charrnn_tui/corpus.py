@@ -27,6 +27,7 @@ class Corpus:
     name: str
     text: str
     source: str  # "built-in" or the file's path
+    encoding: str = "utf-8"  # the file's text encoding, as read
 
     def __len__(self) -> int:
         return len(self.text)
@@ -116,7 +117,7 @@ def load_file(path: str | Path, encoding: str = "utf-8") -> Corpus:
         text = text.replace("\r\n", "\n")
     if "\r" in text:
         text = text.replace("\r", "\n")
-    return Corpus(p.stem, text, str(p))
+    return Corpus(p.stem, text, str(p), encoding)
 
 
 def load_corpus(spec: str | None, encoding: str = "utf-8") -> Corpus:

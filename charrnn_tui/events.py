@@ -65,7 +65,7 @@ class Evaluated:
 class CheckpointSaved:
     step: int
     path: str
-    reason: str  # "eval", "timer", "request", "final", "interrupted"
+    reason: str  # "eval", "timer", "request", "final", "recovered" (the folder was made again)
 
 
 @dataclass(frozen=True)
@@ -74,8 +74,17 @@ class Paused:
 
 
 @dataclass(frozen=True)
-class Resumed:
+class Unpaused:
     step: int
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something the user should know that did not stop the run (a changed corpus, skipped metrics rows,
+    a run folder recreated after it was deleted)."""
+
+    step: int
+    message: str
 
 
 @dataclass(frozen=True)
@@ -99,4 +108,4 @@ class Failed:
     details: str = field(default="", repr=False)  # a traceback for logs, never the main message
 
 
-Event = Started | Step | Sample | Logged | Evaluated | CheckpointSaved | Paused | Resumed | Finished | Failed
+Event = Started | Step | Sample | Logged | Evaluated | CheckpointSaved | Paused | Unpaused | Notice | Finished | Failed

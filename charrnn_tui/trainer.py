@@ -1,14 +1,17 @@
-"""The training loop. It runs in whatever thread calls `run()`, reports through events, and can be
-paused, resumed, stopped or asked for a checkpoint from any other thread."""
+"""The training loop. It runs in whatever thread calls `run()`, reports through events, and is steered from
+any other thread through its `TrainingControl` (pause, unpause, stop, save now).
+
+The parts live beside it: the learning-rate schedule (lr_schedule.py), the run clock (run_clock.py), the
+best-weights keeper (best_weights.py), the checkpoint payload and its restore (train_state.py), metrics rows
+(metrics.py) and everything on disk (runfolder.py).
+"""
 
 from __future__ import annotations
 
 import copy
-import json
 import math
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,9 +19,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from charrnn_tui import checkpoint, distributed
+from charrnn_tui import checkpoint, distributed, runfolder
 from charrnn_tui.batches import make_batches
-from charrnn_tui.config import TrainConfig
+from charrnn_tui.best_weights import BestWeights
+from charrnn_tui.config import RESUME_OVERRIDABLE, TrainConfig
+from charrnn_tui.control import TrainingControl
 from charrnn_tui.corpus import Corpus
 from charrnn_tui.errors import CharRNNError
 from charrnn_tui.events import (
@@ -28,19 +33,20 @@ from charrnn_tui.events import (
     Failed,
     Finished,
     Logged,
+    Notice,
     Paused,
-    Resumed,
     Sample,
     Started,
     Step,
+    Unpaused,
 )
-from charrnn_tui.metrics import read_metrics
+from charrnn_tui.lr_schedule import learning_rate
+from charrnn_tui.metrics import IntervalMeter
 from charrnn_tui.model import CharRNN, detach_state
+from charrnn_tui.run_clock import RunClock
+from charrnn_tui.runfolder import CHECKPOINT_NAME, MetricsLog, RunLock, record_corpus
+from charrnn_tui.train_state import HEAD_CHARS, TrainingState, checkpoint_payload, restore
 from charrnn_tui.vocab import Vocab
-
-# Settings a resumed run may change; everything else comes from its checkpoint.
-RESUME_OVERRIDABLE = ("steps", "max_seconds", "eval_interval", "log_interval", "checkpoint_seconds", "device")
-HEAD_CHARS = 200  # the corpus's opening, kept in checkpoints as the default prime
 
 
 def resolve_device(name: str) -> torch.device:
@@ -59,8 +65,8 @@ def resolve_device(name: str) -> torch.device:
 
 @torch.no_grad()
 def evaluate(model: CharRNN, data: torch.Tensor, device: torch.device, max_chars: int = 0) -> float:
-    """Mean cross-entropy (nats/char) over `data`, read as a few long streams with carried state,
-    so that every character is predicted with the context before it."""
+    """Mean cross-entropy (nats/char) over `data` (1-D character ids), read as a few long streams with carried
+    state, so that every character is predicted with the context before it."""
     if max_chars and len(data) > max_chars + 1:
         data = data[: max_chars + 1]
     n = len(data) - 1
@@ -82,6 +88,10 @@ def evaluate(model: CharRNN, data: torch.Tensor, device: torch.device, max_chars
     return total / (streams * length)
 
 
+class Diverged(Exception):
+    """Training blew up (NaN or inf): the weights are lost, the last checkpoint is the good one."""
+
+
 class Trainer:
     def __init__(
         self,
@@ -91,6 +101,7 @@ class Trainer:
         on_event: Callable[[Event], None] | None = None,
         resume: bool = False,
         resume_overrides: dict[str, Any] | None = None,
+        control: TrainingControl | None = None,
     ) -> None:
         """With `resume`, the run keeps its checkpoint's settings except the RESUME_OVERRIDABLE ones:
         those named in `resume_overrides` when it is given (what a user typed), else `config`'s."""
@@ -100,68 +111,50 @@ class Trainer:
         self.on_event = on_event
         self.resume_run = resume
         self.resume_overrides = resume_overrides
-        self.step = 0
-        self.history: list[dict[str, Any]] = []
+        self.control = control or TrainingControl()
+        self.history: list[dict[str, Any]] = []  # metrics rows of the whole run, as in metrics.jsonl
         self.last_checkpoint: str | None = None
-        self._stop = threading.Event()
-        self._running = threading.Event()
-        self._running.set()
-        self._save_request = threading.Event()
-        self._save_on_stop = True
-        self._lock = threading.Lock()
-        self._model: CharRNN | None = None
         self.vocab: Vocab | None = None
-
-    # ---- control, from any thread -------------------------------------------------------------
-    def pause(self) -> None:
-        self._running.clear()
-
-    def resume(self) -> None:
-        self._running.set()
-
-    @property
-    def paused(self) -> bool:
-        return not self._running.is_set()
-
-    def stop(self, save: bool = True) -> None:
-        """Stop after the current step; save=False skips the final checkpoint (earlier ones are kept)."""
-        self._save_on_stop = save
-        self._stop.set()
-        self._running.set()
+        self._state: TrainingState | None = None
+        self._model: CharRNN | None = None  # what snapshot() copies: the evaluated (or kept best) weights
+        self._model_lock = threading.Lock()  # held while the weights change, so a snapshot is of one step
+        self._run_lock = RunLock(self.run_dir) if self.run_dir else None
+        self._metrics = MetricsLog(self.run_dir) if self.run_dir else None
+        self._writes = False  # this process writes the run folder (rank 0 with a folder)
+        self._opened = False  # ... and has started writing it
+        self._config_written = False
+        self._notices: list[str] = []  # told once the run has started (a changed corpus, skipped rows)
+        self._recovered = False  # the folder was made again: save the weights in memory at once
+        self._is_main, self._rank = True, 0
 
     @property
-    def stopping(self) -> bool:
-        return self._stop.is_set()
-
-    def request_checkpoint(self) -> None:
-        self._save_request.set()
+    def step(self) -> int:
+        return self._state.step if self._state else 0
 
     def snapshot(self) -> tuple[CharRNN, Vocab]:
         """A CPU copy of the current weights in eval mode, safe to use beside the running trainer."""
         if self._model is None or self.vocab is None:
             raise CharRNNError("the model is not built yet; wait for training to start")
-        with self._lock:
+        with self._model_lock:
             model = copy.deepcopy(self._model)
         return model.cpu().eval(), self.vocab
 
     # ---- the run --------------------------------------------------------------------------------
     def run(self) -> Finished | Failed:
-        """Train until the budget is spent or stop() is called. Never raises: failures become a
+        """Train until the budget is spent or the control says stop. Never raises: failures become a
         Failed event (also returned), with the last good checkpoint named."""
         try:
             return self._train()
         except CharRNNError as e:
             result: Finished | Failed = self._failed(str(e))
         except Diverged as e:
-            kept = (
-                f"the last good checkpoint ({self.last_checkpoint}) is kept"
-                if self.last_checkpoint
-                else "no checkpoint had been saved yet"
-            )
             result = self._failed(
-                f"{e}: training diverged; {kept}. Try a lower learning rate (--lr) or gradient clipping (--grad-clip)"
+                f"{e}: training diverged; {self._kept()}. Try a lower learning rate (--lr) or gradient "
+                "clipping (--grad-clip)"
             )
         except Exception as e:  # a bug or an environment fault: report it, keep the front end alive
+            import traceback
+
             result = self._failed(f"training failed: {type(e).__name__}: {e}", traceback.format_exc())
         try:
             self._emit(result)
@@ -169,36 +162,146 @@ class Trainer:
             pass  # the front end's own handler failed too; the result is returned all the same
         return result
 
-    def _failed(self, message: str, details: str = "") -> Failed:
-        if getattr(self, "_rank", 0):
-            message = f"rank {self._rank}: {message}"
-        return Failed(self.step, message, str(self.run_dir) if self.run_dir else None, self.last_checkpoint, details)
-
-    def _emit(self, event: Event) -> None:
-        # Only rank 0 reports, except failures: a rank's own error must not be lost behind the others'
-        # "connection closed" when it leaves.
-        if self.on_event is not None and (getattr(self, "_is_main", True) or isinstance(event, Failed)):
-            self.on_event(event)
-
     def _train(self) -> Finished | Failed:
-        cfg = self.config
-        device = resolve_device(cfg.device)
+        device = resolve_device(self.config.device)
         ctx = distributed.from_environment(device.type)
         try:
             return self._train_in(ctx, device)
         finally:
             ctx.close()
+            self._close_folder()
 
-    def _load_resume(self) -> dict[str, Any]:
+    def _train_in(self, ctx: distributed.DistContext, device: torch.device) -> Finished:
+        self._is_main, self._rank = ctx.is_main, ctx.rank
+        if device.type == "cuda" and ctx.enabled:
+            device = torch.device("cuda", ctx.local_rank)
+            torch.cuda.set_device(device)
+        self._writes = ctx.is_main and self.run_dir is not None
+        if self._writes:
+            self._run_lock.acquire()  # before reading: another writer's files are not ours to read or clean
+        ckpt = self._load_checkpoint() if self.resume_run else self._refuse_overwrite()
+        s = self._build(ctx, device, ckpt)
+        train_model = ctx.wrap(s.model, device)
+        if self._writes:
+            self._open_folder(s, ckpt)
+        self._emit_started(s, ckpt is not None)
+        reason = None
+        while True:
+            reason = self._stop_reason(s)
+            stop, s.clock.agreed = ctx.agree(reason is not None, s.clock.session_elapsed())
+            if stop:
+                break
+            if self.control.paused:
+                self._wait_while_paused(s)
+                continue
+            self._train_step(s, train_model)
+            self._after_step(s, ctx)
+        return self._finish(s, ctx, reason or "stopped")
+
+    def _stop_reason(self, s: TrainingState) -> str | None:
+        cfg = s.config
+        if self.control.stopping:
+            return "stopped"
+        if cfg.steps and s.step >= cfg.steps:
+            return "steps"
+        if s.clock.out_of_time(cfg, self._eval_chars, self._chars_per_step):
+            return "time"  # stop while the last evaluation and checkpoint still fit in the budget
+        return None
+
+    def _wait_while_paused(self, s: TrainingState) -> None:
+        self._emit(Paused(s.step))
+        s.clock.add_pause(self.control.wait_while_paused())
+        self._emit(Unpaused(s.step))
+
+    def _train_step(self, s: TrainingState, train_model: torch.nn.Module) -> None:
+        cfg, t0 = s.config, time.perf_counter()
+        x, y, reset = s.batches.next()
+        if reset:
+            s.carry = None
+        self._lr = learning_rate(cfg, s.step, s.clock.progress(cfg, s.step))
+        for group in s.optimizer.param_groups:
+            group["lr"] = self._lr
+        with self._model_lock:
+            logits, new_state = train_model(x.to(s.device), s.carry)
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1).to(s.device))
+            s.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip:
+                torch.nn.utils.clip_grad_norm_(s.model.parameters(), cfg.grad_clip)
+            s.optimizer.step()
+            if cfg.ema:
+                _update_average(s.eval_model, s.model, min(cfg.ema, (1 + s.step) / (10 + s.step)))
+        s.carry = detach_state(new_state) if s.batches.carries_state else None
+        loss_value = loss.item()
+        if not math.isfinite(loss_value):
+            # Nothing is saved: the weights are already poisoned, the last checkpoint is the good one.
+            raise Diverged(f"the loss became {loss_value} at step {s.step + 1}")
+        s.step += 1
+        dt = time.perf_counter() - t0
+        s.clock.record_step(dt)
+        self._meter.add(loss_value, dt)
+        eta = s.clock.eta(cfg, s.step, self._eval_chars, self._chars_per_step)
+        rate = self._chars_per_step / s.clock.step_time
+        self._emit(Step(s.step, loss_value, self._lr, rate, s.clock.elapsed(), eta, s.clock.progress(cfg, s.step)))
+        if self.on_event is not None and self._is_main:
+            pred = logits[0].detach().argmax(-1)
+            self._emit(Sample(s.step, s.vocab.decode(x[0]), s.vocab.decode(y[0]), s.vocab.decode(pred)))
+
+    def _after_step(self, s: TrainingState, ctx: distributed.DistContext) -> None:
+        cfg = s.config
+        last_step = bool(cfg.steps) and s.step >= cfg.steps
+        val = self._evaluate(s) if ctx.is_main and (s.step % cfg.eval_interval == 0 or last_step) else None
+        if val is not None or s.step % cfg.log_interval == 0:
+            self._log_row(s, val)
+        if val is not None:
+            self._save(s, "eval")
+        elif self.control.take_save_request():
+            self._save(s, "request")
+        elif cfg.checkpoint_seconds and time.perf_counter() - self._last_save >= cfg.checkpoint_seconds:
+            self._save(s, "timer")
+
+    def _finish(self, s: TrainingState, ctx: distributed.DistContext, reason: str) -> Finished:
+        if ctx.is_main:
+            if self._last_eval_step != s.step:
+                val = self._evaluate(s)
+                if self._meter.pending or not self.history or self.history[-1]["step"] != s.step:
+                    self._log_row(s, val)
+                else:  # this step already has its row: give it the validation loss rather than add a second
+                    self.history[-1]["val_loss"] = val
+                    self._rewrite_metrics()
+            elif self._meter.pending:
+                self._log_row(s, None)
+            if reason != "stopped" and s.best.past_best:
+                self._end_on_best(s)
+            if self._saved_step != s.step and (reason != "stopped" or self.control.save_on_stop):
+                self._save(s, "final")
+        self.control.take_save_request()
+        final_val = s.best.best_val if s.kept_step is not None else s.best.last_val
+        result = Finished(
+            s.step, reason, s.clock.elapsed(), final_val, s.best.best_val,
+            str(self.run_dir) if self.run_dir else None, self.last_checkpoint, s.kept_step,
+        )  # fmt: skip
+        self._emit(result)
+        return result
+
+    # ---- building and restoring -------------------------------------------------------------------------
+    def _refuse_overwrite(self) -> None:
+        if self.run_dir is not None and (self.run_dir / CHECKPOINT_NAME).exists():
+            # Hours of training may live there: never overwrite a run by accident.
+            raise CharRNNError(
+                f"{runfolder.display_path(self.run_dir)} already holds a trained run; continue it with --resume, "
+                "or choose a new --run-dir"
+            )
+
+    def _load_checkpoint(self) -> dict[str, Any]:
         if self.run_dir is None:
             raise CharRNNError("--resume needs --run-dir: the folder of the run to continue")
-        ckpt = checkpoint.load(self.run_dir / checkpoint.CHECKPOINT_NAME)
-        saved: TrainConfig = ckpt["config_obj"]
+        ckpt = checkpoint.load(self.run_dir / CHECKPOINT_NAME)
         if self.resume_overrides is None:
             overrides = {k: getattr(self.config, k) for k in RESUME_OVERRIDABLE}
         else:
             overrides = {k: v for k, v in self.resume_overrides.items() if k in RESUME_OVERRIDABLE}
-        self.config = saved.with_overrides(**overrides)
+        self.config = ckpt["config_obj"].with_overrides(**overrides)
         if self.config.steps and ckpt["step"] >= self.config.steps:
             raise CharRNNError(
                 f"this run has already done {ckpt['step']} steps of its {self.config.steps}; "
@@ -206,44 +309,23 @@ class Trainer:
             )
         return ckpt
 
-    def _train_in(self, ctx: distributed.DistContext, device: torch.device) -> Finished | Failed:
-        self._is_main, self._rank = ctx.is_main, ctx.rank
-        if device.type == "cuda" and ctx.enabled:
-            device = torch.device("cuda", ctx.local_rank)
-            torch.cuda.set_device(device)
-        if self.resume_run:
-            ckpt = self._load_resume()
-        else:
-            ckpt = None
-            if self.run_dir is not None and (self.run_dir / checkpoint.CHECKPOINT_NAME).exists():
-                # Hours of training may live there: never overwrite a run by accident.
-                raise CharRNNError(
-                    f"{self.run_dir} already holds a trained run; continue it with --resume, or choose a new --run-dir"
-                )
-        cfg = self.config
+    def _build(self, ctx: distributed.DistContext, device: torch.device, ckpt: dict | None) -> TrainingState:
+        cfg, text = self.config, self.corpus.text
         cfg.validate()
-
-        text = self.corpus.text
-        vocab = Vocab.from_text(text)
-        if ckpt is not None and ckpt["vocab_obj"] != vocab:
-            extra = set(vocab.chars) - set(ckpt["vocab"])
-            raise CharRNNError(
-                "this corpus is not the one the run was trained on (its vocabulary differs"
-                + (f", e.g. {sorted(extra)[:5]}" if extra else "")
-                + "); resume with the same corpus"
-            )
+        record = record_corpus(self.corpus.name, text, self.corpus.source, getattr(self.corpus, "encoding", "utf-8"))
+        changed = False
+        if ckpt is None:
+            vocab = Vocab.from_text(text)
+        else:
+            vocab = ckpt["vocab_obj"]
+            changed = self._check_resumed_corpus(vocab, record)
         data = vocab.encode_tensor(text)
         cut = len(text) - int(len(text) * cfg.val_fraction)
-        train_data, val_data = data[:cut], data[cut:]
-        cfg.validate_for(len(train_data), len(val_data))
+        train_data, self._val_data = data[:cut], data[cut:]
+        cfg.validate_for(len(train_data), len(self._val_data))
 
         torch.manual_seed(cfg.seed)
         model = CharRNN.from_config(len(vocab), cfg).to(device)
-        # The weights that are evaluated, saved for generation and shown: a running average of the
-        # trained ones when cfg.ema is set (smoother, and they generalise better), else those themselves.
-        eval_model = copy.deepcopy(model) if cfg.ema else model
-        best_weights: dict[str, torch.Tensor] | None = None  # of eval_model at its best val loss (keep_best)
-        best_step = None
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         generator = torch.Generator().manual_seed(cfg.seed + 1_000_003 * ctx.rank)
         # Streams all start at the text's beginning: each rank takes its own share, so that the ranks
@@ -255,320 +337,203 @@ class Trainer:
                 f"({len(rank_data):,} chars), too little for batch {cfg.batch_size} x sequence {cfg.seq_len}; "
                 "use fewer ranks, a smaller --batch-size or --seq-len, or --sampling random"
             )
-        batches = make_batches(cfg.sampling, rank_data, cfg.batch_size, cfg.seq_len, generator)
-        state = None
-        elapsed_before = 0.0
-        best_val = last_val = None
+        s = TrainingState(
+            config=cfg, vocab=vocab, model=model, eval_model=copy.deepcopy(model) if cfg.ema else model,
+            optimizer=optimizer, batches=make_batches(cfg.sampling, rank_data, cfg.batch_size, cfg.seq_len, generator),
+            generator=generator, best=BestWeights(cfg.keep_best), clock=RunClock(), device=device,
+            world_size=ctx.world_size, corpus=record, corpus_head=text[:HEAD_CHARS],
+        )  # fmt: skip
         if ckpt is not None:
             try:
-                model.load_state_dict(ckpt["model"])
-                if cfg.ema:
-                    eval_model.load_state_dict(ckpt.get("eval_model") or ckpt["model"])
-                optimizer.load_state_dict(ckpt["optimizer"])
-                elapsed_before = float(ckpt.get("elapsed_s", 0.0))
-                best_val, last_val = ckpt.get("best_val_loss"), ckpt.get("last_val_loss")
-                if ctx.is_main:
-                    torch.set_rng_state(ckpt["rng_torch"])
-                    generator.set_state(ckpt["rng_data"])
-                    if device.type == "cuda" and isinstance(ckpt.get("rng_cuda"), torch.Tensor):
-                        torch.cuda.set_rng_state(ckpt["rng_cuda"], device)
-                same_ranks = ckpt.get("world_size", 1) == ctx.world_size
-                if same_ranks:  # a position in a share of another size can lie past its end
-                    batches.load_state_dict(ckpt.get("batches", {}))
-                if ckpt.get("carry") and same_ranks and ctx.is_main:
-                    carry = [t.to(device) for t in ckpt["carry"]]
-                    state = tuple(carry) if len(carry) == 2 else carry[0]
+                restore(s, ckpt, ctx.is_main, fresh_streams=changed)
             except (KeyError, ValueError, TypeError, RuntimeError, IndexError, AttributeError) as e:
                 raise CharRNNError(
-                    f"{self.run_dir} holds a checkpoint whose training state is damaged "
+                    f"{runfolder.display_path(self.run_dir)} holds a checkpoint whose training state is damaged "
                     f"({type(e).__name__}); it can still generate text, but cannot be resumed"
                 ) from None
-            self.step = ckpt["step"]
         if ctx.rank:
             # Other ranks draw their own dropout masks too; after a resume they start afresh (only rank 0's
             # random state is saved) rather than replay the windows of their first session.
-            torch.manual_seed(cfg.seed + 1_000_003 * ctx.rank + self.step)
-            generator.manual_seed(cfg.seed + 1_000_003 * ctx.rank + self.step)
-        self._model, self.vocab = eval_model, vocab
-        train_model = ctx.wrap(model, device)
+            torch.manual_seed(cfg.seed + 1_000_003 * ctx.rank + s.step)
+            generator.manual_seed(cfg.seed + 1_000_003 * ctx.rank + s.step)
+        s.clock.start()  # this session's clock starts now, after the set-up
+        self._train_chars = len(train_data)
+        self._chars_per_step = cfg.batch_size * cfg.seq_len * ctx.world_size
+        self._eval_chars = min(len(self._val_data), cfg.eval_max_chars or len(self._val_data))
+        self._meter = IntervalMeter(s.step)
+        self._lr = learning_rate(cfg, s.step, s.clock.progress(cfg, s.step))
+        self._last_eval_step = s.step if ckpt is not None else -1
+        self._saved_step = s.step if ckpt is not None else -1
+        self._last_save = time.perf_counter()
+        self._state, self._model, self.vocab = s, s.eval_model, vocab
+        return s
 
-        metrics_path = self.run_dir / checkpoint.METRICS_NAME if self.run_dir else None
-        saved_step = self.step if ckpt is not None else -1
+    def _check_resumed_corpus(self, vocab: Vocab, record: runfolder.CorpusRecord) -> bool:
+        """Refuse a corpus the model cannot read; returns whether its content changed since the run's record
+        (then the batch streams restart)."""
+        missing = vocab.missing(self.corpus.text)
+        if missing:
+            raise CharRNNError(
+                "this corpus is not the one the run was trained on (it has characters the model never saw, "
+                f"e.g. {sorted(missing)[:5]}); resume with the same corpus, or train a new run on this one"
+            )
+        try:
+            old = runfolder.read_config(self.run_dir).corpus
+        except CharRNNError:
+            return False
+        if old.sha256 is None or old.sha256 == record.sha256:
+            return False
+        self._notices.append(
+            f"the corpus changed since this run last trained on it (was {old.chars or '?'} characters, now "
+            f"{record.chars}); its characters fit the model, so training goes on with it and the batch streams "
+            "start afresh"
+        )
+        return True
 
-        def rewrite_metrics() -> None:
-            if metrics_path is None or not ctx.is_main:
-                return
-            rows = "".join(json.dumps(r) + "\n" for r in self.history)
-            try:
-                checkpoint.atomic_write(metrics_path, lambda f: f.write(rows.encode()))
-            except OSError as e:
-                raise checkpoint._disk_error(metrics_path, e) from None
-
-        if ctx.is_main and self.run_dir is not None:
-            corpus_info = {"name": self.corpus.name, "source": self.corpus.source}
-            checkpoint.write_config(self.run_dir, cfg, corpus_info)
-            _remove_stale_temporaries(self.run_dir)
+    # ---- the run folder ---------------------------------------------------------------------------------
+    def _open_folder(self, s: TrainingState, ckpt: dict | None) -> None:
+        """Start writing the run folder. Called only once the run is known to work (built and restored)."""
+        runfolder.remove_temporaries(self.run_dir)
+        self._opened = True
+        if ckpt is None:
+            self._write_config(s)
+            self.history = []
+        else:
+            read = self._metrics.read(up_to_step=s.step)
             # Rows logged after the checkpoint (a crash, a kill) are dropped: the run continues from there.
-            self.history = read_metrics(metrics_path, self.step) if ckpt is not None else []
-            rewrite_metrics()
-            if ckpt is not None:
-                self.last_checkpoint = str(self.run_dir / checkpoint.CHECKPOINT_NAME)
+            self.history = read.rows
+            note = read.note(self._metrics.path)
+            if note:
+                self._notices.append(note)
+            self.last_checkpoint = str(self.run_dir / CHECKPOINT_NAME)
+        self._rewrite_metrics()
 
-        def save(reason: str) -> None:
-            nonlocal save_seconds, saved_step
-            if not ctx.is_main or self.run_dir is None:
-                return
-            t0 = time.perf_counter()
-            # A step can leave NaN weights behind a finite loss; such weights must never replace a good file.
-            if not all(torch.isfinite(p).all() for p in model.parameters()):
-                raise Diverged(f"the weights became NaN or infinite at step {self.step}")
-            parts = () if state is None else state if isinstance(state, tuple) else (state,)
-            carry = [t.detach().cpu() for t in parts]
-            payload = {
-                "model": model.state_dict(),
-                **({"eval_model": eval_model.state_dict()} if eval_model is not model else {}),
-                "optimizer": optimizer.state_dict(),
-                "vocab": vocab.chars,
-                "config": cfg.to_dict(),
-                "step": self.step,
-                "elapsed_s": elapsed(),
-                "rng_torch": torch.get_rng_state(),
-                "rng_data": generator.get_state(),
-                "batches": batches.state_dict(),
-                "carry": carry,
-                "world_size": ctx.world_size,
-                "corpus": {"name": self.corpus.name, "source": self.corpus.source, "head": text[:HEAD_CHARS]},
-                "best_val_loss": best_val,
-                "last_val_loss": last_val,
-            }
-            if device.type == "cuda":
-                payload["rng_cuda"] = torch.cuda.get_rng_state(device)
-            path = self.run_dir / checkpoint.CHECKPOINT_NAME
-            checkpoint.save(path, payload)
-            self.last_checkpoint, saved_step = str(path), self.step
-            save_seconds = time.perf_counter() - t0
-            self._emit(CheckpointSaved(self.step, str(path), reason))
+    def _write_config(self, s: TrainingState) -> None:
+        runfolder.write_config(self.run_dir, s.config, s.corpus)
+        self._config_written = True
 
-        self._emit(Started(
-            step=self.step, config=cfg.to_dict(), corpus_name=self.corpus.name,
-            run_dir=str(self.run_dir) if self.run_dir else None, device=str(device),
-            n_params=model.num_params(), vocab_size=len(vocab), train_chars=len(train_data),
-            val_chars=len(val_data), world_size=ctx.world_size, resumed=ckpt is not None,
-            history=tuple(self.history),
-        ))  # fmt: skip
+    def _rewrite_metrics(self) -> None:
+        if self._writes:
+            self._ensure_folder()
+            self._metrics.rewrite(self.history)
 
-        chars_per_step = cfg.batch_size * cfg.seq_len * ctx.world_size
-        clock = 0.0  # this session's seconds as all ranks agree on them: what the lr schedule follows
-        session_start = time.perf_counter()
-        paused_for = 0.0
+    def _ensure_folder(self) -> None:
+        """A run folder deleted during training is made again from what is in memory."""
+        if self.run_dir.is_dir():
+            return
+        self._run_lock.release()
+        self._run_lock.acquire()  # creates the folder, and refuses if another writer took it meanwhile
+        s = self._state
+        self._write_config(s)
+        self._metrics.rewrite(self.history)
+        self._saved_step = -1
+        self._emit(Notice(s.step, f"the run folder {runfolder.display_path(self.run_dir)} was deleted during "
+                                  "training; it was made again and the weights in memory are saved there"))  # fmt: skip
+        self._recovered = True
 
-        def session_elapsed() -> float:
-            return time.perf_counter() - session_start - paused_for
+    def _log_row(self, s: TrainingState, val_loss: float | None) -> None:
+        row = self._meter.row(s.step, self._lr, s.clock.elapsed(), self._chars_per_step, val_loss)
+        if not self._is_main:
+            return
+        self.history.append(row)
+        if self._writes:
+            self._ensure_folder()
+            self._metrics.append(row)
+            if self._recovered:
+                self._recovered = False
+                self._save(s, "recovered")
+        self._emit(Logged(row))
 
-        def elapsed() -> float:
-            return elapsed_before + session_elapsed()
-
-        def progress() -> float | None:
-            parts = []
-            if cfg.steps:
-                parts.append(self.step / cfg.steps)
-            if cfg.max_seconds:
-                parts.append((elapsed_before + clock) / (elapsed_before + cfg.max_seconds))
-            return min(1.0, max(parts)) if parts else None
-
-        def lr_now() -> float:
-            if self.step < cfg.warmup_steps:
-                return cfg.lr * (self.step + 1) / cfg.warmup_steps
-            p = progress()
-            if cfg.lr_schedule == "constant" or p is None:
-                return cfg.lr
-            return cfg.lr * (cfg.min_lr_frac + (1 - cfg.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * p)))
-
-        step_time = None  # moving average of a step's seconds, for throughput and ETA
-        eval_seconds = None  # the last evaluation's cost, kept in hand so the budget holds
-        save_seconds = 0.0  # likewise the last checkpoint's
-        eval_chars = min(len(val_data), cfg.eval_max_chars or len(val_data))
-        last_lr = lr_now()
-
-        def eval_cost() -> float:
-            if eval_seconds is not None:
-                return eval_seconds
-            # Before the first evaluation, guess from the step time: a forward pass is about a third of
-            # a training step's forward, backward and update.
-            return (step_time or 0.0) * eval_chars / chars_per_step / 3
-
-        last_save = time.perf_counter()
-        interval_losses: list[float] = []
-        interval_start, interval_train_s = self.step, 0.0
-        last_eval_step = self.step if ckpt is not None else -1
-        reason = None
-        kept_step = None  # the step whose weights the run ended on, when keep_best went back to them
-
-        def log_row(val_loss: float | None) -> None:
-            nonlocal interval_losses, interval_start, interval_train_s
-            row: dict[str, Any] = {"step": self.step}
-            if interval_losses:
-                row["train_loss"] = sum(interval_losses) / len(interval_losses)
-            row["lr"] = last_lr
-            done = (self.step - interval_start) * chars_per_step
-            row["chars_per_s"] = done / interval_train_s if interval_train_s > 0 else 0.0
-            row["elapsed_s"] = round(elapsed(), 3)
-            if val_loss is not None:
-                row["val_loss"] = val_loss
-            interval_losses, interval_start, interval_train_s = [], self.step, 0.0
-            if not ctx.is_main:
-                return
-            self.history.append(row)
-            if metrics_path is not None:
-                try:
-                    with open(metrics_path, "a", encoding="utf-8") as f:
-                        f.write(json.dumps(row) + "\n")
-                except OSError as e:
-                    raise checkpoint._disk_error(metrics_path, e) from None
-            self._emit(Logged(row))
-
-        def run_eval() -> float:
-            nonlocal best_val, last_val, eval_seconds, last_eval_step, best_weights, best_step
-            t0 = time.perf_counter()
-            with self._lock:
-                val = evaluate(eval_model, val_data, device, cfg.eval_max_chars)
-            eval_seconds = time.perf_counter() - t0
-            if not math.isfinite(val):
-                raise Diverged(f"the validation loss became {val} at step {self.step}")
-            last_val, last_eval_step = val, self.step
-            if best_val is None or val < best_val:
-                best_val = val
-                if cfg.keep_best:
-                    best_weights = {k: v.detach().cpu().clone() for k, v in eval_model.state_dict().items()}
-                    best_step = self.step
-            self._emit(Evaluated(self.step, val, best_val, elapsed()))
-            return val
-
-        while True:
-            if self._stop.is_set():
-                reason = "stopped"
-            elif cfg.steps and self.step >= cfg.steps:
-                reason = "steps"
-            elif cfg.max_seconds and (
-                session_elapsed() + (step_time or 0) + eval_cost() + save_seconds >= cfg.max_seconds
-            ):
-                # Stop while the last evaluation and checkpoint still fit in the budget.
-                reason = "time"
-            stop, clock = ctx.agree(reason is not None, session_elapsed())
-            if stop:
-                reason = reason or "stopped"
-                break
-            if not self._running.is_set():
-                self._emit(Paused(self.step))
-                t0 = time.perf_counter()
-                self._running.wait()
-                paused_for += time.perf_counter() - t0
-                self._emit(Resumed(self.step))
-                continue
-
-            t0 = time.perf_counter()
-            x, y, reset = batches.next()
-            if reset:
-                state = None
-            lr = last_lr = lr_now()
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            with self._lock:
-                logits, new_state = train_model(x.to(device), state)
-                loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1).to(device))
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if cfg.grad_clip:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                optimizer.step()
-                if cfg.ema:
-                    # Warm-up of the average: early weights are poor, so trust the new ones more at first.
-                    keep = min(cfg.ema, (1 + self.step) / (10 + self.step))
-                    with torch.no_grad():
-                        for avg, p in zip(eval_model.parameters(), model.parameters(), strict=True):
-                            avg.lerp_(p, 1 - keep)
-            state = detach_state(new_state) if batches.carries_state else None
-            loss_value = loss.item()
-            if not math.isfinite(loss_value):
-                # Nothing is saved: the weights are already poisoned, the last checkpoint is the good one.
-                raise Diverged(f"the loss became {loss_value} at step {self.step + 1}")
-            self.step += 1
-            dt = time.perf_counter() - t0
-            step_time = dt if step_time is None else 0.9 * step_time + 0.1 * dt
-            interval_losses.append(loss_value)
-            interval_train_s += dt
-
-            eta = None
-            if cfg.steps:
-                left_steps = max(0, cfg.steps - self.step)
-                evals_left = left_steps // cfg.eval_interval + 1
-                eta = left_steps * step_time + evals_left * eval_cost() + save_seconds
-            if cfg.max_seconds:
-                left = max(0.0, cfg.max_seconds - session_elapsed())
-                eta = left if eta is None else min(eta, left)
-            self._emit(Step(self.step, loss_value, lr, chars_per_step / step_time, elapsed(), eta, progress()))
-            if self.on_event is not None and ctx.is_main:
-                pred = logits[0].detach().argmax(-1)
-                self._emit(Sample(self.step, vocab.decode(x[0]), vocab.decode(y[0]), vocab.decode(pred)))
-
-            val = None
-            last_step = bool(cfg.steps) and self.step >= cfg.steps
-            if (self.step % cfg.eval_interval == 0 or last_step) and ctx.is_main:
-                val = run_eval()
-            if val is not None or self.step % cfg.log_interval == 0:
-                log_row(val)
-            if val is not None:
-                save("eval")
-                last_save = time.perf_counter()
-            elif self._save_request.is_set() or (
-                cfg.checkpoint_seconds and time.perf_counter() - last_save >= cfg.checkpoint_seconds
-            ):
-                save("request" if self._save_request.is_set() else "timer")
-                self._save_request.clear()
-                last_save = time.perf_counter()
-
-        if ctx.is_main:
-            if last_eval_step != self.step:
-                val = run_eval()
-                if interval_losses or not self.history or self.history[-1]["step"] != self.step:
-                    log_row(val)
-                else:
-                    # This step already has its row: give it the validation loss rather than add a
-                    # second row for the same step.
-                    self.history[-1]["val_loss"] = val
-                    rewrite_metrics()
-            elif interval_losses:
-                log_row(None)
-            if reason != "stopped" and best_weights is not None and last_val > best_val:
-                # The run ended past its best (overfitting): end on the best evaluated weights instead.
-                # The trained weights stay as they are, so --resume continues the optimisation itself.
-                if eval_model is model:
-                    eval_model = copy.deepcopy(model)
-                eval_model.load_state_dict(best_weights)
-                self._model, last_val = eval_model, best_val
-                kept_step = best_step
-                saved_step = -1
-                if self.history:
-                    # The last row keeps its own evaluation; it also says what the run ends with.
-                    self.history[-1].update(kept_step=kept_step, final_val_loss=best_val)
-                    rewrite_metrics()
-            if saved_step != self.step and (reason != "stopped" or self._save_on_stop):
-                save("final")
-        self._save_request.clear()
-        result = Finished(
-            self.step, reason, elapsed(), last_val, best_val,
-            str(self.run_dir) if self.run_dir else None, self.last_checkpoint, kept_step,
+    def _save(self, s: TrainingState, reason: str) -> None:
+        self._last_save = time.perf_counter()
+        if not self._writes:
+            return
+        t0 = time.perf_counter()
+        # A step can leave NaN weights behind a finite loss; such weights must never replace a good file.
+        if not all(torch.isfinite(p).all() for p in s.model.parameters()):
+            raise Diverged(f"the weights became NaN or infinite at step {s.step}")
+        self._ensure_folder()
+        path = self.run_dir / CHECKPOINT_NAME
+        checkpoint.save(path, checkpoint_payload(s))
+        runfolder.write_checkpoint_info(
+            self.run_dir, step=s.step, best_val_loss=s.best.best_val, last_val_loss=s.best.last_val,
+            elapsed_s=round(s.clock.elapsed(), 3), kept_step=s.kept_step,
         )  # fmt: skip
-        self._emit(result)
-        return result
+        if not self._config_written:  # a resumed run's record changes only once its checkpoint does
+            self._write_config(s)
+        self.last_checkpoint, self._saved_step = str(path), s.step
+        s.clock.save_seconds = time.perf_counter() - t0
+        self._emit(CheckpointSaved(s.step, str(path), reason))
+
+    def _close_folder(self) -> None:
+        """Release the run; a new run that failed before its first checkpoint leaves no folder behind."""
+        if self._run_lock is None or not self._run_lock.held:
+            return
+        try:
+            if not self.resume_run and not (self.run_dir / CHECKPOINT_NAME).exists():
+                for name in (runfolder.CONFIG_NAME, runfolder.METRICS_NAME, runfolder.LOCK_NAME):
+                    (self.run_dir / name).unlink(missing_ok=True)
+                self.run_dir.rmdir()  # only when nothing else is in it
+        except OSError:
+            pass
+        finally:
+            self._run_lock.release()
+
+    # ---- evaluation and the end ------------------------------------------------------------------------
+    def _evaluate(self, s: TrainingState) -> float:
+        t0 = time.perf_counter()
+        with self._model_lock:
+            val = evaluate(s.eval_model, self._val_data, s.device, s.config.eval_max_chars)
+        s.clock.eval_seconds = time.perf_counter() - t0
+        if not math.isfinite(val):
+            raise Diverged(f"the validation loss became {val} at step {s.step}")
+        s.best.observe(val, s.step, s.eval_model)
+        self._last_eval_step = s.step
+        self._emit(Evaluated(s.step, val, s.best.best_val, s.clock.elapsed()))
+        return val
+
+    def _end_on_best(self, s: TrainingState) -> None:
+        """The run ended past its best evaluation (overfitting): end on the best weights. The trained and
+        averaged weights stay as they are in the checkpoint, so --resume continues the optimisation itself."""
+        best = copy.deepcopy(s.eval_model)
+        best.load_state_dict(s.best.weights)
+        self._model, s.kept_step, self._saved_step = best, s.best.best_step, -1
+        if self.history:  # the last row keeps its own evaluation; it also says what the run ends with
+            self.history[-1].update(kept_step=s.kept_step, final_val_loss=s.best.best_val)
+            self._rewrite_metrics()
+
+    # ---- events -----------------------------------------------------------------------------------------
+    def _emit_started(self, s: TrainingState, resumed: bool) -> None:
+        self._emit(Started(
+            step=s.step, config=s.config.to_dict(), corpus_name=self.corpus.name,
+            run_dir=str(self.run_dir) if self.run_dir else None, device=str(s.device),
+            n_params=s.model.num_params(), vocab_size=len(s.vocab), train_chars=self._train_chars,
+            val_chars=len(self._val_data), world_size=s.world_size, resumed=resumed, history=tuple(self.history),
+        ))  # fmt: skip
+        for note in self._notices:
+            self._emit(Notice(s.step, note))
+
+    def _emit(self, event: Event) -> None:
+        # Only rank 0 reports, except failures: a rank's own error must not be lost behind the others'
+        # "connection closed" when it leaves.
+        if self.on_event is not None and (self._is_main or isinstance(event, Failed)):
+            self.on_event(event)
+
+    def _kept(self) -> str:
+        if self.last_checkpoint and Path(self.last_checkpoint).exists():
+            return f"the last good checkpoint ({self.last_checkpoint}) is kept"
+        return "no checkpoint had been saved yet"
+
+    def _failed(self, message: str, details: str = "") -> Failed:
+        if self._rank:
+            message = f"rank {self._rank}: {message}"
+        kept = self.last_checkpoint if self.last_checkpoint and Path(self.last_checkpoint).exists() else None
+        return Failed(self.step, message, str(self.run_dir) if self.run_dir else None, kept, details)
 
 
-class Diverged(Exception):
-    """Training blew up (NaN or inf): the weights are lost, the last checkpoint is the good one."""
-
-
-def _remove_stale_temporaries(run_dir: Path) -> None:
-    """Half-written files a killed run left behind (see checkpoint.atomic_write)."""
-    for name in (checkpoint.CHECKPOINT_NAME, checkpoint.CONFIG_NAME, checkpoint.METRICS_NAME):
-        for tmp in run_dir.glob(f".{name}.tmp*"):
-            tmp.unlink(missing_ok=True)
+@torch.no_grad()
+def _update_average(avg_model: torch.nn.Module, model: torch.nn.Module, keep: float) -> None:
+    """avg <- keep * avg + (1 - keep) * weights: an exponential moving average of the weights (Polyak averaging).
+    The warm-up of `keep` (min(ema, (1+t)/(10+t))) trusts the new weights more while they are poor."""
+    for avg, p in zip(avg_model.parameters(), model.parameters(), strict=True):
+        avg.lerp_(p, 1 - keep)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from charrnn_tui import checkpoint
+from charrnn_tui import checkpoint, runfolder
 from charrnn_tui.corpus import Corpus
 from charrnn_tui.errors import CharRNNError
 from charrnn_tui.trainer import Trainer
@@ -194,10 +194,10 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path: Path) -> N
         raise OSError(28, "No space left on device")
 
     with pytest.raises(OSError):
-        checkpoint.atomic_write(path, half_then_fail)
+        runfolder.atomic_write(path, half_then_fail)
     assert path.read_bytes() == b"old and good"
     assert os.listdir(tmp_path) == ["file.bin"]  # no temporary left behind
-    checkpoint.atomic_write(path, lambda f: f.write(b"new"))
+    runfolder.atomic_write(path, lambda f: f.write(b"new"))
     assert path.read_bytes() == b"new"
 
 

@@ -19,7 +19,7 @@ from charrnn_tui.checkpoint import load, load_model
 from charrnn_tui.distributed import TIMEOUT_ENV, DistContext, from_environment
 from charrnn_tui.errors import CharRNNError
 from charrnn_tui.generate import Generator
-from charrnn_tui.trainer import read_metrics
+from charrnn_tui.runfolder import read_metrics
 
 pytestmark = [
     pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="needs torch.distributed"),

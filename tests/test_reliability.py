@@ -17,7 +17,8 @@ from charrnn_tui import checkpoint
 from charrnn_tui.corpus import Corpus
 from charrnn_tui.events import Finished
 from charrnn_tui.generate import Generator
-from charrnn_tui.trainer import Trainer, read_metrics
+from charrnn_tui.runfolder import read_metrics
+from charrnn_tui.trainer import Trainer
 
 CLI = [sys.executable, "-m", "charrnn_tui"]
 TINY = ["--preset", "tiny", "--device", "cpu", "--log-interval", "1"]

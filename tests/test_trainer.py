@@ -18,13 +18,14 @@ from charrnn_tui.events import (
     Finished,
     Logged,
     Paused,
-    Resumed,
     Sample,
     Started,
     Step,
+    Unpaused,
 )
 from charrnn_tui.generate import Generator
-from charrnn_tui.trainer import Trainer, read_metrics
+from charrnn_tui.runfolder import read_metrics
+from charrnn_tui.trainer import Trainer
 
 
 def train(corpus, cfg, run_dir=None, resume=False, on_event=None, **kw):
@@ -129,7 +130,7 @@ def test_resume_is_exact(small_corpus: Corpus, tiny, tmp_path: Path, sampling: s
 
     def stop_at_half(ev, trainer):
         if isinstance(ev, Step) and ev.step == 12:
-            trainer.stop()  # what Ctrl+C does
+            trainer.control.stop()  # what Ctrl+C does
 
     half, events = train(small_corpus, cfg, tmp_path / "split", on_event=stop_at_half)
     assert (half.reason, half.step) == ("stopped", 12)
@@ -185,23 +186,23 @@ def test_pause_resume_stop_from_another_thread(small_corpus: Corpus, tiny) -> No
     def on(ev):
         seen.append(ev)
         if isinstance(ev, Step) and ev.step == 3:
-            trainer.pause()
+            trainer.control.pause()
         elif isinstance(ev, Paused):
             paused.set()
 
     worker = threading.Thread(target=trainer.run)
     worker.start()
     assert paused.wait(30)
-    assert trainer.paused
+    assert trainer.control.paused
     steps_while_paused = len(of(seen, Step))
     worker.join(0.3)
     assert len(of(seen, Step)) == steps_while_paused == 3  # nothing moves while paused
-    trainer.resume()
-    trainer.stop()
+    trainer.control.unpause()
+    trainer.control.stop()
     worker.join(30)
     assert not worker.is_alive()
-    kinds = [type(e) for e in seen if isinstance(e, (Paused, Resumed, Finished))]
-    assert kinds == [Paused, Resumed, Finished]
+    kinds = [type(e) for e in seen if isinstance(e, (Paused, Unpaused, Finished))]
+    assert kinds == [Paused, Unpaused, Finished]
     assert seen[-1].reason == "stopped"
 
 
@@ -211,7 +212,7 @@ def test_snapshot_and_checkpoint_request(small_corpus: Corpus, tiny, tmp_path: P
     def on(ev, trainer):
         if isinstance(ev, Step) and ev.step == 3:
             snaps.append(trainer.snapshot())
-            trainer.request_checkpoint()
+            trainer.control.request_save()
 
     result, events = train(small_corpus, tiny(steps=6), tmp_path, on_event=on)
     model, vocab = snaps[0]
