@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from charrnn_tui.config import CELLS, DEVICES, PRESET_HELP, PRESETS, SAMPLINGS, SCHEDULES
+from charrnn_tui.config import CELLS, DEVICES, PRESET_HELP, PRESETS, RESUME_OVERRIDABLE, SAMPLINGS, SCHEDULES
 from charrnn_tui.errors import CharRNNError
+from charrnn_tui.requests import AppRequest, GenerateRequest, ListCorporaRequest, Request, TrainRequest
 
 EPILOG = """\
 examples:
@@ -44,7 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = p.add_argument_group("corpus")
     c.add_argument("--corpus", metavar="NAME|PATH", help="a built-in play (default: hamlet) or a text file")
-    c.add_argument("--encoding", default="utf-8", help="the corpus file's text encoding (default: utf-8)")
+    c.add_argument(
+        "--encoding", help="the corpus file's text encoding (default: utf-8; on --resume, the one the run recorded)"
+    )
     c.add_argument("--val-fraction", type=float, metavar="F", help="held-out tail of the text (default 0.1)")
 
     r = p.add_argument_group("run")
@@ -106,24 +110,53 @@ def config_overrides(args: argparse.Namespace) -> dict:
     return {field: getattr(args, flag) for flag, field in CONFIG_FLAGS.items() if getattr(args, flag) is not None}
 
 
+def to_request(args: argparse.Namespace) -> Request:
+    """The parsed command line as the typed request a front end takes."""
+    run_dir = Path(args.run_dir) if args.run_dir else None
+    overrides = config_overrides(args)
+    if args.list_corpora:
+        return ListCorporaRequest()
+    if args.generate_only:
+        if run_dir is None:
+            raise CharRNNError("--generate-only needs --run-dir: the folder of a trained run (or its checkpoint.pt)")
+        return GenerateRequest(
+            run_dir, args.prime, args.length, args.temperature, args.top_k, args.seed, args.stats, args.int8
+        )
+    if args.resume and run_dir is None:
+        raise CharRNNError("--resume needs --run-dir: the folder of the run to continue")
+    if args.train_only:
+        ignored = [flag for flag, f in CONFIG_FLAGS.items() if f in overrides and f not in RESUME_OVERRIDABLE]
+        ignored += ["preset"] if args.preset else []
+        return TrainRequest(
+            args.corpus, args.encoding, args.preset, overrides, run_dir, args.resume,
+            tuple("--" + flag.replace("_", "-") for flag in ignored) if args.resume else (),
+        )  # fmt: skip
+    return AppRequest(args.corpus, args.encoding, args.preset, overrides, run_dir, args.resume)
+
+
+def dispatch(request: Request) -> int:
+    """Run a request in its front end; the heavy imports happen here, after parsing."""
+    if isinstance(request, ListCorporaRequest):
+        from charrnn_tui.headless import list_corpora
+
+        return list_corpora()
+    if isinstance(request, TrainRequest):
+        from charrnn_tui.headless import train
+
+        return train(request)
+    if isinstance(request, GenerateRequest):
+        from charrnn_tui.headless import generate
+
+        return generate(request)
+    from charrnn_tui.tui.app import run_app
+
+    return run_app(request)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.list_corpora:
-            from charrnn_tui.headless import list_corpora
-
-            return list_corpora()
-        if args.train_only:
-            from charrnn_tui.headless import train
-
-            return train(args)
-        if args.generate_only:
-            from charrnn_tui.headless import generate
-
-            return generate(args)
-        from charrnn_tui.tui.app import run_app
-
-        return run_app(args)
+        return dispatch(to_request(args))
     except CharRNNError as e:
         print(f"charrnn-tui: error: {e}", file=sys.stderr)
         return 1

@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
-import math
 import os
 import signal
 import sys
 import time
-from pathlib import Path
 
 from charrnn_tui.config import DEFAULT_PRESET, preset
 from charrnn_tui.corpus import builtin_plays, load_corpus
 from charrnn_tui.errors import CharRNNError
-from charrnn_tui.events import CheckpointSaved, Event, Failed, Finished, Logged, Started
-
-LN2 = math.log(2)
-
-
-def fmt_duration(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return "?"
-    s = int(round(seconds))
-    h, rem = divmod(s, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+from charrnn_tui.events import CheckpointSaved, Event, Failed, Finished, Logged, Notice, Started, Step
+from charrnn_tui.formatting import LN2, fmt_duration, resume_command
+from charrnn_tui.requests import GenerateRequest, TrainRequest
 
 
 def list_corpora() -> int:
@@ -50,8 +38,6 @@ class ProgressPrinter:
         self.eta: float | None = None
 
     def __call__(self, ev: Event) -> None:
-        from charrnn_tui.events import Step
-
         if isinstance(ev, Step):
             self.eta = ev.eta_s
         elif isinstance(ev, Started):
@@ -94,7 +80,9 @@ class ProgressPrinter:
             self.print("  ".join(parts))
         elif isinstance(ev, Failed):
             self.print(f"charrnn-tui: error: {ev.message}", err=True)
-        elif isinstance(ev, CheckpointSaved) and ev.reason in ("request",):
+        elif isinstance(ev, Notice):
+            self.print(f"note: {ev.message}", err=True)
+        elif isinstance(ev, CheckpointSaved) and ev.reason in ("request", "recovered"):
             self.print(f"checkpoint saved at step {ev.step}: {ev.path}")
 
     def print(self, line: str, err: bool = False) -> None:
@@ -117,34 +105,32 @@ def summary(result: Finished) -> str:
     )
 
 
-def train(args: argparse.Namespace) -> int:
-    from charrnn_tui.cli import config_overrides
-    from charrnn_tui.paths import new_run_dir
+def train(req: TrainRequest) -> int:
+    from charrnn_tui.paths import runs_dir
+    from charrnn_tui.resume import corpus_for_run
+    from charrnn_tui.runfolder import create_run_dir
 
-    if args.resume and not args.run_dir:
-        raise CharRNNError("--resume needs --run-dir: the folder of the run to continue")
     # Settings and corpus are checked before torch is imported, so that mistakes are reported at once.
-    overrides = config_overrides(args)
-    config = preset(args.preset or DEFAULT_PRESET).with_overrides(**overrides)
+    config = preset(req.preset or DEFAULT_PRESET).with_overrides(**req.overrides)
     config.validate()
-    corpus_spec = args.corpus
-    if args.resume and corpus_spec is None:
-        corpus_spec = _corpus_of_run(Path(args.run_dir))
-    corpus = load_corpus(corpus_spec, args.encoding)
+    if req.resume:
+        corpus = corpus_for_run(req.run_dir, req.corpus, req.encoding)
+    else:
+        corpus = load_corpus(req.corpus, req.encoding or "utf-8")
     from charrnn_tui.distributed import is_main_process
-    from charrnn_tui.trainer import RESUME_OVERRIDABLE, Trainer
+    from charrnn_tui.trainer import Trainer
 
-    run_dir = Path(args.run_dir) if args.run_dir else new_run_dir(corpus.name)
-
-    printer = ProgressPrinter()
-    if args.resume:
-        ignored = [f for f in overrides if f not in RESUME_OVERRIDABLE] + (["preset"] if args.preset else [])
-        if ignored:
-            flags = ", ".join("--" + _flag_of(f) for f in ignored)
-            printer.print(f"note: {flags} ignored: a resumed run keeps its own settings", err=True)
-    trainer = Trainer(corpus, config, run_dir, printer, resume=args.resume, resume_overrides=overrides)
-    signals = []
     main = is_main_process()
+    run_dir = req.run_dir
+    if run_dir is None:
+        run_dir = create_run_dir(runs_dir(), corpus.name) if main else None
+    printer = ProgressPrinter()
+    if req.ignored_on_resume:
+        printer.print(
+            f"note: {', '.join(req.ignored_on_resume)} ignored: a resumed run keeps its own settings", err=True
+        )
+    trainer = Trainer(corpus, config, run_dir, printer, resume=req.resume, resume_overrides=req.overrides)
+    signals = []
     # Under torchrun a rank can get the same signal twice (from a scheduler and from the launcher passing it
     # on); the launcher escalates to SIGKILL itself after its --shutdown-timeout.
     launched = "TORCHELASTIC_RUN_ID" in os.environ
@@ -155,7 +141,7 @@ def train(args: argparse.Namespace) -> int:
             name = "Ctrl+C" if signum == signal.SIGINT else signal.Signals(signum).name
             if main:
                 printer.print(f"\n{name}: stopping after this step and saving a checkpoint...", err=True)
-            trainer.stop()
+            trainer.control.stop()
         elif not launched:
             raise KeyboardInterrupt  # a second Ctrl+C: the user really wants out
 
@@ -171,27 +157,9 @@ def train(args: argparse.Namespace) -> int:
         printer.print(summary(result))
     if signals:
         if main:
-            printer.print(f"resume with: charrnn-tui --train-only --resume --run-dir {run_dir}")
+            printer.print(f"resume with: {resume_command(trainer.run_dir)}")
         return 130 if signals[0] == signal.SIGINT else 143
     return 0
-
-
-def _flag_of(field: str) -> str:
-    from charrnn_tui.cli import CONFIG_FLAGS
-
-    flag = next((k for k, v in CONFIG_FLAGS.items() if v == field), field)
-    return flag.replace("_", "-")
-
-
-def _corpus_of_run(run_dir: Path) -> str | None:
-    """The corpus a run was trained on, from its config.json: what --resume uses by default."""
-    import json
-
-    try:
-        info = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))["corpus"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return info["name"] if info.get("source") == "built-in" else info.get("source")
 
 
 def default_prime(ckpt: dict) -> str:
@@ -201,9 +169,7 @@ def default_prime(ckpt: dict) -> str:
     return (first + "\n") if first else head[:1]
 
 
-def generate(args: argparse.Namespace) -> int:
-    if not args.run_dir:
-        raise CharRNNError("--generate-only needs --run-dir: the folder of a trained run (or its checkpoint.pt)")
+def generate(args: GenerateRequest) -> int:
     if args.length < 0:
         raise CharRNNError(f"--length must be 0 or more (got {args.length})")
     if args.temperature < 0:

@@ -6,7 +6,6 @@ quitting can stop it and wait for its thread.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from textual import work
@@ -15,12 +14,14 @@ from textual.binding import Binding
 from textual.widgets import Input
 from textual.worker import Worker, WorkerState
 
-from charrnn_tui.config import TrainConfig
+from charrnn_tui.config import TrainConfig, continuation
 from charrnn_tui.corpus import Corpus
 from charrnn_tui.errors import CharRNNError
-from charrnn_tui.paths import new_run_dir
+from charrnn_tui.paths import runs_dir
+from charrnn_tui.requests import AppRequest
+from charrnn_tui.resume import missing_corpus
+from charrnn_tui.runfolder import RunSummary, create_run_dir, display_path, summarize
 from charrnn_tui.tui.messages import ModelLoaded, TrainerEvent
-from charrnn_tui.tui.runs import SavedRun, read_run
 from charrnn_tui.tui.screens.corpus import CorpusScreen
 from charrnn_tui.tui.screens.generation import GenerationScreen
 from charrnn_tui.tui.screens.quit import QuitScreen
@@ -39,18 +40,26 @@ class CharRNNApp(App):
         overrides: dict | None = None,
         run_dir: str | Path | None = None,
         resume: bool = False,
-        encoding: str = "utf-8",
+        encoding: str | None = None,
         test_mode: bool = False,
     ) -> None:
         super().__init__()
         self.initial = (corpus, preset, overrides or {})
         self.run_dir = Path(run_dir) if run_dir else None  # used by the first run started, if given
         self.resume_at_start = resume
-        self.encoding = encoding
+        self.encoding = encoding or "utf-8"
         self.test_mode = test_mode  # no blinking cursors or animations: snapshots must be stable
         self.session: TrainingSession | None = None
         self.training_worker: Worker | None = None
         self.quitting = False
+
+    @classmethod
+    def from_request(cls, request: AppRequest, test_mode: bool = False) -> CharRNNApp:
+        """The one way the CLI and the tests build the app."""
+        return cls(
+            corpus=request.corpus, preset=request.preset, overrides=dict(request.overrides),
+            run_dir=request.run_dir, resume=request.resume, encoding=request.encoding, test_mode=test_mode,
+        )  # fmt: skip
 
     def on_mount(self) -> None:
         if self.test_mode:
@@ -58,9 +67,10 @@ class CharRNNApp(App):
         corpus, preset, overrides = self.initial
         self.push_screen(CorpusScreen(corpus, preset, overrides, self.encoding))
         if self.resume_at_start and self.run_dir is not None:
-            run = read_run(self.run_dir)
-            if run is None:
-                self.notify(f"{self.run_dir.name} is not a run folder (no config.json)", severity="error")
+            run = summarize(self.run_dir)
+            if run is None or run.config is None:
+                why = run.problem if run else "it holds no run"
+                self.notify(f"cannot continue {display_path(self.run_dir)}: {why}", severity="error", timeout=10)
             else:
                 self.continue_run(run)
 
@@ -75,25 +85,30 @@ class CharRNNApp(App):
         if self.run_dir is not None:
             run_dir, self.run_dir = self.run_dir, None
             return run_dir
-        return new_run_dir(name)
+        return create_run_dir(runs_dir(), name)
 
     def start_training(
         self,
-        corpus: Corpus | str,
+        corpus: Corpus | str | None,
         config: TrainConfig,
         run_dir: Path | None = None,
         resume: bool = False,
         scripted: bool = False,
+        corpus_name: str = "",
     ) -> TrainingSession | None:
         """Open the training screen on a new run. `scripted` starts no trainer: a test feeds the session
         events through `session.on_event`, exactly as the trainer's thread would."""
         if self.session is not None and self.session.active:
             self.notify("a run is still training: stop it first (x on its screen)", severity="warning")
             return None
-        name = corpus.name if isinstance(corpus, Corpus) else Path(corpus).stem
+        name = corpus.name if isinstance(corpus, Corpus) else corpus_name or Path(corpus or "run").stem
         if run_dir is None and not scripted:
-            run_dir = self._run_dir_for(name)
-        session = TrainingSession(corpus, config, run_dir, self.post_message, resume=resume)
+            try:
+                run_dir = self._run_dir_for(name)
+            except CharRNNError as e:
+                self.notify(str(e), title="cannot start", severity="error", timeout=10)
+                return None
+        session = TrainingSession(corpus, config, run_dir, self.post_message, resume=resume, corpus_name=name)
         self.session = session
         self.push_screen(TrainingScreen(session))
         if not scripted:
@@ -102,11 +117,22 @@ class CharRNNApp(App):
             )
         return session
 
-    def continue_run(self, run: SavedRun) -> None:
-        cfg = run.config
-        # Another budget as long as the first: steps count from the run's start, seconds per session.
-        config = cfg.with_overrides(steps=run.steps + cfg.steps if cfg.steps else 0)
-        self.start_training(run.corpus_spec, config, run_dir=run.path, resume=True)
+    def continue_run(self, run: RunSummary, corpus: str | None = None) -> None:
+        """Train a saved run further, on its recorded corpus or on `corpus` (a path the user pointed to)."""
+        if run.config is None or run.corpus is None:
+            self.notify(f"{run.name} cannot be continued: {run.problem}", severity="error", timeout=10)
+            return
+        if corpus is None and missing_corpus(run) is not None:
+            from charrnn_tui.tui.screens.locate import LocateCorpusScreen
+
+            def located(path: str | None) -> None:
+                if path:
+                    self.continue_run(run, path)
+
+            self.push_screen(LocateCorpusScreen(run.corpus.shown), located)
+            return
+        config = continuation(run.config, run.step or 0)
+        self.start_training(corpus, config, run_dir=run.path, resume=True, corpus_name=run.corpus.name)
 
     def on_trainer_event(self, message: TrainerEvent) -> None:
         for screen in self.screen_stack:
@@ -143,7 +169,7 @@ class CharRNNApp(App):
         title = f"{session.corpus_name}, weights of step {step}"
         self.post_message(ModelLoaded(model, vocab, session.default_prime(), title))
 
-    def generate_from_run(self, run: SavedRun) -> None:
+    def generate_from_run(self, run: RunSummary) -> None:
         if not run.has_checkpoint:
             self.notify(f"{run.name} has no checkpoint yet", severity="error")
             return
@@ -151,7 +177,7 @@ class CharRNNApp(App):
         self._load_run(run)
 
     @work(thread=True, exit_on_error=False, group="model")
-    def _load_run(self, run: SavedRun) -> None:
+    def _load_run(self, run: RunSummary) -> None:
         try:
             from charrnn_tui.checkpoint import load_model
             from charrnn_tui.headless import default_prime
@@ -195,16 +221,7 @@ class CharRNNApp(App):
             self.notify("finishing the current step" + (" and saving..." if choice == "save" else "..."))
 
 
-def run_app(args: argparse.Namespace) -> int:
-    from charrnn_tui.cli import config_overrides
-
-    app = CharRNNApp(
-        corpus=args.corpus,
-        preset=args.preset,
-        overrides=config_overrides(args),
-        run_dir=args.run_dir,
-        resume=args.resume,
-        encoding=args.encoding,
-    )
+def run_app(request: AppRequest) -> int:
+    app = CharRNNApp.from_request(request)
     app.run()
     return app.return_code or 0

@@ -16,6 +16,7 @@ from pathlib import Path
 from textual.message import Message
 
 from charrnn_tui.config import TrainConfig
+from charrnn_tui.control import TrainingControl
 from charrnn_tui.corpus import Corpus
 from charrnn_tui.errors import CharRNNError
 from charrnn_tui.events import (
@@ -26,10 +27,10 @@ from charrnn_tui.events import (
     Finished,
     Logged,
     Paused,
-    Resumed,
     Sample,
     Started,
     Step,
+    Unpaused,
 )
 from charrnn_tui.tui.messages import TrainerEvent
 
@@ -42,25 +43,26 @@ SAMPLES_KEPT = 3  # what the panel shows at 120x36 with the presets' windows
 class TrainingSession:
     def __init__(
         self,
-        corpus: Corpus | str,
+        corpus: Corpus | str | None,
         config: TrainConfig,
         run_dir: Path | None,
         post: Callable[[Message], object],
         resume: bool = False,
+        corpus_name: str = "",
     ) -> None:
-        # A saved run's corpus is named by its spec and loaded in the worker (a file can be large).
+        """`corpus` is a loaded Corpus, or for a saved run the spec the user pointed to (None: the one its
+        record names), loaded in the worker (a file can be large)."""
         self.corpus: Corpus | None = corpus if isinstance(corpus, Corpus) else None
         self.corpus_spec = corpus.name if isinstance(corpus, Corpus) else corpus
-        self.corpus_name = corpus.name if isinstance(corpus, Corpus) else Path(corpus).stem
+        self.corpus_name = corpus.name if isinstance(corpus, Corpus) else corpus_name or Path(corpus or "?").stem
         self.config = config
         self.run_dir = run_dir
         self.resume = resume
         self._post = post
         self._lock = threading.Lock()
+        self.control = TrainingControl()  # exists before the trainer does: stop works while torch imports
         self.trainer = None  # built in the worker thread: importing torch there keeps the UI painting
-        self._stop_asked = False
         self._last_wake = 0.0
-        self._save_on_stop = True
         self.version = 0  # bumped on every recorded event; the screen redraws when it moved
         self.status = "starting"  # running, paused, stopping, finished, failed
         self.started: Started | None = None
@@ -76,20 +78,20 @@ class TrainingSession:
     # ---- the worker thread ------------------------------------------------------------------------
     def run(self) -> Finished | Failed:
         if self.corpus is None:
-            from charrnn_tui.corpus import load_corpus
+            from charrnn_tui.resume import corpus_for_run
 
             try:
-                self.corpus = load_corpus(self.corpus_spec)
+                self.corpus = corpus_for_run(self.run_dir, self.corpus_spec)
             except CharRNNError as e:
                 failed = Failed(0, str(e), str(self.run_dir) if self.run_dir else None, None)
                 self.on_event(failed)
                 return failed
         from charrnn_tui.trainer import Trainer
 
-        trainer = Trainer(self.corpus, self.config, self.run_dir, on_event=self.on_event, resume=self.resume)
+        trainer = Trainer(
+            self.corpus, self.config, self.run_dir, on_event=self.on_event, resume=self.resume, control=self.control
+        )
         self.trainer = trainer
-        if self._stop_asked:  # quit or stop pressed while torch was still importing
-            self._apply_stop(trainer)
         result = trainer.run()
         if self.result is None:  # the trainer always emits its result; this covers a silent return
             self.on_event(result)
@@ -134,9 +136,9 @@ class TrainingSession:
             elif isinstance(ev, CheckpointSaved):
                 self.last_checkpoint = ev
             elif isinstance(ev, Paused):
-                self.status = "paused" if not self._stop_asked else "stopping"
-            elif isinstance(ev, Resumed):
-                self.status = "running" if not self._stop_asked else "stopping"
+                self.status = "paused" if not self.control.stopping else "stopping"
+            elif isinstance(ev, Unpaused):
+                self.status = "running" if not self.control.stopping else "stopping"
             elif isinstance(ev, Finished):
                 self.result, self.status = ev, "finished"
             elif isinstance(ev, Failed):
@@ -153,30 +155,37 @@ class TrainingSession:
         return self.status in ("starting", "running", "paused", "stopping")
 
     def toggle_pause(self) -> None:
-        t = self.trainer
-        if t is None or not self.active or self._stop_asked:
+        if not self.active or self.control.stopping:
             return
-        t.resume() if t.paused else t.pause()
+        self.control.unpause() if self.control.paused else self.control.pause()
 
     def request_checkpoint(self) -> bool:
         if self.trainer is None or not self.active or self.run_dir is None:
             return False
-        self.trainer.request_checkpoint()
+        self.control.request_save()
         return True
 
     def stop(self, save: bool = True) -> None:
         """Ask the trainer to stop after the current step; `save=False` keeps the last checkpoint as is."""
-        self._stop_asked = True
-        self._save_on_stop = save
+        self.control.stop(save=save)
         with self._lock:
             if self.active:
                 self.status = "stopping"
                 self.version += 1
-        if self.trainer is not None:
-            self._apply_stop(self.trainer)
 
-    def _apply_stop(self, trainer) -> None:
-        trainer.stop(save=self._save_on_stop)
+    def checkpoint_on_disk(self) -> int | None:
+        """The step of the checkpoint in the run folder now (also one written before the app started), read
+        from disk rather than from this session's events; None when there is none."""
+        if self.run_dir is None:
+            return None
+        from charrnn_tui.runfolder import read_checkpoint_info
+
+        info = read_checkpoint_info(self.run_dir)
+        if info is not None:
+            return info.step
+        # A checkpoint from before checkpoint.json was written beside it: this session's own record, if any.
+        saved = self.last_checkpoint
+        return saved.step if saved and (self.run_dir / "checkpoint.pt").exists() else None
 
     def snapshot(self):
         """The current weights (a CPU copy) and vocabulary, for generation beside the running trainer."""

@@ -70,7 +70,7 @@ def test_train_generate_continue_quit(make_app, data_home: Path) -> None:
             corpus_screen = app.screen
             assert isinstance(corpus_screen, CorpusScreen)
             runs = corpus_screen.query_one("#runs", OptionList)
-            assert [r.steps for r in corpus_screen.runs] == [40]
+            assert [r.step for r in corpus_screen.runs] == [40]
             runs.focus()
             await pilot.pause()
             assert runs.highlighted == 0  # focusing the list lands on the newest run

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import zipfile
 from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from charrnn_tui import runfolder
 from charrnn_tui.config import TINY
 from charrnn_tui.corpus import Corpus
 from charrnn_tui.events import Evaluated, Event, Sample, Started, Step
@@ -57,12 +59,17 @@ def scripted_run(corpus: Corpus, until: int = 150, total: int = 200) -> list[Eve
 
 
 def fake_saved_run(data_home: Path) -> Path:
-    """A run folder as the trainer leaves it (the checkpoint's bytes do not matter to the list)."""
+    """A run folder as the trainer leaves it. The list reads checkpoint.json and checks that checkpoint.pt is
+    a whole archive, without loading it: a small zip stands in for the weights."""
     run = data_home / "runs" / RUN_NAME
     run.mkdir(parents=True)
-    config = {"config": TINY.to_dict(), "corpus": {"name": "hamlet", "source": "built-in"}}
-    (run / "config.json").write_text(json.dumps(config))
+    record = runfolder.CorpusRecord("hamlet", builtin=True)
+    runfolder.write_config(run, TINY, record)
     rows = [{"step": 100, "train_loss": 2.1, "val_loss": 2.2}, {"step": 200, "train_loss": 1.9, "val_loss": 2.05}]
     (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    (run / "checkpoint.pt").write_bytes(b"not read by the list")
+    with zipfile.ZipFile(run / "checkpoint.pt", "w") as z:
+        z.writestr("archive/data.pkl", b"not read by the list")
+    runfolder.write_checkpoint_info(
+        run, step=200, best_val_loss=2.05, last_val_loss=2.05, elapsed_s=10.0, kept_step=None
+    )
     return run

@@ -13,12 +13,13 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
-from charrnn_tui.config import DEFAULT_PRESET, PRESET_HELP, PRESETS, TrainConfig
+from charrnn_tui.config import DEFAULT_PRESET, PRESET_HELP, PRESETS, TrainConfig, continuation
 from charrnn_tui.corpus import DEFAULT_CORPUS, BuiltinPlay, Corpus, builtin_plays, load_corpus, load_file
 from charrnn_tui.errors import CharRNNError
+from charrnn_tui.formatting import fmt_budget
 from charrnn_tui.paths import runs_dir
+from charrnn_tui.runfolder import RunSummary, list_runs
 from charrnn_tui.tui.messages import CorpusLoaded
-from charrnn_tui.tui.runs import SavedRun, list_runs
 from charrnn_tui.tui.suggest import PathSuggester
 from charrnn_tui.tui.widgets.settings_form import SettingsForm
 
@@ -50,7 +51,7 @@ class CorpusScreen(Screen):
         self.corpus_error = ""
         self._request = 0
         self.plays: list[BuiltinPlay] = []
-        self.runs: list[SavedRun] = []
+        self.runs: list[RunSummary] = []
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -254,16 +255,9 @@ class CorpusScreen(Screen):
                                    disabled=True))  # fmt: skip
             return
         for r in self.runs:
-            cfg = r.config
-            best = f"best val {r.best_val_loss:.3f}" if r.best_val_loss is not None else "no val loss yet"
-            label = Text.assemble(
-                (f"{r.name:<34}", "bold"), f" {r.corpus_name:<18} ",
-                f"{cfg.cell.upper()} {cfg.n_layers}x{cfg.hidden}  ", f"step {r.steps:>6,}  ", (best, "green"),
-                ("" if r.has_checkpoint else "  (no checkpoint)", "red"),
-            )  # fmt: skip
-            runs.add_option(Option(label, id=str(r.path)))
+            runs.add_option(Option(run_label(r), id=str(r.path)))
 
-    def _selected_run(self) -> SavedRun | None:
+    def _selected_run(self) -> RunSummary | None:
         runs = self.query_one("#runs", OptionList)
         if runs.highlighted is None or not self.runs or runs.highlighted >= len(self.runs):
             return None
@@ -272,17 +266,21 @@ class CorpusScreen(Screen):
     def _show_run_hint(self) -> None:
         run = self._selected_run()
         if run is not None:
-            self.query_one("#corpus-hint", Static).update(
-                Text(f"{run.name}: Enter/Ctrl+O trains on for {budget(run.config)}, Ctrl+G generates", style="dim")
-            )
+            if run.problem:
+                hint = Text(f"{run.name} is damaged: {run.problem}", style="red")
+            else:
+                more = fmt_budget(continuation(run.config, 0))
+                hint = Text(f"{run.name}: Enter/Ctrl+O trains on for {more}, Ctrl+G generates", style="dim")
+            self.query_one("#corpus-hint", Static).update(hint)
 
     def action_continue_run(self) -> None:
         run = self._selected_run()
         if run is None:
             self.notify("highlight a saved run first (Tab to the list below)", severity="warning")
             return
-        if not run.has_checkpoint:
-            self.notify(f"{run.name} has no checkpoint to continue from", severity="error")
+        if not run.has_checkpoint or run.config is None:
+            why = run.problem or "it has no checkpoint to continue from"
+            self.notify(f"{run.name} cannot be continued: {why}", severity="error")
             return
         self.app.continue_run(run)
 
@@ -294,10 +292,18 @@ class CorpusScreen(Screen):
         self.app.generate_from_run(run)
 
 
-def budget(config: TrainConfig) -> str:
-    parts = []
-    if config.steps:
-        parts.append(f"{config.steps:,} more steps")
-    if config.max_seconds:
-        parts.append(f"{config.max_seconds:g} s")
-    return " or ".join(parts) or "ever (Esc stops)"
+def run_label(r: RunSummary) -> Text:
+    """One saved run on one line: what is in its checkpoint (not rows logged after it), or what is damaged."""
+    cfg = r.config
+    model = f"{cfg.cell.upper()} {cfg.n_layers}x{cfg.hidden}  " if cfg else ""
+    corpus = r.corpus.name if r.corpus else "?"
+    if r.problem:
+        state = ("damaged: " + r.problem, "red")
+    elif not r.has_checkpoint:
+        state = ("no checkpoint yet", "red")
+    elif r.checkpoint is None:
+        state = ("checkpoint (details unknown)", "yellow")
+    else:
+        best = f"best val {r.best_val_loss:.3f}" if r.best_val_loss is not None else "no val loss yet"
+        state = (f"step {r.step:>6,}  {best}", "green")
+    return Text.assemble((f"{r.name:<34}", "bold"), f" {corpus:<18} ", model, state, no_wrap=True, overflow="ellipsis")

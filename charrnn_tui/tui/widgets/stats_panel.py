@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import math
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import ProgressBar, Static
 
-from charrnn_tui.headless import fmt_duration
+from charrnn_tui.formatting import fmt_duration, fmt_loss
 from charrnn_tui.tui.session import TrainingSession
 
 STATUS_TEXT = {
@@ -20,12 +18,6 @@ STATUS_TEXT = {
     "finished": ("finished", "bold green"),
     "failed": ("failed", "bold red"),
 }
-
-
-def fmt_loss(value: float | None) -> str:
-    if value is None or not math.isfinite(value):
-        return "-"
-    return f"{value:.3f} ({value / math.log(2):.2f} bits)"
 
 
 class StatsPanel(Vertical):
