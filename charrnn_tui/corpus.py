@@ -130,7 +130,8 @@ def _text_codec(name: str) -> codecs.CodecInfo:
         from difflib import get_close_matches
         from encodings.aliases import aliases
 
-        names = {n.replace("_", "-") for n in (*aliases, *aliases.values()) if aliases.get(n, n) not in _BYTES_CODECS}
+        # The codecs' own names, not their aliases, so that one codec is not suggested three times over.
+        names = {n.replace("_", "-") for n in aliases.values() if n not in _BYTES_CODECS}
         near = get_close_matches(name.strip().lower().replace("_", "-"), sorted(names), n=3, cutoff=0.75)
         guess = f" (did you mean {' or '.join(near)}?)" if near else ""
         raise CharRNNError(f"unknown encoding {shown}{guess}; give a text encoding such as {_COMMON} ({_CODECS_DOC})")
