@@ -114,6 +114,10 @@ def to_request(args: argparse.Namespace) -> Request:
     """The parsed command line as the typed request a front end takes."""
     run_dir = Path(args.run_dir) if args.run_dir else None
     overrides = config_overrides(args)
+    if args.encoding is not None:
+        from charrnn_tui.corpus import check_encoding
+
+        check_encoding(args.encoding)  # the app would otherwise refuse every corpus with the same message
     if args.list_corpora:
         return ListCorporaRequest()
     if args.generate_only:
