@@ -87,7 +87,14 @@ class ProgressPrinter:
             self.print(f"checkpoint saved at step {ev.step}: {ev.path}")
 
     def print(self, line: str, err: bool = False) -> None:
-        print(line, file=sys.stderr if err else self.out, flush=True)
+        stream = sys.stderr if err else self.out
+        try:
+            print(line, file=stream, flush=True)
+        except UnicodeEncodeError:
+            # A path that is not valid UTF-8, or a console that cannot show a character: a progress line must
+            # never end the training, so show what cannot be encoded as escapes.
+            enc = getattr(stream, "encoding", None) or "utf-8"
+            print(line.encode(enc, "backslashreplace").decode(enc), file=stream, flush=True)
 
 
 def summary(result: Finished) -> str:

@@ -435,9 +435,10 @@ class Trainer:
         row = self._meter.row(s.step, self._lr, s.clock.elapsed(), self._chars_per_step, val_loss)
         if not self._is_main:
             return
+        if self._writes:
+            self._ensure_folder()  # before the row joins the history: a folder made again gets the history
         self.history.append(row)
         if self._writes:
-            self._ensure_folder()
             self._metrics.append(row)
             if self._recovered:
                 self._recovered = False
