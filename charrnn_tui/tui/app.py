@@ -6,6 +6,7 @@ quitting can stop it and wait for its thread.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from textual import work
@@ -52,6 +53,8 @@ class CharRNNApp(App):
         self.session: TrainingSession | None = None
         self.training_worker: Worker | None = None
         self.quitting = False
+        self.handle_signals = False  # run_app sets it: SIGTERM, SIGHUP and SIGINT save and end the app
+        self.ended_by_signal: int | None = None
 
     @classmethod
     def from_request(cls, request: AppRequest, test_mode: bool = False) -> CharRNNApp:
@@ -62,6 +65,8 @@ class CharRNNApp(App):
         )  # fmt: skip
 
     def on_mount(self) -> None:
+        if self.handle_signals:
+            self._install_signal_handlers()
         if self.test_mode:
             self.animation_level = "none"
         corpus, preset, overrides = self.initial
@@ -146,7 +151,7 @@ class CharRNNApp(App):
             if event.state == WorkerState.ERROR:  # Trainer.run never raises; this is a bug in the app's glue
                 self.notify(f"training worker failed: {event.worker.error}", severity="error", timeout=10)
             if self.quitting:
-                self.exit()
+                self.exit(return_code=128 + self.ended_by_signal if self.ended_by_signal else 0)
 
     # ---- generation ------------------------------------------------------------------------------------
     def open_generation_from_session(self) -> None:
@@ -196,6 +201,36 @@ class CharRNNApp(App):
             self.push_screen(GenerationScreen(message.model, message.vocab, message.prime, message.title))
 
     # ---- quitting ---------------------------------------------------------------------------------------
+    def _install_signal_handlers(self) -> None:
+        """A closed terminal (SIGHUP), a `kill` (SIGTERM) or a SIGINT sent to the process end the app as the
+        headless Ctrl+C does: the run stops after its step and saves a checkpoint, the trainer's thread ends,
+        and then the app exits, which restores the terminal. On the event loop, not a plain signal handler,
+        so the handler runs between UI callbacks rather than inside one."""
+        import asyncio
+        import signal
+
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+            try:
+                loop.add_signal_handler(sig, self.end_by_signal, sig)
+            except (NotImplementedError, RuntimeError, ValueError, AttributeError):
+                pass  # Windows: no SIGHUP, and the loop cannot take signal handlers
+
+    def end_by_signal(self, signum: int) -> None:
+        """Save and end: the second signal ends at once (the checkpoint of the first may still be writing)."""
+        if self.ended_by_signal is not None:
+            self.exit(return_code=128 + signum)
+            return
+        self.ended_by_signal = signum
+        s = self.session
+        if s is None or not s.active:
+            self.exit(return_code=128 + signum)
+            return
+        self.quitting = True
+        s.stop(save=True)
+        if self.training_worker is None or self.training_worker.is_finished:
+            self.exit(return_code=128 + signum)
+
     async def action_quit(self) -> None:
         s = self.session
         if s is None or not s.active:
@@ -223,5 +258,10 @@ class CharRNNApp(App):
 
 def run_app(request: AppRequest) -> int:
     app = CharRNNApp.from_request(request)
+    app.handle_signals = True
     app.run()
+    if app.ended_by_signal is not None and app.session is not None and app.session.last_checkpoint is not None:
+        print(
+            f"charrnn-tui: saved a checkpoint at step {app.session.last_checkpoint.step} before ending", file=sys.stderr
+        )
     return app.return_code or 0
