@@ -18,6 +18,7 @@ from textual.worker import Worker, WorkerState
 from charrnn_tui.config import TrainConfig
 from charrnn_tui.corpus import Corpus
 from charrnn_tui.errors import CharRNNError
+from charrnn_tui.events import Failed, Finished
 from charrnn_tui.paths import new_run_dir
 from charrnn_tui.tui.messages import ModelLoaded, TrainerEvent
 from charrnn_tui.tui.runs import SavedRun, read_run
@@ -108,10 +109,19 @@ class CharRNNApp(App):
         config = cfg.with_overrides(steps=run.steps + cfg.steps if cfg.steps else 0)
         self.start_training(run.corpus_spec, config, run_dir=run.path, resume=True)
 
+    def show_training(self) -> None:
+        """Back to the run's training screen (Esc left it training behind the corpus screen)."""
+        if self.session is not None and not any(isinstance(s, TrainingScreen) for s in self.screen_stack):
+            self.push_screen(TrainingScreen(self.session))
+
     def on_trainer_event(self, message: TrainerEvent) -> None:
+        shown = False
         for screen in self.screen_stack:
             if isinstance(screen, TrainingScreen) and screen.session is self.session:
                 screen.handle_event(message.event)
+                shown = True
+        if not shown and isinstance(message.event, Finished | Failed):  # it ended behind another screen
+            self.notify("the run in the background has ended: Ctrl+T shows it", timeout=10)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker is self.training_worker and event.state in (
@@ -177,9 +187,7 @@ class CharRNNApp(App):
             return
         if self.quitting or isinstance(self.screen, QuitScreen):
             return
-        step = s.last_step.step if s.last_step else 0
-        saved = s.last_checkpoint.step if s.last_checkpoint else None
-        self.push_screen(QuitScreen(step, saved), self._quit_chosen)
+        self.push_screen(QuitScreen(s), self._quit_chosen)
 
     def _quit_chosen(self, choice: str | None) -> None:
         s = self.session

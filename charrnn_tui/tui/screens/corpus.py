@@ -19,10 +19,12 @@ from charrnn_tui.errors import CharRNNError
 from charrnn_tui.paths import runs_dir
 from charrnn_tui.tui.messages import CorpusLoaded
 from charrnn_tui.tui.runs import SavedRun, list_runs
+from charrnn_tui.tui.shell import generate_command, shown_path
 from charrnn_tui.tui.suggest import PathSuggester
 from charrnn_tui.tui.widgets.settings_form import SettingsForm
 
 PREVIEW_CHARS = 1500
+NARROW_WIDTH = 110  # below this the preview column is left out
 
 
 class CorpusScreen(Screen):
@@ -54,15 +56,15 @@ class CorpusScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Header()
+        yield Static(id="corpus-running", markup=False)  # shown while a run trains behind this screen
         with Horizontal(id="corpus-top"):
             with Vertical(id="corpus-left"):
                 yield OptionList(id="plays")
                 yield Input(placeholder="path/to/file.txt, then Enter", id="path", suggester=PathSuggester())
-            with Vertical(id="corpus-mid"):
                 yield Static(id="corpus-info")
-                with VerticalScroll(id="preview-box"):
-                    yield Static(id="preview", markup=False)
-            with Vertical(id="corpus-right"):
+            with VerticalScroll(id="preview-box"):
+                yield Static(id="preview", markup=False)
+            with VerticalScroll(id="corpus-right"):
                 yield Select(
                     [(f"preset: {name}", name) for name in PRESETS],
                     value=self.preset_name, allow_blank=False, id="preset",
@@ -79,9 +81,11 @@ class CorpusScreen(Screen):
         self.sub_title = "choose a corpus and a model"
         self.query_one("#plays").border_title = "built-in plays"
         self.query_one("#path").border_title = "or a text file (→ completes)"
-        self.query_one("#corpus-mid").border_title = "corpus"
+        self.query_one("#corpus-info").border_title = "corpus"
+        self.query_one("#preview-box").border_title = "preview"
         self.query_one("#corpus-right").border_title = "model and training"
-        self.query_one("#runs").border_title = "saved runs: Enter or Ctrl+O continues training, Ctrl+G generates"
+        self.query_one("#runs").border_title = "saved runs"
+        self.query_one("#runs").border_subtitle = "Enter/Ctrl+O trains on · Ctrl+G generates"
         self.plays = builtin_plays()
         plays = self.query_one("#plays", OptionList)
         for p in self.plays:
@@ -91,9 +95,7 @@ class CorpusScreen(Screen):
         self.query_one(SettingsForm).load(self._preset())
         self._show_preset_help()
         self.refresh_runs()
-        self.query_one("#corpus-hint", Static).update(
-            Text("Tab moves between parts; ↑↓ choose; Ctrl+T trains; Ctrl+Q quits.", style="dim")
-        )
+        self._show_default_hint()
         spec = self.initial_corpus or DEFAULT_CORPUS
         names = [p.name for p in self.plays]
         if spec in names:
@@ -103,9 +105,37 @@ class CorpusScreen(Screen):
             self.load(spec)
         plays.focus()
         self.app.steady_inputs(self)
+        self._fit(self.size.width)
+        self._show_running()
+        self.set_interval(1.0, self._show_running)
 
     def on_screen_resume(self) -> None:
         self.refresh_runs()
+        self._show_running()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit(event.size.width)
+
+    def _fit(self, width: int) -> None:
+        # Below NARROW_WIDTH columns the preview gives its room to the settings: the corpus's numbers
+        # stay (under the list of plays), and every setting keeps a readable width.
+        self.set_class(width < NARROW_WIDTH, "narrow")
+
+    def _show_running(self) -> None:
+        """Say so when a run trains behind this screen (Esc left it running), and how to get back to it."""
+        banner = self.query_one("#corpus-running", Static)
+        s = getattr(self.app, "session", None)
+        if s is None or not s.active:
+            banner.display = False
+            return
+        step = s.last_step.step if s.last_step else 0
+        banner.update(f"A run is training on {s.corpus_name} (step {step:,}): Ctrl+T returns to it.")
+        banner.display = True
+
+    def _show_default_hint(self) -> None:
+        self.query_one("#corpus-hint", Static).update(
+            Text("Tab moves between parts; ↑↓ choose; Ctrl+T trains; Ctrl+Q quits.", style="dim")
+        )
 
     # ---- corpus ------------------------------------------------------------------------------------
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
@@ -177,7 +207,6 @@ class CorpusScreen(Screen):
         )  # fmt: skip
         self.query_one("#corpus-info", Static).update(info)
         self.query_one("#preview", Static).update(c.text[:PREVIEW_CHARS])
-        self.query_one("#preview-box").border_title = "preview"
 
     # ---- settings -----------------------------------------------------------------------------------
     def on_select_changed(self, event: Select.Changed) -> None:
@@ -185,6 +214,8 @@ class CorpusScreen(Screen):
             self.preset_name = str(event.value)
             self.query_one(SettingsForm).load(self._preset())
             self._show_preset_help()
+            self._validate()
+        elif event.select.id and event.select.id.startswith("set-"):
             self._validate()
 
     def on_input_changed(self, event: Input.Changed) -> None:
@@ -234,6 +265,10 @@ class CorpusScreen(Screen):
             self.action_train()
 
     def action_train(self) -> None:
+        s = getattr(self.app, "session", None)
+        if s is not None and s.active:  # one run at a time: Ctrl+T goes back to the one training
+            self.app.show_training()
+            return
         if self.corpus is None:
             self.notify(self.corpus_error or "the corpus is still loading", severity="warning")
             return
@@ -253,15 +288,9 @@ class CorpusScreen(Screen):
             runs.add_option(Option(Text("no saved runs yet: train one and it appears here", style="dim"),
                                    disabled=True))  # fmt: skip
             return
+        width = max(len(r.name) for r in self.runs)
         for r in self.runs:
-            cfg = r.config
-            best = f"best val {r.best_val_loss:.3f}" if r.best_val_loss is not None else "no val loss yet"
-            label = Text.assemble(
-                (f"{r.name:<34}", "bold"), f" {r.corpus_name:<18} ",
-                f"{cfg.cell.upper()} {cfg.n_layers}x{cfg.hidden}  ", f"step {r.steps:>6,}  ", (best, "green"),
-                ("" if r.has_checkpoint else "  (no checkpoint)", "red"),
-            )  # fmt: skip
-            runs.add_option(Option(label, id=str(r.path)))
+            runs.add_option(Option(run_label(r, width), id=str(r.path)))
 
     def _selected_run(self) -> SavedRun | None:
         runs = self.query_one("#runs", OptionList)
@@ -271,27 +300,58 @@ class CorpusScreen(Screen):
 
     def _show_run_hint(self) -> None:
         run = self._selected_run()
-        if run is not None:
-            self.query_one("#corpus-hint", Static).update(
-                Text(f"{run.name}: Enter/Ctrl+O trains on for {budget(run.config)}, Ctrl+G generates", style="dim")
+        if run is None:
+            self._show_default_hint()
+            return
+        self.query_one("#corpus-hint", Static).update(
+            Text.assemble(
+                (f"{shown_path(run.path)}\n", "bold"),
+                (f"Enter/Ctrl+O trains on for {budget(run.config)}; Ctrl+G generates. In a shell: ", "dim"),
+                generate_command(run.path),
             )
+        )
+
+    def on_descendant_blur(self, event: events.DescendantBlur) -> None:
+        if event.widget.id == "runs":
+            self._show_default_hint()
+
+    def _no_run_chosen(self) -> bool:
+        """True (after saying what to do) when no saved run is highlighted."""
+        if not self.runs:
+            self.notify("there are no saved runs yet: train one (Ctrl+T) and it is listed here", severity="warning")
+            return True
+        if self._selected_run() is None:
+            self.notify("highlight a saved run first (Tab to the list below)", severity="warning")
+            return True
+        return False
 
     def action_continue_run(self) -> None:
-        run = self._selected_run()
-        if run is None:
-            self.notify("highlight a saved run first (Tab to the list below)", severity="warning")
+        if self._no_run_chosen():
             return
+        run = self._selected_run()
+        assert run is not None
         if not run.has_checkpoint:
             self.notify(f"{run.name} has no checkpoint to continue from", severity="error")
             return
         self.app.continue_run(run)
 
     def action_generate_run(self) -> None:
-        run = self._selected_run()
-        if run is None:
-            self.notify("highlight a saved run first (Tab to the list below)", severity="warning")
+        if self._no_run_chosen():
             return
+        run = self._selected_run()
+        assert run is not None
         self.app.generate_from_run(run)
+
+
+def run_label(r: SavedRun, name_width: int) -> Text:
+    """One saved run on one line (cut with an ellipsis, never wrapped): name, model, steps, best val loss."""
+    cfg = r.config
+    best = f"best val {r.best_val_loss:.3f}" if r.best_val_loss is not None else "no val loss yet"
+    return Text.assemble(
+        (f"{r.name:<{name_width}}", "bold"), f"  {cfg.cell.upper()} {cfg.n_layers}x{cfg.hidden}",
+        f"  step {r.steps:,}  ", (best, "green"), ("" if r.has_checkpoint else "  (no checkpoint)", "red"),
+        no_wrap=True, overflow="ellipsis",
+    )  # fmt: skip
 
 
 def budget(config: TrainConfig) -> str:
@@ -300,4 +360,4 @@ def budget(config: TrainConfig) -> str:
         parts.append(f"{config.steps:,} more steps")
     if config.max_seconds:
         parts.append(f"{config.max_seconds:g} s")
-    return " or ".join(parts) or "ever (Esc stops)"
+    return " or ".join(parts) or "ever (x stops)"
