@@ -67,7 +67,7 @@ class CorpusScreen(Screen):
             with VerticalScroll(id="corpus-right"):
                 yield Select(
                     [(f"preset: {name}", name) for name in PRESETS],
-                    value=self.preset_name, allow_blank=False, id="preset",
+                    value=self.preset_name, allow_blank=False, compact=True, id="preset",
                 )  # fmt: skip
                 yield Static(id="preset-help")
                 yield SettingsForm(id="settings")

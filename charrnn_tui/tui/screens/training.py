@@ -27,23 +27,23 @@ SLOW_REDRAW_S = 1.0
 
 # Esc never ends a run: it goes back to the corpus screen and training goes on (Ctrl+T comes back).
 HINTS = {
-    "starting": "Starting... x cancels · Esc: corpus screen (the run goes on)",
-    "running": "space pause · s save · g generate · x stop · Esc: corpus screen (training goes on)",
-    "paused": "Paused. space goes on · s save · g generate · x stop · Esc: corpus screen",
+    "starting": "Starting... x cancels · Esc back (the run goes on)",
+    "running": "space pause · s save · g generate · x stop · Esc back (training goes on)",
+    "paused": "Paused. space goes on · s save · g generate · x stop · Esc back",
     "stopping": "Stopping after this step...",
-    "finished": "Done. g generates text with this model · Esc: corpus screen · q quits",
-    "failed": "Training failed (see above). Esc: corpus screen · q quits",
+    "finished": "Done. g generates text with this model · Esc back to the corpus screen · q quits",
+    "failed": "Training failed (see above). Esc back to the corpus screen · q quits",
 }
 
 
 class TrainingScreen(Screen):
     CSS_PATH = "training.tcss"
     BINDINGS = [
-        Binding("space,p", "pause", "Pause/resume"),
-        Binding("s", "save", "Save now"),
+        Binding("space,p", "pause", "Pause"),
+        Binding("s", "save", "Save"),
         Binding("g", "generate", "Generate"),
         Binding("x", "stop", "Stop..."),
-        Binding("escape", "back", "Corpus screen"),
+        Binding("escape", "back", "Back"),
         Binding("q", "app.quit", "Quit", show=False),  # the footer shows ^q
     ]
     # The keys that only mean something while the run is live; after its end the footer leaves them out.

@@ -13,7 +13,7 @@ from charrnn_tui.events import Finished
 from charrnn_tui.headless import fmt_duration
 from charrnn_tui.tui.session import TrainingSession
 
-WHY_ENDED = {"steps": "the step budget is reached", "time": "the time budget is spent", "stopped": "stopped"}
+WHY_ENDED = {"steps": "step budget reached", "time": "time budget spent", "stopped": "stopped by you"}
 STATUS_TEXT = {
     "starting": ("starting (loading PyTorch, building the model)...", "yellow"),
     "running": ("training", "green"),
@@ -46,9 +46,9 @@ class StatsPanel(Vertical):
         ev, st, result = session.last_step, session.started, session.result
         rows: list[tuple[str, str | Text]] = []
         label, style = STATUS_TEXT[session.status]
-        if isinstance(result, Finished):
-            label = f"finished: {WHY_ENDED.get(result.reason, result.reason)}"
         rows.append(("status", Text(label, style=style)))
+        if isinstance(result, Finished):
+            rows.append(("ended", WHY_ENDED.get(result.reason, result.reason)))
         total = session.config.steps
         step = ev.step if ev else (st.step if st else 0)
         if result is not None:  # what the run ended with, not a live-looking budget
