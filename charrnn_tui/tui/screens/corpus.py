@@ -202,8 +202,8 @@ class CorpusScreen(Screen):
         info = Text.assemble(
             (c.name, "bold"), (f"  ({source})\n", "dim"),
             ("characters  ", "dim"), f"{len(c):,}\n",
-            ("vocabulary  ", "dim"), f"{self.vocab_size:,} distinct characters\n",
-            ("train / val ", "dim"), f"{train:,} / {val:,} chars",
+            ("vocabulary  ", "dim"), f"{self.vocab_size:,} distinct chars\n",
+            ("train / val ", "dim"), f"{train:,} / {val:,}",
         )  # fmt: skip
         self.query_one("#corpus-info", Static).update(info)
         self.query_one("#preview", Static).update(c.text[:PREVIEW_CHARS])

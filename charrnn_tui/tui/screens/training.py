@@ -157,8 +157,11 @@ class TrainingScreen(Screen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in self.LIVE_ONLY and not self.session.active:
             return False  # hidden from the footer, and the key does nothing
-        if action == "generate" and self.session.started is None:
-            return None  # shown, greyed: there is no model yet
+        if action == "generate":
+            if self.session.status == "failed":
+                return False  # a diverged model has nothing to say
+            if self.session.started is None:
+                return None  # shown, greyed: there is no model yet
         return True
 
     def handle_event(self, ev: Event) -> None:
