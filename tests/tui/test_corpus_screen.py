@@ -150,3 +150,25 @@ def test_at_120x40_the_preview_shows_beside_the_settings(make_app) -> None:
             assert not screen.query_one("#preview-box").display or screen.query_one("#preview-box").region.width == 0
 
     run(main())
+
+
+def test_with_the_keys_panel_open_at_80x24_every_setting_is_still_reachable(make_app) -> None:
+    async def main() -> None:
+        app = make_app()
+        async with app.run_test(size=SMALL) as pilot:
+            screen = await loaded(pilot)
+            app.action_show_help_panel()
+            await pilot.pause()
+            await pilot.pause()
+            assert screen.has_class("stacked")
+            for name, _, _ in FIELDS:
+                field = screen.query_one(f"#set-{name}")
+                field.focus()
+                await pilot.pause()
+                assert inside(field, screen) and field.region.width >= 8, name
+            button = screen.query_one("#train", Button)
+            button.focus()
+            await pilot.pause()
+            assert inside(button, screen)
+
+    run(main())

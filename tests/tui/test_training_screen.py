@@ -200,3 +200,18 @@ def test_overfitting_needs_two_evaluations_well_above_the_best() -> None:
     assert overfitting([(1, 2.0), (2, 1.5), (3, 1.58), (4, 1.59)]) is None  # < 0.1 nats above
     assert overfitting([(1, 20.0), (2, 15.0), (3, 15.2), (4, 15.3)]) is None  # < 5% above
     assert overfitting([(1, 2.0), (2, 2.5)]) is None  # too few to tell
+
+
+def test_with_the_keys_panel_open_at_80x24_plot_and_numbers_share_the_width(make_app, hamlet: Corpus) -> None:
+    async def main() -> None:
+        app = make_app()
+        async with app.run_test(size=SMALL) as pilot:
+            _, screen = await scripted(pilot, hamlet)
+            app.action_show_help_panel()
+            await pilot.pause()
+            await pilot.pause()
+            for wid in ("#loss-plot", "#stats-box"):
+                widget = screen.query_one(wid)
+                assert inside(widget, screen) and widget.region.width >= 20, wid
+
+    run(main())

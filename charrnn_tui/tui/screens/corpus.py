@@ -25,6 +25,17 @@ from charrnn_tui.tui.widgets.settings_form import SettingsForm
 
 PREVIEW_CHARS = 1500
 NARROW_WIDTH = 110  # below this the preview column is left out
+STACKED_WIDTH = 72  # below this (e.g. 80 columns with the keys panel open) the columns stack and scroll
+
+
+class CorpusColumns(Horizontal):
+    """The screen's columns; their own width (not the terminal's: a docked keys panel takes some) picks
+    the arrangement."""
+
+    def on_resize(self, event: events.Resize) -> None:
+        screen = self.screen
+        if isinstance(screen, CorpusScreen):
+            screen.fit(event.size.width)
 
 
 class CorpusScreen(Screen):
@@ -57,7 +68,7 @@ class CorpusScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(id="corpus-running", markup=False)  # shown while a run trains behind this screen
-        with Horizontal(id="corpus-top"):
+        with CorpusColumns(id="corpus-top"):
             with Vertical(id="corpus-left"):
                 yield OptionList(id="plays")
                 yield Input(placeholder="path/to/file.txt, then Enter", id="path", suggester=PathSuggester())
@@ -105,7 +116,7 @@ class CorpusScreen(Screen):
             self.load(spec)
         plays.focus()
         self.app.steady_inputs(self)
-        self._fit(self.size.width)
+        self.fit(self.size.width)
         self._show_running()
         self.set_interval(1.0, self._show_running)
 
@@ -113,13 +124,12 @@ class CorpusScreen(Screen):
         self.refresh_runs()
         self._show_running()
 
-    def on_resize(self, event: events.Resize) -> None:
-        self._fit(event.size.width)
-
-    def _fit(self, width: int) -> None:
-        # Below NARROW_WIDTH columns the preview gives its room to the settings: the corpus's numbers
-        # stay (under the list of plays), and every setting keeps a readable width.
+    def fit(self, width: int) -> None:
+        """Arrange the columns for `width` cells. Below NARROW_WIDTH the preview gives its room to the
+        settings (the corpus's numbers stay, under the list of plays); below STACKED_WIDTH the corpus and
+        the settings stack in one scrolling column, so no setting is squeezed out."""
         self.set_class(width < NARROW_WIDTH, "narrow")
+        self.set_class(width < STACKED_WIDTH, "stacked")
 
     def _show_running(self) -> None:
         """Say so when a run trains behind this screen (Esc left it running), and how to get back to it."""

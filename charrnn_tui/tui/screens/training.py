@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -36,6 +37,16 @@ HINTS = {
 }
 
 
+SQUEEZED_WIDTH = 76  # below this (e.g. 80 columns with the keys panel open) plot and numbers share evenly
+
+
+class TrainingColumns(Horizontal):
+    """The plot and the numbers; their own width (a docked keys panel takes some) picks the split."""
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.set_class(event.size.width < SQUEEZED_WIDTH, "squeezed")
+
+
 class TrainingScreen(Screen):
     CSS_PATH = "training.tcss"
     BINDINGS = [
@@ -61,7 +72,7 @@ class TrainingScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        with Horizontal(id="training-top"):
+        with TrainingColumns(id="training-top"):
             yield LossPlot(id="loss-plot")
             with VerticalScroll(id="stats-box"):
                 yield StatsPanel(id="stats")
