@@ -89,7 +89,7 @@ class CharRNNApp(App):
         """Open the training screen on a new run. `scripted` starts no trainer: a test feeds the session
         events through `session.on_event`, exactly as the trainer's thread would."""
         if self.session is not None and self.session.active:
-            self.notify("a run is still training: stop it first (x on its screen)", severity="warning")
+            self.notify("a run is still training: Ctrl+T returns to it (x there stops it)", severity="warning")
             return None
         name = corpus.name if isinstance(corpus, Corpus) else Path(corpus).stem
         if run_dir is None and not scripted:
@@ -121,7 +121,8 @@ class CharRNNApp(App):
                 screen.handle_event(message.event)
                 shown = True
         if not shown and isinstance(message.event, Finished | Failed):  # it ended behind another screen
-            self.notify("the run in the background has ended: Ctrl+T shows it", timeout=10)
+            why = "failed" if isinstance(message.event, Failed) else "finished"
+            self.notify(f"the run in the background {why}: it is in the list of saved runs", timeout=10)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker is self.training_worker and event.state in (

@@ -126,6 +126,10 @@ def test_esc_goes_back_without_stopping_and_ctrl_t_returns(make_app, hamlet: Cor
             await pilot.press("ctrl+o")  # continuing a saved run while one trains starts nothing
             await pilot.pause()
             assert app.session is session
+            session.on_event(finished())  # it ends behind the corpus screen: said, and the banner goes
+            banner = app.screen.query_one("#corpus-running", Static)
+            await wait_for(pilot, lambda: not banner.display, timeout=3, what="the banner to go")
+            assert any("background finished" in n.message for n in app._notifications)
 
     run(main())
 

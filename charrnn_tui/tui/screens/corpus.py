@@ -136,7 +136,9 @@ class CorpusScreen(Screen):
         banner = self.query_one("#corpus-running", Static)
         s = getattr(self.app, "session", None)
         if s is None or not s.active:
-            banner.display = False
+            if banner.display:  # it just ended behind this screen: list it with the saved runs
+                banner.display = False
+                self.refresh_runs()
             return
         step = s.last_step.step if s.last_step else 0
         banner.update(f"A run is training on {s.corpus_name} (step {step:,}): Ctrl+T returns to it.")
