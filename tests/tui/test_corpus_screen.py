@@ -9,6 +9,7 @@ from textual.widgets import Button, Input, OptionList, Select, Static
 from tui_helpers import RUN_NAME, SMALL, WIDE, fake_saved_run, inside, run, shown, wait_for
 
 from charrnn_tui.tui.screens.corpus import CorpusScreen
+from charrnn_tui.tui.shell import generate_command, resume_command, shown_path
 from charrnn_tui.tui.widgets.settings_form import FIELDS
 
 
@@ -172,3 +173,10 @@ def test_with_the_keys_panel_open_at_80x24_every_setting_is_still_reachable(make
             assert inside(button, screen)
 
     run(main())
+
+
+def test_run_paths_are_shown_as_a_shell_takes_them() -> None:
+    home = Path.home()
+    assert shown_path(home / "runs" / "a") == "~/runs/a"
+    assert generate_command(home / "my runs" / "a") == "charrnn-tui --generate-only --run-dir ~/'my runs/a'"
+    assert resume_command(Path("/srv/x y")) == "charrnn-tui --train-only --resume --run-dir '/srv/x y'"
