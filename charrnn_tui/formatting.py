@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import shlex
 from pathlib import Path
 
@@ -43,11 +44,31 @@ def fmt_chars(n: int) -> str:
     return f"{n:,} chars"
 
 
-def resume_command(run_dir: str | Path) -> str:
-    """The shell command that continues a run (the path quoted for a POSIX shell)."""
-    return f"charrnn-tui --train-only --resume --run-dir {shlex.quote(str(run_dir))}"
+def shown_path(path: str | os.PathLike[str]) -> str:
+    """A run's path as a user types it: under the home directory it starts with ~ (shorter, and a shell expands
+    it); a relative path stays as it is; bytes that are not valid UTF-8 show as \\xNN escapes."""
+    path = Path(path).expanduser()
+    if path.is_absolute():
+        try:
+            path = Path("~") / path.relative_to(Path.home())
+        except ValueError:
+            pass
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
-def generate_command(run_dir: str | Path) -> str:
+def shell_path(path: str | os.PathLike[str]) -> str:
+    """`shown_path` quoted for a POSIX shell; ~ stays outside the quotes so the shell expands it."""
+    shown = shown_path(path)
+    if shown.startswith("~/"):
+        return "~/" + shlex.quote(shown[2:])
+    return shlex.quote(shown)
+
+
+def generate_command(run_dir: str | os.PathLike[str]) -> str:
     """The shell command that samples from a run."""
-    return f"charrnn-tui --generate-only --run-dir {shlex.quote(str(run_dir))}"
+    return f"charrnn-tui --generate-only --run-dir {shell_path(run_dir)}"
+
+
+def resume_command(run_dir: str | os.PathLike[str]) -> str:
+    """The shell command that continues a run."""
+    return f"charrnn-tui --train-only --resume --run-dir {shell_path(run_dir)}"

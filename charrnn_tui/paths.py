@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
-import time
 from pathlib import Path
 
 APP_NAME = "charrnn-tui"
@@ -22,15 +20,3 @@ def data_dir() -> Path:
 
 def runs_dir() -> Path:
     return data_dir() / "runs"
-
-
-def new_run_dir(corpus_name: str, now: float | None = None) -> Path:
-    """A fresh `runs/<corpus>-<timestamp>/` path (not created)."""
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", corpus_name).strip("-") or "corpus"
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
-    base = runs_dir() / f"{slug}-{stamp}"
-    path, n = base, 1
-    while path.exists():
-        n += 1
-        path = base.with_name(f"{base.name}-{n}")
-    return path

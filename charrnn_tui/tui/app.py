@@ -18,6 +18,7 @@ from textual.worker import Worker, WorkerState
 from charrnn_tui.config import TrainConfig, continuation
 from charrnn_tui.corpus import Corpus
 from charrnn_tui.errors import CharRNNError
+from charrnn_tui.events import Failed, Finished
 from charrnn_tui.paths import runs_dir
 from charrnn_tui.requests import AppRequest
 from charrnn_tui.resume import missing_corpus
@@ -104,7 +105,7 @@ class CharRNNApp(App):
         """Open the training screen on a new run. `scripted` starts no trainer: a test feeds the session
         events through `session.on_event`, exactly as the trainer's thread would."""
         if self.session is not None and self.session.active:
-            self.notify("a run is still training: stop it first (x on its screen)", severity="warning")
+            self.notify("a run is still training: Ctrl+T returns to it (x there stops it)", severity="warning")
             return None
         name = corpus.name if isinstance(corpus, Corpus) else corpus_name or Path(corpus or "run").stem
         if run_dir is None and not scripted:
@@ -139,10 +140,20 @@ class CharRNNApp(App):
         config = continuation(run.config, run.step or 0)
         self.start_training(corpus, config, run_dir=run.path, resume=True, corpus_name=run.corpus.name)
 
+    def show_training(self) -> None:
+        """Back to the run's training screen (Esc left it training behind the corpus screen)."""
+        if self.session is not None and not any(isinstance(s, TrainingScreen) for s in self.screen_stack):
+            self.push_screen(TrainingScreen(self.session))
+
     def on_trainer_event(self, message: TrainerEvent) -> None:
+        shown = False
         for screen in self.screen_stack:
             if isinstance(screen, TrainingScreen) and screen.session is self.session:
                 screen.handle_event(message.event)
+                shown = True
+        if not shown and isinstance(message.event, Finished | Failed):  # it ended behind another screen
+            why = "failed" if isinstance(message.event, Failed) else "finished"
+            self.notify(f"the run in the background {why}: it is in the list of saved runs", timeout=10)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker is self.training_worker and event.state in (
@@ -238,9 +249,7 @@ class CharRNNApp(App):
             return
         if self.quitting or isinstance(self.screen, QuitScreen):
             return
-        step = s.last_step.step if s.last_step else 0
-        saved = s.last_checkpoint.step if s.last_checkpoint else None
-        self.push_screen(QuitScreen(step, saved), self._quit_chosen)
+        self.push_screen(QuitScreen(s), self._quit_chosen)
 
     def _quit_chosen(self, choice: str | None) -> None:
         s = self.session

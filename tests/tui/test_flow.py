@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from textual.widgets import Input, OptionList, Select
-from tui_helpers import SIZE, run, wait_for
+from tui_helpers import SMALL, run, wait_for
 
 from charrnn_tui.tui.screens.corpus import CorpusScreen
 from charrnn_tui.tui.screens.generation import GenerationScreen
@@ -35,7 +35,7 @@ async def choose_tiny(pilot, steps: int) -> None:
 def test_train_generate_continue_quit(make_app, data_home: Path) -> None:
     async def main() -> None:
         app = make_app()
-        async with app.run_test(size=SIZE) as pilot:
+        async with app.run_test(size=SMALL) as pilot:
             await choose_tiny(pilot, steps=40)
             await pilot.press("ctrl+t")
             await wait_for(pilot, lambda: isinstance(app.screen, TrainingScreen), what="the training screen")
@@ -91,7 +91,7 @@ def quit_mid_training(make_app, choice: str) -> Path:
     async def main() -> Path:
         # No budget: training only ends when asked to; evaluations (and their checkpoints) far away.
         app = make_app(preset="tiny", overrides={"steps": 0, "max_seconds": 0, "eval_interval": 100_000})
-        async with app.run_test(size=SIZE) as pilot:
+        async with app.run_test(size=SMALL) as pilot:
             await wait_for(pilot, lambda: app.screen.corpus is not None, what="Hamlet to load")
             await pilot.press("ctrl+t")
             await wait_for(pilot, lambda: app.session is not None and app.session.last_step is not None,
@@ -116,3 +116,27 @@ def test_quit_mid_training_saves_when_asked(make_app) -> None:
 def test_quit_mid_training_without_saving_keeps_no_new_checkpoint(make_app) -> None:
     run_dir = quit_mid_training(make_app, "d")
     assert not (run_dir / "checkpoint.pt").exists()
+
+
+def test_stop_asks_then_saves_and_the_screen_shows_the_end(make_app) -> None:
+    async def main() -> None:
+        app = make_app(preset="tiny", overrides={"steps": 0, "max_seconds": 0, "eval_interval": 100_000})
+        async with app.run_test(size=SMALL) as pilot:
+            await wait_for(pilot, lambda: app.screen.corpus is not None, what="Hamlet to load")
+            await pilot.press("ctrl+t")
+            await wait_for(pilot, lambda: app.session is not None and app.session.last_step is not None,
+                           what="the first step")  # fmt: skip
+            screen = app.screen
+            await pilot.press("x")
+            await pilot.pause()
+            assert type(app.screen).__name__ == "QuitScreen" and app.session.status == "running"
+            await pilot.press("s")
+            await wait_for(pilot, lambda: app.session.status == "finished", timeout=60, what="the stop")
+            await pilot.pause(0.6)
+            assert app.session.result.reason == "stopped"
+            assert (app.session.run_dir / "checkpoint.pt").is_file()
+            table = str(screen.query_one("#stats-table").content)
+            assert "stopped by you" in table and "ETA" not in table
+            assert str(app.session.run_dir) in " ".join(str(screen.query_one("#training-end").content).split())
+
+    run(main())

@@ -1,4 +1,5 @@
-"""Snapshots of every screen at 120x36, fed fixed data: no torch training, clocks, paths or throughput of
+"""Snapshots of the corpus, training (running, finished, failed) and quit screens at 80x24 and 120x40 (the
+generation screen at 120x36), fed fixed data: no torch training, clocks, paths or throughput of
 this machine in the images. `pytest tests/tui --snapshot-update` rewrites them; look before committing."""
 
 from __future__ import annotations
@@ -7,10 +8,11 @@ import math
 from pathlib import Path
 
 from textual.widgets import Input
-from tui_helpers import RUN_NAME, SIZE, fake_saved_run, scripted_run
+from tui_helpers import RUN_NAME, SIZE, SMALL, WIDE, fake_saved_run, finished, scripted_run
 
 from charrnn_tui.config import TINY
 from charrnn_tui.corpus import Corpus
+from charrnn_tui.events import CheckpointSaved, Failed
 from charrnn_tui.generate import Token
 from charrnn_tui.tui.screens.generation import GenerationScreen
 from charrnn_tui.tui.screens.training import TrainingScreen
@@ -22,24 +24,112 @@ async def corpus_loaded(pilot) -> None:
     await pilot.pause()
 
 
-def test_corpus_screen(snap_compare, make_app, data_home: Path) -> None:
+def corpus_screen(make_app, data_home: Path):
     fake_saved_run(data_home)
-    assert snap_compare(make_app(), terminal_size=SIZE, run_before=corpus_loaded)
+    return make_app()
 
 
-def test_training_screen(snap_compare, make_app, hamlet: Corpus) -> None:
-    async def feed(pilot) -> None:
-        await corpus_loaded(pilot)
-        app = pilot.app
-        session = app.start_training(hamlet, TINY, run_dir=Path(RUN_NAME), scripted=True)
-        await pilot.pause()
-        for ev in scripted_run(hamlet):
-            session.on_event(ev)
-        assert isinstance(app.screen, TrainingScreen)
-        app.screen.redraw(force=True)
-        await pilot.pause()
+async def training(pilot, hamlet: Corpus, until: int = 150):
+    await corpus_loaded(pilot)
+    app = pilot.app
+    session = app.start_training(hamlet, TINY, run_dir=Path(RUN_NAME), scripted=True)
+    await pilot.pause()
+    for ev in scripted_run(hamlet, until=until):
+        session.on_event(ev)
+    assert isinstance(app.screen, TrainingScreen)
+    return session
 
-    assert snap_compare(make_app(), terminal_size=SIZE, run_before=feed)
+
+async def settle(pilot) -> None:
+    assert isinstance(pilot.app.screen, TrainingScreen)
+    pilot.app.screen.redraw(force=True)
+    await pilot.pause()
+    await pilot.pause()
+
+
+class TestCorpusScreen:
+    def test_corpus_screen(self, snap_compare, make_app, data_home: Path) -> None:
+        assert snap_compare(corpus_screen(make_app, data_home), terminal_size=WIDE, run_before=corpus_loaded)
+
+    def test_corpus_screen_80x24(self, snap_compare, make_app, data_home: Path) -> None:
+        assert snap_compare(corpus_screen(make_app, data_home), terminal_size=SMALL, run_before=corpus_loaded)
+
+    def test_corpus_screen_run_in_background_80x24(self, snap_compare, make_app, hamlet: Corpus) -> None:
+        async def back(pilot) -> None:
+            await training(pilot, hamlet)
+            await pilot.press("escape")
+            await pilot.pause()
+
+        assert snap_compare(make_app(), terminal_size=SMALL, run_before=back)
+
+
+class TestTrainingScreen:
+    @staticmethod
+    def running(hamlet: Corpus):
+        async def feed(pilot) -> None:
+            await training(pilot, hamlet)
+            await settle(pilot)
+
+        return feed
+
+    @staticmethod
+    def finished(hamlet: Corpus):
+        async def feed(pilot) -> None:
+            session = await training(pilot, hamlet)
+            session.on_event(CheckpointSaved(150, f"{RUN_NAME}/checkpoint.pt", "final"))
+            session.on_event(finished(150, "time"))
+            await settle(pilot)
+
+        return feed
+
+    @staticmethod
+    def failed(hamlet: Corpus):
+        async def feed(pilot) -> None:
+            session = await training(pilot, hamlet, until=40)
+            session.on_event(Failed(41, "the loss is nan at step 41: lower --lr", RUN_NAME, None))
+            await settle(pilot)
+
+        return feed
+
+    def test_training_screen(self, snap_compare, make_app, hamlet: Corpus) -> None:
+        assert snap_compare(make_app(), terminal_size=WIDE, run_before=self.running(hamlet))
+
+    def test_training_screen_80x24(self, snap_compare, make_app, hamlet: Corpus) -> None:
+        assert snap_compare(make_app(), terminal_size=SMALL, run_before=self.running(hamlet))
+
+    def test_finished(self, snap_compare, make_app, hamlet: Corpus) -> None:
+        assert snap_compare(make_app(), terminal_size=WIDE, run_before=self.finished(hamlet))
+
+    def test_finished_80x24(self, snap_compare, make_app, hamlet: Corpus) -> None:
+        assert snap_compare(make_app(), terminal_size=SMALL, run_before=self.finished(hamlet))
+
+    def test_failed(self, snap_compare, make_app, hamlet: Corpus) -> None:
+        assert snap_compare(make_app(), terminal_size=WIDE, run_before=self.failed(hamlet))
+
+    def test_failed_80x24(self, snap_compare, make_app, hamlet: Corpus) -> None:
+        assert snap_compare(make_app(), terminal_size=SMALL, run_before=self.failed(hamlet))
+
+
+class TestQuitScreen:
+    @staticmethod
+    def asking(hamlet: Corpus, key: str):
+        async def feed(pilot) -> None:
+            session = await training(pilot, hamlet)
+            session.on_event(CheckpointSaved(100, f"{RUN_NAME}/checkpoint.pt", "eval"))
+            await settle(pilot)
+            await pilot.press(key)
+            await pilot.pause()
+
+        return feed
+
+    def test_quit_screen(self, snap_compare, make_app, hamlet: Corpus) -> None:
+        assert snap_compare(make_app(), terminal_size=WIDE, run_before=self.asking(hamlet, "ctrl+q"))
+
+    def test_quit_screen_80x24(self, snap_compare, make_app, hamlet: Corpus) -> None:
+        assert snap_compare(make_app(), terminal_size=SMALL, run_before=self.asking(hamlet, "ctrl+q"))
+
+    def test_stop_question_80x24(self, snap_compare, make_app, hamlet: Corpus) -> None:
+        assert snap_compare(make_app(), terminal_size=SMALL, run_before=self.asking(hamlet, "x"))
 
 
 def fixed_tokens(text: str, vocab: Vocab) -> list[Token]:

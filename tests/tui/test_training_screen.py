@@ -1,15 +1,21 @@
-"""The training screen redraws at a bounded rate, and still always catches up with the run."""
+"""The training screen: redraws at a bounded rate and still catches up; fits 80x24; after the end shows what
+the run ended with and only the keys that work; Esc leaves a run training; stopping and quitting ask, and
+the question stays current; a rising validation loss is called overfitting."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from textual.widgets import Static
-from tui_helpers import SIZE, run, scripted_run, wait_for
+from tui_helpers import RUN_NAME, SIZE, SMALL, finished, inside, run, scripted_run, shown, wait_for
 
 from charrnn_tui.config import TINY
 from charrnn_tui.corpus import Corpus
-from charrnn_tui.events import Sample, Step
+from charrnn_tui.events import CheckpointSaved, Evaluated, Sample, Step
+from charrnn_tui.headless import fmt_duration
+from charrnn_tui.tui.overfitting import Overfit, overfitting
+from charrnn_tui.tui.screens.corpus import CorpusScreen
+from charrnn_tui.tui.screens.quit import QuitScreen
 from charrnn_tui.tui.screens.training import TrainingScreen
 from charrnn_tui.tui.widgets.loss_plot import LossPlot
 from charrnn_tui.tui.widgets.sample_panel import SamplePanel
@@ -36,5 +42,180 @@ def test_the_screen_catches_up_when_events_stop(make_app, hamlet: Corpus) -> Non
             await wait_for(pilot, lambda: plot.points == (130, 2), timeout=5, what="the second burst on the plot")
             await wait_for(pilot, lambda: samples.content.samples[-1].step == 130, timeout=5, what="the sample")
             assert "130 / 200" in str(stats.content)
+
+    run(main())
+
+
+async def scripted(pilot, hamlet: Corpus, until: int = 150, size_ok: bool = True):
+    """A scripted run on the training screen; the corpus screen loaded first, as a user would see it."""
+    app = pilot.app
+    await wait_for(pilot, lambda: getattr(app.screen, "corpus", None) is not None, what="Hamlet to load")
+    session = app.start_training(hamlet, TINY, run_dir=Path(RUN_NAME), scripted=True)
+    await pilot.pause()
+    for ev in scripted_run(hamlet, until=until):
+        session.on_event(ev)
+    screen = app.screen
+    assert isinstance(screen, TrainingScreen)
+    screen.redraw(force=True)
+    await pilot.pause()
+    return session, screen
+
+
+def footer_keys(screen: TrainingScreen) -> set[str]:
+    return {b.binding.action for b in screen.active_bindings.values() if b.enabled and b.binding.show}
+
+
+def test_at_80x24_plot_numbers_and_samples_all_show(make_app, hamlet: Corpus) -> None:
+    async def main() -> None:
+        app = make_app()
+        async with app.run_test(size=SMALL) as pilot:
+            _, screen = await scripted(pilot, hamlet)
+            for wid in ("#loss-plot", "#stats-box", "#samples-box", "#training-hint"):
+                assert inside(screen.query_one(wid), screen), wid
+            assert screen.query_one("#loss-plot").region.width >= 36
+            assert screen.query_one("#samples-box").region.height >= 6
+
+    run(main())
+
+
+def test_a_finished_run_shows_what_it_ended_with_and_only_keys_that_work(make_app, hamlet: Corpus) -> None:
+    async def main() -> None:
+        app = make_app()
+        async with app.run_test(size=SMALL) as pilot:
+            session, screen = await scripted(pilot, hamlet)
+            assert {"pause", "save", "stop"} <= footer_keys(screen)
+            assert "ETA" in shown(screen.query_one("#stats-table"))
+            session.on_event(finished())
+            await pilot.pause(0.6)
+            table = shown(screen.query_one("#stats-table"))
+            assert "ETA" not in table and "/ 200" not in table  # no live-looking budget
+            assert "final step 150" in " ".join(table.split()) and "time budget spent" in table
+            assert "elapsed" in table and fmt_duration(7.5) in table
+            assert not screen.query_one("#stats-progress").display
+            assert footer_keys(screen) & {"pause", "save", "stop"} == set()
+            await pilot.press("x", "space")  # keys that do nothing now do nothing
+            await pilot.pause()
+            assert app.screen is screen and session.status == "finished"
+            end = shown(screen.query_one("#training-end"))
+            assert f"charrnn-tui --generate-only --run-dir {RUN_NAME}" in end
+            assert f"--resume --run-dir {RUN_NAME}" in end
+
+    run(main())
+
+
+def test_esc_goes_back_without_stopping_and_ctrl_t_returns(make_app, hamlet: Corpus) -> None:
+    async def main() -> None:
+        app = make_app()
+        async with app.run_test(size=SMALL) as pilot:
+            session, _ = await scripted(pilot, hamlet)
+            await pilot.press("escape")
+            await pilot.pause()
+            corpus = app.screen
+            assert isinstance(corpus, CorpusScreen)
+            assert session.status == "running"  # Esc never stops a run
+            banner = corpus.query_one("#corpus-running", Static)
+            assert banner.display and "Ctrl+T returns" in shown(banner) and "150" in shown(banner)
+            assert inside(banner, corpus)
+            await pilot.press("ctrl+t")  # back to the same run, not a second one
+            await pilot.pause()
+            assert isinstance(app.screen, TrainingScreen) and app.screen.session is session
+            assert app.session is session
+            assert sum(isinstance(s, TrainingScreen) for s in app.screen_stack) == 1
+            await pilot.press("escape")
+            await pilot.pause()
+            await pilot.press("ctrl+o")  # continuing a saved run while one trains starts nothing
+            await pilot.pause()
+            assert app.session is session
+            session.on_event(finished())  # it ends behind the corpus screen: said, and the banner goes
+            banner = app.screen.query_one("#corpus-running", Static)
+            await wait_for(pilot, lambda: not banner.display, timeout=3, what="the banner to go")
+            assert any("background finished" in n.message for n in app._notifications)
+
+    run(main())
+
+
+def test_stopping_asks_and_keep_training_keeps_it(make_app, hamlet: Corpus) -> None:
+    async def main() -> None:
+        app = make_app()
+        async with app.run_test(size=SMALL) as pilot:
+            session, screen = await scripted(pilot, hamlet)
+            await pilot.press("x")
+            await pilot.pause()
+            assert isinstance(app.screen, QuitScreen)
+            assert "before you stop" in shown(app.screen.query_one("#quit-question"))
+            for wid in ("#save", "#discard", "#cancel"):
+                assert inside(app.screen.query_one(wid), app.screen), wid
+            await pilot.press("escape")
+            await pilot.pause()
+            assert app.screen is screen and session.status == "running"
+            await pilot.press("x", "d")  # stop without saving
+            await pilot.pause()
+            assert session.status == "stopping" and session._save_on_stop is False
+
+    run(main())
+
+
+def test_the_quit_question_follows_the_step(make_app, hamlet: Corpus) -> None:
+    async def main() -> None:
+        app = make_app()
+        async with app.run_test(size=SMALL) as pilot:
+            session, _ = await scripted(pilot, hamlet, until=100)
+            await pilot.press("ctrl+q")
+            await pilot.pause()
+            dialog = app.screen
+            assert isinstance(dialog, QuitScreen)
+            assert "step 100" in shown(dialog.query_one("#quit-question"))
+            for step in range(101, 121):
+                session.on_event(Step(step, 2.0, 0.01, 1.0, step * 0.05, None, step / 200))
+            session.on_event(CheckpointSaved(120, "x/checkpoint.pt", "timer"))
+            question = dialog.query_one("#quit-question")
+            await wait_for(pilot, lambda: "step 120" in shown(question), timeout=3, what="the new step")
+            assert "checkpoint of step 120" in shown(question)
+            await pilot.press("escape")
+            await pilot.pause()
+            assert app.is_running and session.status == "running"
+
+    run(main())
+
+
+def test_a_rising_validation_loss_says_overfitting_and_what_helps(make_app, hamlet: Corpus) -> None:
+    async def main() -> None:
+        app = make_app()
+        async with app.run_test(size=SMALL) as pilot:
+            session, screen = await scripted(pilot, hamlet)  # evaluations at 50, 100, 150, falling
+            warning = screen.query_one("#training-warning", Static)
+            assert not warning.display
+            best = session.best_val
+            session.on_event(Evaluated(200, best + 0.5, best, 10.0))
+            await pilot.pause(0.6)
+            assert not warning.display  # one bad evaluation is noise
+            session.on_event(Evaluated(250, best + 0.6, best, 12.5))
+            await pilot.pause(0.6)
+            assert warning.display and inside(warning, screen)
+            text = " ".join(shown(warning).split())
+            assert "Overfitting" in text and "smaller model" in text and "dropout" in text and "keep_best" in text
+
+    run(main())
+
+
+def test_overfitting_needs_two_evaluations_well_above_the_best() -> None:
+    assert overfitting([(1, 2.0), (2, 1.5), (3, 1.7), (4, 1.8)]) == Overfit(2, 1.5, 1.8)
+    assert overfitting([(1, 2.0), (2, 1.5), (3, 1.7), (4, 1.55)]) is None  # back near the best
+    assert overfitting([(1, 2.0), (2, 1.5), (3, 1.58), (4, 1.59)]) is None  # < 0.1 nats above
+    assert overfitting([(1, 20.0), (2, 15.0), (3, 15.2), (4, 15.3)]) is None  # < 5% above
+    assert overfitting([(1, 2.0), (2, 2.5)]) is None  # too few to tell
+
+
+def test_with_the_keys_panel_open_at_80x24_plot_and_numbers_share_the_width(make_app, hamlet: Corpus) -> None:
+    async def main() -> None:
+        app = make_app()
+        async with app.run_test(size=SMALL) as pilot:
+            _, screen = await scripted(pilot, hamlet)
+            app.action_show_help_panel()
+            await pilot.pause()
+            await pilot.pause()
+            for wid in ("#loss-plot", "#stats-box"):
+                widget = screen.query_one(wid)
+                assert inside(widget, screen) and widget.region.width >= 20, wid
 
     run(main())

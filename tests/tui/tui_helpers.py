@@ -14,9 +14,11 @@ from typing import Any
 from charrnn_tui import runfolder
 from charrnn_tui.config import TINY
 from charrnn_tui.corpus import Corpus
-from charrnn_tui.events import Evaluated, Event, Sample, Started, Step
+from charrnn_tui.events import Evaluated, Event, Finished, Sample, Started, Step
 
 SIZE = (120, 36)
+SMALL = (80, 24)  # the terminal most people open: every screen must be usable here
+WIDE = (120, 40)
 RUN_NAME = "hamlet-20260101-120000"
 
 
@@ -73,3 +75,20 @@ def fake_saved_run(data_home: Path) -> Path:
         run, step=200, best_val_loss=2.05, last_val_loss=2.05, elapsed_s=10.0, kept_step=None
     )
     return run
+
+
+def finished(step: int = 150, reason: str = "time") -> Finished:
+    """How scripted_run(until=step) ends when its budget runs out (its last evaluation: step 150)."""
+    loss = 1.95 + 2.2 * math.exp(-150 / 30) + 0.05 * math.sin(150 * 1.7) + 0.08
+    return Finished(step, reason, 7.5, loss, loss, RUN_NAME, f"{RUN_NAME}/checkpoint.pt")
+
+
+def shown(widget: Any) -> str:
+    """The plain text a Static shows."""
+    return str(widget.content)
+
+
+def inside(widget: Any, screen: Any) -> bool:
+    """True when the whole widget is drawn on the screen (not cut off, not of zero size)."""
+    region = widget.region
+    return region.width > 0 and region.height > 0 and screen.region.contains_region(region)

@@ -13,10 +13,10 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
-from charrnn_tui.config import DEFAULT_PRESET, PRESET_HELP, PRESETS, TrainConfig, continuation
+from charrnn_tui.config import DEFAULT_PRESET, PRESET_HELP, PRESETS, TrainConfig
 from charrnn_tui.corpus import DEFAULT_CORPUS, BuiltinPlay, Corpus, builtin_plays, load_corpus, load_file
 from charrnn_tui.errors import CharRNNError
-from charrnn_tui.formatting import fmt_budget
+from charrnn_tui.formatting import fmt_budget, generate_command, shown_path
 from charrnn_tui.paths import runs_dir
 from charrnn_tui.runfolder import RunSummary, list_runs
 from charrnn_tui.tui.messages import CorpusLoaded
@@ -24,6 +24,18 @@ from charrnn_tui.tui.suggest import PathSuggester
 from charrnn_tui.tui.widgets.settings_form import SettingsForm
 
 PREVIEW_CHARS = 1500
+NARROW_WIDTH = 110  # below this the preview column is left out
+STACKED_WIDTH = 72  # below this (e.g. 80 columns with the keys panel open) the columns stack and scroll
+
+
+class CorpusColumns(Horizontal):
+    """The screen's columns; their own width (not the terminal's: a docked keys panel takes some) picks
+    the arrangement."""
+
+    def on_resize(self, event: events.Resize) -> None:
+        screen = self.screen
+        if isinstance(screen, CorpusScreen):
+            screen.fit(event.size.width)
 
 
 class CorpusScreen(Screen):
@@ -55,18 +67,18 @@ class CorpusScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        with Horizontal(id="corpus-top"):
+        yield Static(id="corpus-running", markup=False)  # shown while a run trains behind this screen
+        with CorpusColumns(id="corpus-top"):
             with Vertical(id="corpus-left"):
                 yield OptionList(id="plays")
                 yield Input(placeholder="path/to/file.txt, then Enter", id="path", suggester=PathSuggester())
-            with Vertical(id="corpus-mid"):
                 yield Static(id="corpus-info")
-                with VerticalScroll(id="preview-box"):
-                    yield Static(id="preview", markup=False)
-            with Vertical(id="corpus-right"):
+            with VerticalScroll(id="preview-box"):
+                yield Static(id="preview", markup=False)
+            with VerticalScroll(id="corpus-right"):
                 yield Select(
                     [(f"preset: {name}", name) for name in PRESETS],
-                    value=self.preset_name, allow_blank=False, id="preset",
+                    value=self.preset_name, allow_blank=False, compact=True, id="preset",
                 )  # fmt: skip
                 yield Static(id="preset-help")
                 yield SettingsForm(id="settings")
@@ -80,9 +92,11 @@ class CorpusScreen(Screen):
         self.sub_title = "choose a corpus and a model"
         self.query_one("#plays").border_title = "built-in plays"
         self.query_one("#path").border_title = "or a text file (→ completes)"
-        self.query_one("#corpus-mid").border_title = "corpus"
+        self.query_one("#corpus-info").border_title = "corpus"
+        self.query_one("#preview-box").border_title = "preview"
         self.query_one("#corpus-right").border_title = "model and training"
-        self.query_one("#runs").border_title = "saved runs: Enter or Ctrl+O continues training, Ctrl+G generates"
+        self.query_one("#runs").border_title = "saved runs"
+        self.query_one("#runs").border_subtitle = "Enter/Ctrl+O trains on · Ctrl+G generates"
         self.plays = builtin_plays()
         plays = self.query_one("#plays", OptionList)
         for p in self.plays:
@@ -92,9 +106,7 @@ class CorpusScreen(Screen):
         self.query_one(SettingsForm).load(self._preset())
         self._show_preset_help()
         self.refresh_runs()
-        self.query_one("#corpus-hint", Static).update(
-            Text("Tab moves between parts; ↑↓ choose; Ctrl+T trains; Ctrl+Q quits.", style="dim")
-        )
+        self._show_default_hint()
         spec = self.initial_corpus or DEFAULT_CORPUS
         names = [p.name for p in self.plays]
         if spec in names:
@@ -104,9 +116,38 @@ class CorpusScreen(Screen):
             self.load(spec)
         plays.focus()
         self.app.steady_inputs(self)
+        self.fit(self.size.width)
+        self._show_running()
+        self.set_interval(1.0, self._show_running)
 
     def on_screen_resume(self) -> None:
         self.refresh_runs()
+        self._show_running()
+
+    def fit(self, width: int) -> None:
+        """Arrange the columns for `width` cells. Below NARROW_WIDTH the preview gives its room to the
+        settings (the corpus's numbers stay, under the list of plays); below STACKED_WIDTH the corpus and
+        the settings stack in one scrolling column, so no setting is squeezed out."""
+        self.set_class(width < NARROW_WIDTH, "narrow")
+        self.set_class(width < STACKED_WIDTH, "stacked")
+
+    def _show_running(self) -> None:
+        """Say so when a run trains behind this screen (Esc left it running), and how to get back to it."""
+        banner = self.query_one("#corpus-running", Static)
+        s = getattr(self.app, "session", None)
+        if s is None or not s.active:
+            if banner.display:  # it just ended behind this screen: list it with the saved runs
+                banner.display = False
+                self.refresh_runs()
+            return
+        step = s.last_step.step if s.last_step else 0
+        banner.update(f"A run is training on {s.corpus_name} (step {step:,}): Ctrl+T returns to it.")
+        banner.display = True
+
+    def _show_default_hint(self) -> None:
+        self.query_one("#corpus-hint", Static).update(
+            Text("Tab moves between parts; ↑↓ choose; Ctrl+T trains; Ctrl+Q quits.", style="dim")
+        )
 
     # ---- corpus ------------------------------------------------------------------------------------
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
@@ -173,12 +214,11 @@ class CorpusScreen(Screen):
         info = Text.assemble(
             (c.name, "bold"), (f"  ({source})\n", "dim"),
             ("characters  ", "dim"), f"{len(c):,}\n",
-            ("vocabulary  ", "dim"), f"{self.vocab_size:,} distinct characters\n",
-            ("train / val ", "dim"), f"{train:,} / {val:,} chars",
+            ("vocabulary  ", "dim"), f"{self.vocab_size:,} distinct chars\n",
+            ("train / val ", "dim"), f"{train:,} / {val:,}",
         )  # fmt: skip
         self.query_one("#corpus-info", Static).update(info)
         self.query_one("#preview", Static).update(c.text[:PREVIEW_CHARS])
-        self.query_one("#preview-box").border_title = "preview"
 
     # ---- settings -----------------------------------------------------------------------------------
     def on_select_changed(self, event: Select.Changed) -> None:
@@ -186,6 +226,8 @@ class CorpusScreen(Screen):
             self.preset_name = str(event.value)
             self.query_one(SettingsForm).load(self._preset())
             self._show_preset_help()
+            self._validate()
+        elif event.select.id and event.select.id.startswith("set-"):
             self._validate()
 
     def on_input_changed(self, event: Input.Changed) -> None:
@@ -235,6 +277,10 @@ class CorpusScreen(Screen):
             self.action_train()
 
     def action_train(self) -> None:
+        s = getattr(self.app, "session", None)
+        if s is not None and s.active:  # one run at a time: Ctrl+T goes back to the one training
+            self.app.show_training()
+            return
         if self.corpus is None:
             self.notify(self.corpus_error or "the corpus is still loading", severity="warning")
             return
@@ -254,8 +300,9 @@ class CorpusScreen(Screen):
             runs.add_option(Option(Text("no saved runs yet: train one and it appears here", style="dim"),
                                    disabled=True))  # fmt: skip
             return
+        width = max(len(r.name) for r in self.runs)
         for r in self.runs:
-            runs.add_option(Option(run_label(r), id=str(r.path)))
+            runs.add_option(Option(run_label(r, width), id=str(r.path)))
 
     def _selected_run(self) -> RunSummary | None:
         runs = self.query_one("#runs", OptionList)
@@ -265,19 +312,38 @@ class CorpusScreen(Screen):
 
     def _show_run_hint(self) -> None:
         run = self._selected_run()
-        if run is not None:
-            if run.problem:
-                hint = Text(f"{run.name} is damaged: {run.problem}", style="red")
-            else:
-                more = fmt_budget(continuation(run.config, 0))
-                hint = Text(f"{run.name}: Enter/Ctrl+O trains on for {more}, Ctrl+G generates", style="dim")
-            self.query_one("#corpus-hint", Static).update(hint)
+        if run is None:
+            self._show_default_hint()
+            return
+        self.query_one("#corpus-hint", Static).update(
+            Text.assemble(
+                (f"{shown_path(run.path)}\n", "bold"),
+                (f"Enter/Ctrl+O trains on for another {fmt_budget(run.config)}; Ctrl+G generates. In a shell: ", "dim"),
+                generate_command(run.path),
+            )
+            if not run.problem
+            else Text.assemble((f"{shown_path(run.path)}\n", "bold"), (f"damaged: {run.problem}", "red"))
+        )
+
+    def on_descendant_blur(self, event: events.DescendantBlur) -> None:
+        if event.widget.id == "runs":
+            self._show_default_hint()
+
+    def _no_run_chosen(self) -> bool:
+        """True (after saying what to do) when no saved run is highlighted."""
+        if not self.runs:
+            self.notify("there are no saved runs yet: train one (Ctrl+T) and it is listed here", severity="warning")
+            return True
+        if self._selected_run() is None:
+            self.notify("highlight a saved run first (Tab to the list below)", severity="warning")
+            return True
+        return False
 
     def action_continue_run(self) -> None:
-        run = self._selected_run()
-        if run is None:
-            self.notify("highlight a saved run first (Tab to the list below)", severity="warning")
+        if self._no_run_chosen():
             return
+        run = self._selected_run()
+        assert run is not None
         if not run.has_checkpoint or run.config is None:
             why = run.problem or "it has no checkpoint to continue from"
             self.notify(f"{run.name} cannot be continued: {why}", severity="error")
@@ -285,18 +351,18 @@ class CorpusScreen(Screen):
         self.app.continue_run(run)
 
     def action_generate_run(self) -> None:
-        run = self._selected_run()
-        if run is None:
-            self.notify("highlight a saved run first (Tab to the list below)", severity="warning")
+        if self._no_run_chosen():
             return
+        run = self._selected_run()
+        assert run is not None
         self.app.generate_from_run(run)
 
 
-def run_label(r: RunSummary) -> Text:
-    """One saved run on one line: what is in its checkpoint (not rows logged after it), or what is damaged."""
+def run_label(r: RunSummary, name_width: int) -> Text:
+    """One saved run on one line (cut with an ellipsis, never wrapped): what is in its checkpoint (not rows
+    logged after it), or what is damaged."""
     cfg = r.config
-    model = f"{cfg.cell.upper()} {cfg.n_layers}x{cfg.hidden}  " if cfg else ""
-    corpus = r.corpus.name if r.corpus else "?"
+    model = f"  {cfg.cell.upper()} {cfg.n_layers}x{cfg.hidden}" if cfg else ""
     if r.problem:
         state = ("damaged: " + r.problem, "red")
     elif not r.has_checkpoint:
@@ -305,5 +371,7 @@ def run_label(r: RunSummary) -> Text:
         state = ("checkpoint (details unknown)", "yellow")
     else:
         best = f"best val {r.best_val_loss:.3f}" if r.best_val_loss is not None else "no val loss yet"
-        state = (f"step {r.step:>6,}  {best}", "green")
-    return Text.assemble((f"{r.name:<34}", "bold"), f" {corpus:<18} ", model, state, no_wrap=True, overflow="ellipsis")
+        state = (f"step {r.step:,}  {best}", "green")
+    return Text.assemble(
+        (f"{r.name:<{name_width}}", "bold"), model, "  ", state, no_wrap=True, overflow="ellipsis"
+    )  # fmt: skip

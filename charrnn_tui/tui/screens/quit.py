@@ -1,4 +1,6 @@
-"""Asked when quitting mid-training: save a checkpoint first, quit without saving, or stay."""
+"""Asked before a running training run ends: when quitting (Ctrl+Q) or stopping it (x). Save a checkpoint
+first, end without saving, or keep training. The question reads the session twice a second, so the step
+and the last saved checkpoint it names stay current while training goes on behind it."""
 
 from __future__ import annotations
 
@@ -8,38 +10,53 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from charrnn_tui.tui.session import TrainingSession
+
+VERBS = {"quit": ("quit", "Quit"), "stop": ("stop", "Stop")}
+
 
 class QuitScreen(ModalScreen[str]):
-    """Dismisses with "save", "discard" or "cancel"."""
+    """Dismisses with "save", "discard" or "cancel". `action` is "quit" or "stop" (the words it uses)."""
 
     CSS_PATH = "quit.tcss"
     BINDINGS = [
-        Binding("s,y", "choose('save')", "Save and quit"),
-        Binding("d,n", "choose('discard')", "Quit without saving"),
+        Binding("s,y", "choose('save')", "Save first"),
+        Binding("d,n", "choose('discard')", "Don't save"),
         Binding("escape,c", "choose('cancel')", "Keep training"),
     ]
 
-    def __init__(self, step: int, last_saved: int | None) -> None:
+    def __init__(self, session: TrainingSession, action: str = "quit") -> None:
         super().__init__()
-        self.step = step
-        self.last_saved = last_saved
+        self.session = session
+        self.verb, self.Verb = VERBS[action]
 
     def compose(self) -> ComposeResult:
-        kept = f"the checkpoint of step {self.last_saved}" if self.last_saved is not None else "no checkpoint"
         with Vertical(id="quit-dialog"):
-            yield Static(
-                f"Training is running (step {self.step}). Save a checkpoint before quitting?\n"
-                f"Without saving, the run keeps {kept}.",
-                id="quit-question",
-                markup=False,
-            )
+            yield Static(self.question(), id="quit-question", markup=False)
             with Horizontal(id="quit-buttons"):
-                yield Button("Save and quit (s)", id="save", variant="primary")
-                yield Button("Quit without saving (d)", id="discard", variant="error")
-                yield Button("Keep training (Esc)", id="cancel")
+                yield Button(f"Save and {self.verb} (s)", id="save", variant="primary", compact=True)
+                yield Button(f"{self.Verb}, don't save (d)", id="discard", variant="error", compact=True)
+                yield Button("Keep training (Esc)", id="cancel", compact=True)
+
+    def question(self) -> str:
+        s = self.session
+        step = s.last_step.step if s.last_step else 0
+        saved = s.checkpoint_on_disk()  # what the folder holds, also a checkpoint from before this session
+        kept = f"the checkpoint of step {saved:,}" if saved is not None else "no checkpoint"
+        return (
+            f"Training is running (step {step:,}). Save a checkpoint before you {self.verb}?\n"
+            f"Without saving, the run keeps {kept}."
+        )
 
     def on_mount(self) -> None:
         self.query_one("#save", Button).focus()
+        self.set_interval(0.5, self._refresh_question)
+
+    def _refresh_question(self) -> None:
+        if not self.session.active:  # it ended on its own meanwhile: nothing left to ask
+            self.dismiss("cancel")
+            return
+        self.query_one("#quit-question", Static).update(self.question())
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id)

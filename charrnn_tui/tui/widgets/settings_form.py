@@ -1,25 +1,32 @@
-"""The editable training settings: one compact input per setting, read back into a TrainConfig."""
+"""The editable training settings: one compact row per setting, read back into a TrainConfig.
+
+Numbers are typed (a one-row Input that shows its value and cursor while focused); a setting with a fixed
+set of values (cell, sampling, learning-rate schedule, device) is a choice (Select), so it cannot be mistyped.
+"""
 
 from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.containers import Grid
-from textual.widgets import Input, Label
+from textual.widgets import Input, Label, Select
 
-from charrnn_tui.config import TrainConfig
+from charrnn_tui.config import CELLS, DEVICES, SAMPLINGS, SCHEDULES, TrainConfig
 from charrnn_tui.errors import CharRNNError
 
-# (TrainConfig field, label, type); the rest of the config comes from the preset.
-FIELDS = (
-    ("cell", "cell (lstm/gru/rnn)", str),
+# (TrainConfig field, label, type or the allowed values); the rest of the config comes from the preset.
+FIELDS: tuple[tuple[str, str, type | tuple[str, ...]], ...] = (
+    ("cell", "cell", CELLS),
     ("n_layers", "layers", int),
     ("hidden", "hidden size", int),
     ("dropout", "dropout", float),
     ("batch_size", "batch size", int),
     ("seq_len", "sequence length", int),
+    ("sampling", "sampling", SAMPLINGS),
     ("lr", "learning rate", float),
+    ("lr_schedule", "lr schedule", SCHEDULES),
     ("steps", "steps (0: no limit)", int),
     ("max_seconds", "max seconds (0: none)", float),
+    ("device", "device", DEVICES),
 )
 INPUT_TYPE = {int: "integer", float: "number", str: "text"}
 
@@ -37,23 +44,35 @@ class SettingsForm(Grid):
         height: auto;
     }
     SettingsForm Label { color: $text-muted; }
-    SettingsForm Input { border: none; height: 1; padding: 0 1; }
+    SettingsForm Input { padding: 0 1; }
     SettingsForm Input:focus { background: $boost; }
     """
 
     def compose(self) -> ComposeResult:
         for name, label, kind in FIELDS:
             yield Label(label)
-            yield Input(id=f"set-{name}", type=INPUT_TYPE[kind], select_on_focus=True)
+            if isinstance(kind, tuple):
+                yield Select([(v, v) for v in kind], allow_blank=False, compact=True, id=f"set-{name}")
+            else:
+                # compact: one row, so the typed text and the cursor stay visible while focused; no
+                # select-on-focus, so Backspace after Tab deletes one character, not the whole value.
+                yield Input(id=f"set-{name}", type=INPUT_TYPE[kind], compact=True, select_on_focus=False)
 
     def load(self, config: TrainConfig) -> None:
-        for name, _, _ in FIELDS:
-            self.query_one(f"#set-{name}", Input).value = fmt_value(getattr(config, name))
+        for name, _, kind in FIELDS:
+            value = getattr(config, name)
+            if isinstance(kind, tuple):
+                self.query_one(f"#set-{name}", Select).value = value
+            else:
+                self.query_one(f"#set-{name}", Input).value = fmt_value(value)
 
     def read(self, base: TrainConfig) -> TrainConfig:
         """`base` with the form's values; a value that is not a number raises CharRNNError."""
-        values = {}
+        values: dict[str, object] = {}
         for name, label, kind in FIELDS:
+            if isinstance(kind, tuple):
+                values[name] = self.query_one(f"#set-{name}", Select).value
+                continue
             raw = self.query_one(f"#set-{name}", Input).value.strip()
             try:
                 values[name] = kind(raw)

@@ -7,9 +7,11 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import ProgressBar, Static
 
+from charrnn_tui.events import Finished
 from charrnn_tui.formatting import fmt_duration, fmt_loss
 from charrnn_tui.tui.session import TrainingSession
 
+WHY_ENDED = {"steps": "step budget reached", "time": "time budget spent", "stopped": "stopped by you"}
 STATUS_TEXT = {
     "starting": ("starting (loading PyTorch, building the model)...", "yellow"),
     "running": ("training", "green"),
@@ -33,19 +35,32 @@ class StatsPanel(Vertical):
         yield ProgressBar(total=1.0, show_eta=False, id="stats-progress")
 
     def set_session(self, session: TrainingSession) -> None:
-        ev, st = session.last_step, session.started
+        ev, st, result = session.last_step, session.started, session.result
         rows: list[tuple[str, str | Text]] = []
         label, style = STATUS_TEXT[session.status]
         rows.append(("status", Text(label, style=style)))
+        if isinstance(result, Finished):
+            rows.append(("ended", WHY_ENDED.get(result.reason, result.reason)))
         total = session.config.steps
         step = ev.step if ev else (st.step if st else 0)
-        rows.append(("step", f"{step:,}" + (f" / {total:,}" if total else "")))
+        if result is not None:  # what the run ended with, not a live-looking budget
+            rows.append(("final step", f"{result.step:,}"))
+        else:
+            rows.append(("step", f"{step:,}" + (f" / {total:,}" if total else "")))
         rows.append(("loss", fmt_loss(ev.train_loss if ev else None)))
-        rows.append(("val loss", fmt_loss(session.last_val)))
-        rows.append(("best val", fmt_loss(session.best_val)))
+        last_val, best_val = session.last_val, session.best_val
+        if isinstance(result, Finished):
+            last_val = result.last_val_loss if result.last_val_loss is not None else last_val
+            best_val = result.best_val_loss if result.best_val_loss is not None else best_val
+        rows.append(("val loss", fmt_loss(last_val)))
+        rows.append(("best val", fmt_loss(best_val)))
+        if isinstance(result, Finished) and result.kept_step is not None:
+            rows.append(("weights", f"of step {result.kept_step:,} (the best evaluation, keep_best)"))
         rows.append(("chars/s", f"{ev.chars_per_s:,.0f}" if ev else "-"))
-        rows.append(("elapsed", fmt_duration(ev.elapsed_s) if ev else "-"))
-        rows.append(("ETA", fmt_duration(ev.eta_s) if ev and ev.eta_s is not None else "-"))
+        elapsed = result.elapsed_s if isinstance(result, Finished) else (ev.elapsed_s if ev else None)
+        rows.append(("elapsed", fmt_duration(elapsed) if elapsed is not None else "-"))
+        if session.active:
+            rows.append(("ETA", fmt_duration(ev.eta_s) if ev and ev.eta_s is not None else "-"))
         if st:
             cfg = st.config
             rows.append(("model", f"{cfg['cell'].upper()} {cfg['n_layers']}x{cfg['hidden']}, {st.n_params:,} params"))
@@ -67,7 +82,7 @@ class StatsPanel(Vertical):
             table.append(value)
         self.query_one("#stats-table", Static).update(table, layout=False)
         bar = self.query_one("#stats-progress", ProgressBar)
-        if ev is not None and ev.progress is not None:
+        if bar.display != session.active:
+            bar.display = session.active  # after the end, no bar: a run stopped at 97% is not "97% done"
+        if session.active and ev is not None and ev.progress is not None:
             bar.update(total=1.0, progress=ev.progress)
-        elif session.status == "finished":
-            bar.update(total=1.0, progress=1.0)

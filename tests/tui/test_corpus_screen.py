@@ -1,0 +1,182 @@
+"""The corpus screen at 80x24: nothing needed is cut off, Tab scrolls what it focuses into view, settings
+show what is typed, fixed choices are choices, and the saved runs say where they are and how to use them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import Button, Input, OptionList, Select, Static
+from tui_helpers import RUN_NAME, SMALL, WIDE, fake_saved_run, inside, run, shown, wait_for
+
+from charrnn_tui.formatting import generate_command, resume_command, shown_path
+from charrnn_tui.tui.screens.corpus import CorpusScreen
+from charrnn_tui.tui.widgets.settings_form import FIELDS
+
+
+async def loaded(pilot) -> CorpusScreen:
+    screen = pilot.app.screen
+    assert isinstance(screen, CorpusScreen)
+    await wait_for(pilot, lambda: screen.corpus is not None, what="Hamlet to load")
+    await pilot.pause()
+    return screen
+
+
+def test_at_80x24_the_corpus_numbers_show_and_tab_reaches_every_setting_in_view(make_app) -> None:
+    async def main() -> None:
+        app = make_app()
+        async with app.run_test(size=SMALL) as pilot:
+            screen = await loaded(pilot)
+            info = screen.query_one("#corpus-info", Static)
+            assert inside(info, screen) and "176,350" in shown(info)
+            for wid in ("#plays", "#path", "#corpus-right", "#runs"):
+                assert inside(screen.query_one(wid), screen), wid
+            # Tab through every setting to the Train button: each one, once focused, is on screen.
+            screen.query_one("#preset", Select).focus()
+            await pilot.pause()
+            seen = []
+            while app.focused is not None and app.focused.id != "train":
+                await pilot.press("tab")
+                await pilot.pause()
+                focused = app.focused
+                assert focused is not None
+                if focused.id and focused.id.startswith("set-"):
+                    assert inside(focused, screen), focused.id
+                    assert focused.region.height == 1  # the whole field, not its top edge
+                    seen.append(focused.id)
+                assert len(seen) <= len(FIELDS)
+            assert seen == [f"set-{name}" for name, _, _ in FIELDS]
+            button = screen.query_one("#train", Button)
+            assert inside(button, screen) and not button.disabled
+
+    run(main())
+
+
+def test_loading_a_file_at_80x24_says_so_where_it_is_seen(make_app, tmp_path: Path) -> None:
+    async def main() -> None:
+        text = tmp_path / "tiny.txt"
+        text.write_text("to be or not to be, that is the question\n" * 200, encoding="utf-8")
+        app = make_app()
+        async with app.run_test(size=SMALL) as pilot:
+            screen = await loaded(pilot)
+            screen.query_one("#path", Input).value = str(text)
+            screen.query_one("#path", Input).focus()
+            await pilot.press("enter")
+            info = screen.query_one("#corpus-info", Static)
+            assert inside(info, screen)
+            await wait_for(pilot, lambda: screen.corpus is not None and screen.corpus.name == "tiny", what="the file")
+            await pilot.pause()
+            assert "8,200" in shown(info)
+
+    run(main())
+
+
+def test_a_focused_field_shows_its_value_and_backspace_deletes_one_character(make_app) -> None:
+    async def main() -> None:
+        app = make_app()
+        async with app.run_test(size=SMALL) as pilot:
+            screen = await loaded(pilot)
+            hidden = screen.query_one("#set-hidden", Input)
+            hidden.focus()
+            await pilot.pause()
+            assert hidden.selection.is_empty  # no select-all on focus
+            await pilot.press("end", "backspace", "8")
+            await pilot.pause()
+            assert hidden.value == "258"
+            assert hidden.region.height == 1 and hidden.content_region.height == 1  # text row drawn
+            assert "258" in "".join(s.text for s in hidden.render_line(0))
+            assert screen.config().hidden == 258
+
+    run(main())
+
+
+def test_settings_with_fixed_values_are_choices(make_app) -> None:
+    async def main() -> None:
+        app = make_app()
+        async with app.run_test(size=SMALL) as pilot:
+            screen = await loaded(pilot)
+            for name in ("cell", "sampling", "lr_schedule", "device"):
+                assert isinstance(screen.query_one(f"#set-{name}"), Select), name
+            cell = screen.query_one("#set-cell", Select)
+            cell.focus()
+            await pilot.press("enter", "down", "enter")  # lstm -> gru
+            await pilot.pause()
+            assert screen.config().cell == "gru"
+            screen.query_one("#set-lr_schedule", Select).value = "constant"
+            await pilot.pause()
+            assert screen.config().lr_schedule == "constant"
+
+    run(main())
+
+
+def test_no_saved_runs_says_how_to_make_one(make_app) -> None:
+    async def main() -> None:
+        app = make_app()
+        async with app.run_test(size=SMALL) as pilot:
+            await loaded(pilot)
+            await pilot.press("ctrl+o", "ctrl+g")
+            await pilot.pause()
+            messages = [n.message for n in app._notifications]
+            assert sum("no saved runs yet" in m for m in messages) == 2, messages
+            assert not any("highlight" in m for m in messages)
+
+    run(main())
+
+
+def test_a_saved_run_is_one_line_and_its_hint_gives_the_path_and_the_command(make_app, data_home: Path) -> None:
+    async def main() -> None:
+        path = fake_saved_run(data_home)
+        app = make_app()
+        async with app.run_test(size=SMALL) as pilot:
+            screen = await loaded(pilot)
+            runs = screen.query_one("#runs", OptionList)
+            assert runs.get_option_at_index(0).prompt.no_wrap
+            runs.focus()
+            await pilot.pause()
+            hint = shown(screen.query_one("#corpus-hint", Static))
+            assert RUN_NAME in hint and f"--run-dir {path}" in hint.replace("\n", "")
+            assert "charrnn-tui --generate-only" in hint
+
+    run(main())
+
+
+def test_at_120x40_the_preview_shows_beside_the_settings(make_app) -> None:
+    async def main() -> None:
+        app = make_app()
+        async with app.run_test(size=WIDE) as pilot:
+            screen = await loaded(pilot)
+            assert inside(screen.query_one("#preview-box"), screen)
+            assert screen.query_one("#preview-box").region.width >= 30
+            await pilot.resize_terminal(*SMALL)
+            await pilot.pause()
+            assert not screen.query_one("#preview-box").display or screen.query_one("#preview-box").region.width == 0
+
+    run(main())
+
+
+def test_with_the_keys_panel_open_at_80x24_every_setting_is_still_reachable(make_app) -> None:
+    async def main() -> None:
+        app = make_app()
+        async with app.run_test(size=SMALL) as pilot:
+            screen = await loaded(pilot)
+            app.action_show_help_panel()
+            await pilot.pause()
+            await pilot.pause()
+            assert screen.has_class("stacked")
+            for name, _, _ in FIELDS:
+                field = screen.query_one(f"#set-{name}")
+                field.focus()
+                await pilot.pause()
+                assert inside(field, screen) and field.region.width >= 8, name
+            button = screen.query_one("#train", Button)
+            button.focus()
+            await pilot.pause()
+            assert inside(button, screen)
+
+    run(main())
+
+
+def test_run_paths_are_shown_as_a_shell_takes_them() -> None:
+    home = Path.home()
+    assert shown_path(home / "runs" / "a") == "~/runs/a"
+    assert generate_command(home / "my runs" / "a") == "charrnn-tui --generate-only --run-dir ~/'my runs/a'"
+    assert resume_command(Path("/srv/x y")) == "charrnn-tui --train-only --resume --run-dir '/srv/x y'"
