@@ -176,15 +176,15 @@ class TrainingSession:
     def checkpoint_on_disk(self) -> int | None:
         """The step of the checkpoint in the run folder now (also one written before the app started), read
         from disk rather than from this session's events; None when there is none."""
-        if self.run_dir is None:
-            return None
+        saved = self.last_checkpoint
+        if self.run_dir is None or not self.run_dir.is_dir():  # no folder (yet, or a scripted run): its own record
+            return saved.step if saved else None
         from charrnn_tui.runfolder import read_checkpoint_info
 
         info = read_checkpoint_info(self.run_dir)
         if info is not None:
             return info.step
         # A checkpoint from before checkpoint.json was written beside it: this session's own record, if any.
-        saved = self.last_checkpoint
         return saved.step if saved and (self.run_dir / "checkpoint.pt").exists() else None
 
     def snapshot(self):

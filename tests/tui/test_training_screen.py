@@ -150,7 +150,7 @@ def test_stopping_asks_and_keep_training_keeps_it(make_app, hamlet: Corpus) -> N
             assert app.screen is screen and session.status == "running"
             await pilot.press("x", "d")  # stop without saving
             await pilot.pause()
-            assert session.status == "stopping" and session._save_on_stop is False
+            assert session.status == "stopping" and session.control.save_on_stop is False
 
     run(main())
 
