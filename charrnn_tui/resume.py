@@ -11,13 +11,18 @@ from charrnn_tui.errors import CharRNNError
 
 
 def corpus_for_run(run_dir: Path, spec: str | None = None, encoding: str | None = None) -> Corpus:
-    """The corpus to continue the run in `run_dir` on: `spec` (with `encoding`, else UTF-8) when the user
-    names one, else the one the run recorded, read with its recorded encoding and absolute path.
+    """The corpus to continue the run in `run_dir` on: `spec` when the user names one (read with `encoding`,
+    else the run's recorded encoding), else the file the run recorded, by its absolute path and encoding.
 
     Raises CharRNNError when the run folder is not one, or the recorded file is gone (saying where it was and
     how to point to it)."""
     if spec is not None:
-        return load_corpus(spec, encoding or "utf-8")
+        if encoding is None:  # a file the user pointed to (the run's, moved) is read as the run read it
+            try:
+                encoding = runfolder.read_config(run_dir).corpus.encoding
+            except CharRNNError:
+                encoding = "utf-8"
+        return load_corpus(spec, encoding)
     record = runfolder.read_config(run_dir).corpus
     if record.builtin:
         return load_builtin(record.name)

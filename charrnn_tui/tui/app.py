@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from textual import work
+from textual import on, work
 from textual.app import App
 from textual.binding import Binding
 from textual.widgets import Input
@@ -144,6 +144,26 @@ class CharRNNApp(App):
         """Back to the run's training screen (Esc left it training behind the corpus screen)."""
         if self.session is not None and not any(isinstance(s, TrainingScreen) for s in self.screen_stack):
             self.push_screen(TrainingScreen(self.session))
+
+    @on(CorpusScreen.TrainRequested)
+    def _train_requested(self, message: CorpusScreen.TrainRequested) -> None:
+        self.start_training(message.corpus, message.config)
+
+    @on(CorpusScreen.ContinueRequested)
+    def _continue_requested(self, message: CorpusScreen.ContinueRequested) -> None:
+        self.continue_run(message.run)
+
+    @on(CorpusScreen.GenerateRequested)
+    def _generate_requested(self, message: CorpusScreen.GenerateRequested) -> None:
+        self.generate_from_run(message.run)
+
+    @on(CorpusScreen.ShowTrainingRequested)
+    def _show_training_requested(self) -> None:
+        self.show_training()
+
+    @on(TrainingScreen.GenerateRequested)
+    def _generate_from_session_requested(self) -> None:
+        self.open_generation_from_session()
 
     def on_trainer_event(self, message: TrainerEvent) -> None:
         shown = False

@@ -9,6 +9,7 @@ from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, OptionList, Select, Static
 from textual.widgets.option_list import Option
@@ -39,6 +40,32 @@ class CorpusColumns(Horizontal):
 
 
 class CorpusScreen(Screen):
+    """Posts what the user asks for; the app, which owns the training run, acts on it."""
+
+    class TrainRequested(Message):
+        """Train a new run on `corpus` with `config`."""
+
+        def __init__(self, corpus: Corpus, config: TrainConfig) -> None:
+            super().__init__()
+            self.corpus, self.config = corpus, config
+
+    class ContinueRequested(Message):
+        """Train the saved run `run` further."""
+
+        def __init__(self, run: RunSummary) -> None:
+            super().__init__()
+            self.run = run
+
+    class GenerateRequested(Message):
+        """Open generation on the saved run `run`."""
+
+        def __init__(self, run: RunSummary) -> None:
+            super().__init__()
+            self.run = run
+
+    class ShowTrainingRequested(Message):
+        """Go back to the run training in the background."""
+
     CSS_PATH = "corpus.tcss"
     BINDINGS = [
         Binding("ctrl+t", "train", "Train", priority=True),
@@ -279,7 +306,7 @@ class CorpusScreen(Screen):
     def action_train(self) -> None:
         s = getattr(self.app, "session", None)
         if s is not None and s.active:  # one run at a time: Ctrl+T goes back to the one training
-            self.app.show_training()
+            self.post_message(self.ShowTrainingRequested())
             return
         if self.corpus is None:
             self.notify(self.corpus_error or "the corpus is still loading", severity="warning")
@@ -289,7 +316,7 @@ class CorpusScreen(Screen):
         except CharRNNError as e:
             self.notify(str(e), title="cannot start", severity="error")
             return
-        self.app.start_training(self.corpus, config)
+        self.post_message(self.TrainRequested(self.corpus, config))
 
     # ---- saved runs ------------------------------------------------------------------------------
     def refresh_runs(self) -> None:
@@ -348,14 +375,14 @@ class CorpusScreen(Screen):
             why = run.problem or "it has no checkpoint to continue from"
             self.notify(f"{run.name} cannot be continued: {why}", severity="error")
             return
-        self.app.continue_run(run)
+        self.post_message(self.ContinueRequested(run))
 
     def action_generate_run(self) -> None:
         if self._no_run_chosen():
             return
         run = self._selected_run()
         assert run is not None
-        self.app.generate_from_run(run)
+        self.post_message(self.GenerateRequested(run))
 
 
 def run_label(r: RunSummary, name_width: int) -> Text:

@@ -9,6 +9,7 @@ from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
@@ -48,6 +49,13 @@ class TrainingColumns(Horizontal):
 
 
 class TrainingScreen(Screen):
+    class GenerateRequested(Message):
+        """Open generation on a copy of the session's current weights."""
+
+        def __init__(self, session: TrainingSession) -> None:
+            super().__init__()
+            self.session = session
+
     CSS_PATH = "training.tcss"
     BINDINGS = [
         Binding("space,p", "pause", "Pause"),
@@ -214,4 +222,4 @@ class TrainingScreen(Screen):
         self.app.pop_screen()
 
     def action_generate(self) -> None:
-        self.app.open_generation_from_session()
+        self.post_message(self.GenerateRequested(self.session))
