@@ -141,6 +141,22 @@ PRESET_HELP = {
 DEFAULT_PRESET = "fast"
 
 
+# What makes a preset the preset: the model, the data and the optimiser (not the budget or bookkeeping).
+_PRESET_FIELDS = (
+    "cell", "n_layers", "hidden", "embed", "dropout", "batch_size", "seq_len", "sampling", "lr", "lr_schedule",
+    "warmup_steps", "min_lr_frac", "grad_clip", "weight_decay", "ema", "keep_best",
+)  # fmt: skip
+
+
+def preset_name(config: TrainConfig) -> str:
+    """The preset `config` was made from, recognised by its model, data and optimiser settings; "custom"
+    when it matches none (a setting was changed)."""
+    for name, p in PRESETS.items():
+        if all(getattr(config, f) == getattr(p, f) for f in _PRESET_FIELDS):
+            return name
+    return "custom"
+
+
 def continuation(config: TrainConfig, steps_done: int) -> TrainConfig:
     """The settings for training a saved run further by another budget as long as its first: steps count from
     the run's start (so `steps_done + steps`), seconds per session (so `max_seconds` again)."""

@@ -161,6 +161,12 @@ class CharRNNApp(App):
     def _show_training_requested(self) -> None:
         self.show_training()
 
+    @on(CorpusScreen.CompareRequested)
+    def _compare_requested(self, message: CorpusScreen.CompareRequested) -> None:
+        from charrnn_tui.tui.screens.compare import CompareScreen
+
+        self.push_screen(CompareScreen(message.runs))
+
     @on(TrainingScreen.GenerateRequested)
     def _generate_from_session_requested(self) -> None:
         self.open_generation_from_session()

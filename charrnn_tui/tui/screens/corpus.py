@@ -66,6 +66,13 @@ class CorpusScreen(Screen):
     class ShowTrainingRequested(Message):
         """Go back to the run training in the background."""
 
+    class CompareRequested(Message):
+        """Show the validation curves of `runs` side by side."""
+
+        def __init__(self, runs: list[RunSummary]) -> None:
+            super().__init__()
+            self.runs = runs
+
     CSS_PATH = "corpus.tcss"
     BINDINGS = [
         Binding("ctrl+t", "train", "Train", priority=True),
@@ -91,6 +98,7 @@ class CorpusScreen(Screen):
         self._request = 0
         self.plays: list[BuiltinPlay] = []
         self.runs: list[RunSummary] = []
+        self.marked: set[Path] = set()  # saved runs marked for comparison
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -111,7 +119,7 @@ class CorpusScreen(Screen):
                 yield SettingsForm(id="settings")
                 yield Static(id="settings-error", markup=False)
                 yield Button("Train  (Ctrl+T)", id="train", variant="primary")
-        yield OptionList(id="runs")
+        yield RunList(id="runs")
         yield Static(id="corpus-hint")
         yield Footer()
 
@@ -328,8 +336,26 @@ class CorpusScreen(Screen):
                                    disabled=True))  # fmt: skip
             return
         width = max(len(r.name) for r in self.runs)
+        self.marked &= {r.path for r in self.runs}
         for r in self.runs:
-            runs.add_option(Option(run_label(r, width), id=str(r.path)))
+            runs.add_option(Option(run_label(r, width, r.path in self.marked), id=str(r.path)))
+
+    def action_mark_run(self) -> None:
+        """Mark or unmark the highlighted run for the side-by-side curves."""
+        run = self._selected_run()
+        if run is None:
+            return
+        self.marked ^= {run.path}
+        runs = self.query_one("#runs", OptionList)
+        width = max(len(r.name) for r in self.runs)
+        runs.replace_option_prompt_at_index(runs.highlighted, run_label(run, width, run.path in self.marked))
+
+    def action_compare_runs(self) -> None:
+        chosen = [r for r in self.runs if r.path in self.marked]
+        if len(chosen) < 2:
+            self.notify("mark two or more saved runs with m first, then c shows their curves together")
+            return
+        self.post_message(self.CompareRequested(chosen))
 
     def _selected_run(self) -> RunSummary | None:
         runs = self.query_one("#runs", OptionList)
@@ -385,7 +411,16 @@ class CorpusScreen(Screen):
         self.post_message(self.GenerateRequested(run))
 
 
-def run_label(r: RunSummary, name_width: int) -> Text:
+class RunList(OptionList):
+    """The saved runs; its keys show in the footer while it has focus."""
+
+    BINDINGS = [
+        Binding("m", "screen.mark_run", "Mark"),
+        Binding("c", "screen.compare_runs", "Compare marked"),
+    ]
+
+
+def run_label(r: RunSummary, name_width: int, marked: bool = False) -> Text:
     """One saved run on one line (cut with an ellipsis, never wrapped): what is in its checkpoint (not rows
     logged after it), or what is damaged."""
     cfg = r.config
@@ -400,5 +435,6 @@ def run_label(r: RunSummary, name_width: int) -> Text:
         best = f"best val {r.best_val_loss:.3f}" if r.best_val_loss is not None else "no val loss yet"
         state = (f"step {r.step:,}  {best}", "green")
     return Text.assemble(
-        (f"{r.name:<{name_width}}", "bold"), model, "  ", state, no_wrap=True, overflow="ellipsis"
+        ("● " if marked else "  ", "cyan"), (f"{r.name:<{name_width}}", "bold"), model, "  ", state,
+        no_wrap=True, overflow="ellipsis",
     )  # fmt: skip
