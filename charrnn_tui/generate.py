@@ -87,17 +87,32 @@ class _LSTMStepper:
         self.load(model)
 
     def resize(self, rows: int) -> None:
-        """Buffers for `rows` continuations, all zero state."""
+        """Buffers for `rows` continuations, all zero state.
+
+        The rows' gates, cell states and logits are stored feature-major, (features, rows): a product
+        W @ H.T with W row-major streams W once, where H @ W.T is 2-3x slower at a few rows (measured
+        with MKL here). The hidden states are row-major, (rows, layers x hidden), so that a layer's
+        input [h(l-1) new ; h(l) old] stays one slice per row."""
         n = self.n_layers * self.hidden
         self.rows = rows
         self.h = torch.zeros(rows, n)  # row r: h of layer 0, layer 1, ... side by side
         self.h16 = torch.zeros(rows, n, dtype=torch.bfloat16) if self.int8 else None
-        self.c = torch.zeros(self.n_layers, rows, self.hidden)
-        self.gates = torch.empty(rows, 4 * self.hidden)
-        self.logits = torch.empty(rows, self.vocab_size)
-        # Row 0's views, made once: the batch-1 step must not pay for slicing.
-        self.h1, self.c1, self.gates1, self.logits1 = self.h[0], self.c[:, 0], self.gates[0], self.logits[0]
+        self.c = torch.zeros(self.n_layers, self.hidden, rows)
+        self.gates = torch.empty(4 * self.hidden, rows)
+        self.logits_t = torch.empty(self.vocab_size, rows)
+        self.logits = self.logits_t.t()  # (rows, vocab)
+        # Row 0's views, made once: the batch-1 step must not pay for slicing. With one row they are
+        # contiguous, as before rows existed.
+        self.h1, self.c1, self.gates1, self.logits1 = self.h[0], self.c[:, :, 0], self.gates[:, 0], self.logits[0]
         self.h16_1 = self.h16[0] if self.int8 else None
+        # ... and the views step_rows works on, per layer: its input (features, rows), its h out, the gates.
+        hid, g = self.hidden, self.gates
+        self.x_t = [self.h[:, max(0, lo - hid) : lo + hid].t() for lo in range(0, n, hid)]
+        self.h_t = [self.h[:, lo : lo + hid].t() for lo in range(0, n, hid)]
+        # sigmoid span (input, forget), tanh span (cell), output; then input, forget, cell for c.
+        sig, cell = g[: 2 * hid], g[2 * hid : 3 * hid]
+        self.g_ifgo = (sig, cell, g[3 * hid :], g[:hid], g[hid : 2 * hid], cell)
+        self.last_t = self.h[:, n - hid :].t()
 
     @torch.no_grad()
     def load(self, model: CharRNN) -> None:
@@ -148,37 +163,32 @@ class _LSTMStepper:
 
     def step_rows(self, ids: torch.Tensor) -> torch.Tensor:
         """Advance every row by one character, ids: (rows,) int64; returns the (rows, vocab) logits buffer."""
-        hid, h, c, gates = self.hidden, self.h, self.c, self.gates
-        for layer in range(self.n_layers):
-            lo = layer * hid
-            start = 0 if layer == 0 else lo - hid
+        c, gates, h_t = self.c, self.gates, self.h_t
+        sig, tanh, out, i, f, g = self.g_ifgo
+        for layer, x in enumerate(self.x_t):
+            bias = self.table.index_select(0, ids).t() if layer == 0 else self.b[layer][:, None]
             if self.int8:
                 q, scale = self.w[layer]
-                prod = torch._weight_int8pack_mm(self.h16[:, start : lo + hid].contiguous(), q, scale)
-                if layer == 0:
-                    torch.index_select(self.table, 0, ids, out=gates).add_(prod)
-                else:
-                    torch.add(self.b[layer], prod, out=gates)
-            elif layer == 0:
-                torch.index_select(self.table, 0, ids, out=gates).addmm_(h[:, :hid], self.w[0].t())
+                # Rows read h itself (self.h16 is batch 1's): a bf16 copy of a few rows costs nothing.
+                x16 = x.t().to(torch.bfloat16).contiguous()
+                torch.add(bias, torch._weight_int8pack_mm(x16, q, scale).t(), out=gates)
             else:
-                torch.addmm(self.b[layer], h[:, start : lo + hid], self.w[layer].t(), out=gates)
-            gates[:, : 2 * hid].sigmoid_()
-            gates[:, 2 * hid : 3 * hid].tanh_()
-            gates[:, 3 * hid :].sigmoid_()
-            c_l, h_l = c[layer], h[:, lo : lo + hid]
-            c_l.mul_(gates[:, hid : 2 * hid]).addcmul_(gates[:, :hid], gates[:, 2 * hid : 3 * hid])
+                torch.addmm(bias, self.w[layer], x, out=gates)
+            sig.sigmoid_()
+            tanh.tanh_()
+            out.sigmoid_()
+            c_l, h_l = c[layer], h_t[layer]
+            c_l.mul_(f).addcmul_(i, g)
             torch.tanh(c_l, out=h_l)
-            h_l.mul_(gates[:, 3 * hid :])
-            if self.int8:
-                self.h16[:, lo : lo + hid] = h_l
-        return torch.addmm(self.head_b, h[:, -hid:], self.head_w.t(), out=self.logits)
+            h_l.mul_(out)
+        torch.addmm(self.head_b[:, None], self.head_w, self.last_t, out=self.logits_t)
+        return self.logits
 
     def copy_row0(self) -> None:
         """Every row takes row 0's state and logits (a shared prime, then rows that go their own ways)."""
         self.h[1:] = self.h[:1]
-        self.c[:, 1:] = self.c[:, :1]
-        self.logits[1:] = self.logits[:1]
+        self.c[:, :, 1:] = self.c[:, :, :1]
+        self.logits_t[:, 1:] = self.logits_t[:, :1]
         if self.int8:
             self.h16[1:] = self.h16[:1]
 
@@ -186,7 +196,7 @@ class _LSTMStepper:
         """The state of the first `rows` rows (default all), in nn.LSTM's layout (layers, rows, hidden)."""
         rows = self.rows if rows is None else rows
         h = self.h[:rows].view(rows, self.n_layers, self.hidden).transpose(0, 1)
-        return h.contiguous(), self.c[:, :rows].clone()
+        return h.contiguous(), self.c[:, :, :rows].transpose(1, 2).contiguous()
 
     def set_state(self, state: State | None) -> None:
         """A state of batch 1 is copied into every row; otherwise its batch must be `rows`."""
@@ -196,7 +206,7 @@ class _LSTMStepper:
         else:
             h, c = state
             self.h.copy_(h.transpose(0, 1).reshape(h.shape[1], -1))
-            self.c.copy_(c)
+            self.c.copy_(c.transpose(1, 2))
         if self.int8:
             self.h16.copy_(self.h)
 
@@ -392,7 +402,8 @@ class Generator:
                 if truncate:
                     kth = scaled.topk(top_k).values[-1]
                     scaled = scaled.masked_fill(scaled < kth, float("-inf"))
-                idx = int(torch.multinomial(torch.softmax(scaled, -1), 1, generator=gen))
+                cdf = torch.softmax(scaled, -1).cumsum_(-1)
+                idx = int(torch.searchsorted(cdf, _uniform(gen).mul_(cdf[-1])))
             prob = float(probs[idx])
             top = tuple(zip([chars[i] for i in top_ids], top_ps, strict=True)) if top_n else ()
             token = Token(chars[idx], prob, top)
@@ -446,14 +457,17 @@ class Generator:
                 for i in greedy:
                     ids[i] = best[i]
             if drawn:
-                scaled = logits.index_select(0, drawn_i) / drawn_t
+                scaled = (logits if len(drawn) == rows else logits.index_select(0, drawn_i)) / drawn_t
                 if truncate:
                     kth = scaled.topk(top_k, -1).values[:, -1:]
                     scaled = scaled.masked_fill(scaled < kth, float("-inf"))
-                dist = torch.softmax(scaled, -1)
-                for j, i in enumerate(drawn):
-                    ids[i] = int(torch.multinomial(dist[j], 1, generator=gens[i]))
-            picked = probs.gather(1, torch.tensor(ids)[:, None])[:, 0].tolist()
+                cdf = torch.softmax(scaled, -1).cumsum_(-1)
+                # As _uniform, for all rows at once: the same arithmetic as batch 1's.
+                u = torch.cat([torch.rand(1, generator=gens[i]) for i in drawn]).neg_().add_(1).mul_(cdf[:, -1])
+                for i, idx in zip(drawn, torch.searchsorted(cdf, u[:, None])[:, 0].tolist(), strict=True):
+                    ids[i] = idx
+            ids_t = torch.tensor(ids)
+            picked = probs.gather(1, ids_t[:, None])[:, 0].tolist()
             tokens = tuple(
                 Token(
                     chars[ids[r]],
@@ -462,18 +476,28 @@ class Generator:
                 )
                 for r in range(rows)
             )
-            self._step_rows(ids)
+            self._step_rows(ids_t)
             for tail, tok in zip(self._tails, tokens, strict=True):
                 tail.append(tok.char)
             yield tokens
 
-    def _step_rows(self, ids: list[int]) -> None:
-        x = torch.tensor(ids, dtype=torch.long)
+    def _step_rows(self, x: torch.Tensor) -> None:
         if self._stepper is not None:
             self.logits = self._stepper.step_rows(x)
         else:
             logits, self._state = self.model(x.to(self.device)[:, None], self._state)
             self.logits = logits[:, -1]
+
+
+def _uniform(gen: torch.Generator | None) -> torch.Tensor:
+    """One draw in (0, 1], shape (1,).
+
+    A character is drawn by inverting the cumulative distribution at it: the first index whose cumulative
+    probability reaches u x total. u > 0 never lands on a character of probability 0 (top-k's cut), and
+    u x total <= total never runs past the end. One draw costs a few us where torch.multinomial draws one
+    exponential per vocabulary entry (~20 us a call here).
+    """
+    return torch.rand(1, generator=gen).neg_().add_(1)
 
 
 def _check_rows(rows: int) -> int:
