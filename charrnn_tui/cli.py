@@ -93,6 +93,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--length", type=int, default=500, metavar="N", help="characters to generate (default 500)")
     g.add_argument("--temperature", type=float, default=0.8, metavar="T", help="0 is argmax (default 0.8)")
     g.add_argument("--top-k", type=int, default=0, metavar="K", help="sample from the K likeliest (0: all)")
+    g.add_argument(
+        "--num-samples",
+        type=int,
+        default=1,
+        metavar="N",
+        help="N continuations (1-8) of the one prime, stepped together and printed one after another, each "
+        "headed '--- sample i (temperature T) ---'; sample i uses seed+i-1 (default 1: no header)",
+    )
     g.add_argument("--stats", action="store_true", help="print the generation speed on stderr at the end")
     g.add_argument(
         "--int8",
