@@ -177,8 +177,11 @@ def test_saved_weights_offer_no_refresh(make_app):
             screen = GenerationScreen(None, VOCAB, "HAMLET\n", "test", step=40)
             await app.push_screen(screen)
             await pilot.pause()
+            status = screen.query_one("#gen-status", Static).visual.plain
             await pilot.press("f5")
             await pilot.pause()
-            assert "saved checkpoint" in screen.query_one("#gen-status", Static).visual.plain
+            assert screen.query_one("#gen-status", Static).visual.plain == status  # nothing asked
+            assert "f5" not in {b.binding.key for b in screen.active_bindings.values() if b.enabled}
+            assert "weights of step 40" == screen.query_one("#gen-weights", Static).visual.plain
 
     run(main())

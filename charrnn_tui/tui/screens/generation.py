@@ -61,13 +61,14 @@ def parse_temperatures(text: str, columns: int) -> list[float]:
 class GenerationScreen(Screen):
     CSS_PATH = "generation.tcss"
     BINDINGS = [
-        Binding("ctrl+g", "generate", "Generate", priority=True),
+        # Enter in any field generates (the prime's title says so); the footer must fit 80 columns.
+        Binding("ctrl+g", "generate", "Generate", priority=True, show=False),
         Binding("ctrl+n", "more", "Continue", priority=True),
         Binding("ctrl+s", "stop", "Stop", priority=True),
-        Binding("ctrl+r", "reset", "Reset", priority=True),
+        Binding("ctrl+r", "reset", "Clear", priority=True),
         Binding("ctrl+l", "columns", "Columns", priority=True),
-        Binding("f5", "refresh_weights", "Fresh weights", priority=True),
-        Binding("escape", "back", "Stop/back"),
+        Binding("f5", "refresh_weights", "Refresh", priority=True),
+        Binding("escape", "back", "Back"),
     ]
 
     class RefreshWeights(Message):
@@ -142,6 +143,10 @@ class GenerationScreen(Screen):
         self.query_one("#prime", Input).focus()
         self.app.steady_inputs(self)
         self.set_interval(1 / FLUSH_HZ, self._flush)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # F5 is offered only where a newer copy can exist: weights taken from a run still in the app.
+        return self.live if action == "refresh_weights" else True
 
     def on_resize(self) -> None:
         self._layout()
@@ -251,9 +256,6 @@ class GenerationScreen(Screen):
             )
 
     def action_refresh_weights(self) -> None:
-        if not self.live:
-            self.status("These weights come from a saved checkpoint: there is nothing newer to copy.", error=True)
-            return
         self.status("asking for a fresh copy of the weights...")
         self.post_message(self.RefreshWeights())
 
