@@ -35,6 +35,7 @@ from charrnn_tui.generate import Generator
 from charrnn_tui.model import CharRNN
 from charrnn_tui.vocab import Vocab
 
+LENGTHS = (10_000, 1_000_000)
 BEFORE = "58de9f6"  # the commit before rows, bounded text and chunked evaluation
 ROOT = Path(__file__).resolve().parent.parent
 PRIME = "HAMLET.\n"
@@ -120,7 +121,10 @@ def peak_rss_mb(cmd: list[str], env: dict) -> float:
         "subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, check=True)\n"
         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
     )
-    out = subprocess.run([sys.executable, "-c", wrapper, *cmd], capture_output=True, text=True, env=env, check=True)
+    # cwd outside the repository: `python -m` and `-c` put the cwd first on sys.path, ahead of PYTHONPATH.
+    out = subprocess.run(
+        [sys.executable, "-c", wrapper, *cmd], capture_output=True, text=True, env=env, check=True, cwd="/"
+    )
     return int(out.stdout.split()[-1]) / 1024
 
 
@@ -144,9 +148,12 @@ def bench_memory() -> None:
         "--preset", "tiny", "--steps", "30",
     )  # fmt: skip
     trees = {"before": old_tree(), "after": ROOT}
-    for length in (10_000, 1_000_000):
+    for length in LENGTHS:
         for name, tree in trees.items():
             env = os.environ | {"PYTHONPATH": str(tree)}
+            check = "import charrnn_tui, sys; print(charrnn_tui.__file__)"
+            where = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, env=env, cwd="/")
+            assert where.stdout.startswith(str(tree)), where.stdout  # the tree meant, not the installed one
             cmd = [sys.executable, "-m", "charrnn_tui", "--generate-only", "--run-dir", str(run)]
             cmd += ["--length", str(length), "--temperature", "0.8", "--seed", "1"]
             t0 = time.perf_counter()
@@ -155,7 +162,9 @@ def bench_memory() -> None:
                   f"({time.perf_counter() - t0:.0f} s)", flush=True)  # fmt: skip
     for name, tree in trees.items():
         env = os.environ | {"PYTHONPATH": str(tree)}
-        out = subprocess.run([sys.executable, "-c", EVAL_CODE], capture_output=True, text=True, env=env, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", EVAL_CODE], capture_output=True, text=True, env=env, check=True, cwd="/"
+        )
         before, peak, loss = out.stdout.split()
         print(
             f"  evaluate(), vocabulary 20,000, 2x256 embed 64, 200,000 ids  {name:<6} peak RSS "

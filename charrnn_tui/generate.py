@@ -2,8 +2,10 @@
 
 Calling `nn.LSTM` once per character is slow on a CPU (a fixed cost of milliseconds per call, well
 beyond the product itself), so an LSTM on the CPU steps through `_LSTMStepper` instead: the same fp32
-arithmetic written as one matrix-vector product per layer into preallocated buffers. Other cells and
-devices use the model itself. docs/benchmarks.md has the figures.
+arithmetic written as one matrix-vector product per layer into preallocated buffers. Several
+continuations of one prime ("rows") step together with one matrix-matrix product per layer, which reads
+the weights once for all of them. Other cells and devices use the model itself. docs/benchmarks.md has
+the figures.
 """
 
 from __future__ import annotations
