@@ -177,13 +177,26 @@ def default_prime(ckpt: dict) -> str:
     return (first + "\n") if first else head[:1]
 
 
+MAX_SAMPLES = 8  # --num-samples; the same bound as generate.MAX_ROWS, kept here so that it is checked before torch
+
+
 def generate(args: GenerateRequest) -> int:
+    """--generate-only: the prime, then the continuation, on stdout. With --num-samples N > 1, N continuations
+    of the one prime are stepped together (one read of the weights per step for all) and printed one after
+    another, each headed `--- sample i (temperature T) ---`; sample i draws with seed + i - 1, so sample 1 is
+    what N = 1 prints. Sample 1 streams; the others wait in temporary files (memory stays flat)."""
     if args.length < 0:
         raise CharRNNError(f"--length must be 0 or more (got {args.length})")
     if args.temperature < 0:
         raise CharRNNError(f"--temperature must be 0 (argmax) or more (got {args.temperature})")
     if args.top_k < 0:
         raise CharRNNError(f"--top-k must be 0 (all) or more (got {args.top_k})")
+    samples = args.num_samples
+    if not 1 <= samples <= MAX_SAMPLES:
+        raise CharRNNError(f"--num-samples must be 1 to {MAX_SAMPLES} (got {samples})")
+    import shutil
+    import tempfile
+
     from charrnn_tui.checkpoint import load_model
     from charrnn_tui.generate import Generator
 
@@ -191,8 +204,26 @@ def generate(args: GenerateRequest) -> int:
     prime = args.prime if args.prime else default_prime(ckpt)
     prime = prime.replace("\\n", "\n")
     vocab.check(prime)
-    gen = Generator(model, vocab, weights="int8" if args.int8 else "fp32")
+    # top_n=0: the CLI shows no candidates, and not listing them saves time per character.
+    gen = Generator(model, vocab, top_n=0, weights="int8" if args.int8 else "fp32", rows=samples)
+    seeds = [None if args.seed is None else args.seed + i for i in range(samples)]
     out = sys.stdout
+    held = [tempfile.TemporaryFile("w+", encoding="utf-8", newline="") for _ in range(samples - 1)]
+
+    def header(i: int) -> None:
+        if samples > 1:
+            out.write(f"--- sample {i + 1} (temperature {args.temperature:g}) ---\n")
+
+    def write_held() -> None:
+        for i, f in enumerate(held, 1):
+            header(i)
+            out.write(prime)
+            f.seek(0)
+            shutil.copyfileobj(f, out)
+            out.write("\n")
+            f.close()
+
+    header(0)
     out.write(prime)
     out.flush()
     t0 = time.perf_counter()
@@ -200,22 +231,27 @@ def generate(args: GenerateRequest) -> int:
     n = 0
     last_flush = t0
     try:
-        for tok in gen.sample(args.length, args.temperature, args.top_k, args.seed):
-            out.write(tok.char)
-            n += 1
+        for step in gen.sample_rows(args.length, [args.temperature] * samples, args.top_k, seeds):
+            out.write(step[0].char)
+            for f, tok in zip(held, step[1:], strict=True):
+                f.write(tok.char)
+            n += samples
             now = time.perf_counter()
             if now - last_flush > 0.05:
                 out.flush()
                 last_flush = now
     except KeyboardInterrupt:
         out.write("\n")
+        write_held()
         out.flush()
         print("charrnn-tui: generation interrupted", file=sys.stderr)
         return 130
     seconds = time.perf_counter() - t0
     out.write("\n")
+    write_held()
     out.flush()
     if args.stats:
         rate = n / seconds if seconds > 0 else float("inf")
-        print(f"generated {n} chars in {seconds:.2f} s ({rate:.0f} chars/s)", file=sys.stderr)
+        of = f" ({samples} samples of {n // samples})" if samples > 1 else ""
+        print(f"generated {n} chars{of} in {seconds:.2f} s ({rate:.0f} chars/s)", file=sys.stderr)
     return 0
