@@ -42,6 +42,7 @@ from charrnn_tui.events import (
     Unpaused,
 )
 from charrnn_tui.lr_schedule import learning_rate
+from charrnn_tui.memory_bounds import check_step_logits
 from charrnn_tui.metrics import IntervalMeter
 from charrnn_tui.model import CharRNN, detach_state
 from charrnn_tui.run_clock import RunClock
@@ -299,6 +300,7 @@ class Trainer:
         cut = len(text) - int(len(text) * cfg.val_fraction)
         train_data, self._val_data = data[:cut], data[cut:]
         cfg.validate_for(len(train_data), len(self._val_data))
+        check_step_logits(cfg.batch_size, cfg.seq_len, len(vocab), cfg.embed)  # before a step allocates them
 
         torch.manual_seed(cfg.seed)
         model = CharRNN.from_config(len(vocab), cfg).to(device)

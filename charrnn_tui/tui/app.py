@@ -200,7 +200,7 @@ class CharRNNApp(App):
         self._snapshot(s)
 
     @work(thread=True, exit_on_error=False, group="model")
-    def _snapshot(self, session: TrainingSession) -> None:
+    def _snapshot(self, session: TrainingSession, refresh: bool = False) -> None:
         # The copy waits for the trainer's current step (it holds the model's lock), so not on the UI thread.
         try:
             model, vocab = session.snapshot()
@@ -209,7 +209,17 @@ class CharRNNApp(App):
             return
         step = session.last_step.step if session.last_step else 0
         title = f"{session.corpus_name}, weights of step {step}"
-        self.post_message(ModelLoaded(model, vocab, session.default_prime(), title))
+        self.post_message(
+            ModelLoaded(model, vocab, session.default_prime(), title, step=step, live=session.active, refresh=refresh)
+        )
+
+    @on(GenerationScreen.RefreshWeights)
+    def _refresh_weights(self) -> None:
+        s = self.session
+        if s is None or s.trainer is None:
+            self.notify("no training run to copy fresh weights from", severity="warning")
+            return
+        self._snapshot(s, refresh=True)
 
     def generate_from_run(self, run: RunSummary) -> None:
         if not run.has_checkpoint:
@@ -229,13 +239,19 @@ class CharRNNApp(App):
             self.post_message(ModelLoaded(error=str(e)))
             return
         title = f"{run.name}, step {ckpt['step']}"
-        self.post_message(ModelLoaded(model, vocab, default_prime(ckpt), title))
+        self.post_message(ModelLoaded(model, vocab, default_prime(ckpt), title, step=ckpt["step"]))
 
     def on_model_loaded(self, message: ModelLoaded) -> None:
         if message.error:
             self.notify(message.error, title="cannot generate", severity="error", timeout=10)
+        elif message.refresh and isinstance(self.screen, GenerationScreen):
+            self.screen.use_weights(message.model, message.step, message.title)
         elif not isinstance(self.screen, GenerationScreen):
-            self.push_screen(GenerationScreen(message.model, message.vocab, message.prime, message.title))
+            self.push_screen(
+                GenerationScreen(
+                    message.model, message.vocab, message.prime, message.title, step=message.step, live=message.live
+                )
+            )
 
     # ---- quitting ---------------------------------------------------------------------------------------
     def _install_signal_handlers(self) -> None:
