@@ -155,8 +155,11 @@ def test_wrong_shapes_and_vocabulary(trained: Path, tmp_path: Path) -> None:
 def test_settings_that_claim_a_huge_model_do_not_allocate_it(trained: Path, tmp_path: Path) -> None:
     # 4 layers of 10^6 units would ask for tens of terabytes; the shapes are compared before allocation.
     huge = raw(trained)["config"] | {"hidden": 1_000_000, "n_layers": 4}
-    with pytest.raises(CharRNNError, match="does not match its own settings"):
+    with pytest.raises(CharRNNError, match="bad settings.*hidden size must be at most 8,192"):
         checkpoint.load(rewrite(trained, tmp_path / "huge.pt", config=huge))
+    # Within each cap, but too many parameters together:
+    with pytest.raises(CharRNNError, match="parameters"):
+        checkpoint.load(rewrite(trained, tmp_path / "big.pt", config=huge | {"hidden": 8192}))
     with pytest.raises(CharRNNError, match="bad settings.*layers must be at least 1"):
         checkpoint.load(rewrite(trained, tmp_path / "zero.pt", config=huge | {"n_layers": 0}))
 
