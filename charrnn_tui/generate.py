@@ -21,6 +21,9 @@ from charrnn_tui.vocab import Vocab
 # A prime longer than this goes through the model in one pass (nn.LSTM is efficient over a sequence);
 # shorter text, like a few typed characters, is cheaper one step at a time.
 FEED_STEP_MAX = 16
+# Below this temperature sampling is argmax: logits / temperature would overflow float32 (1e-40 gives inf,
+# and softmax of inf is NaN), and long before that the distribution is one-hot (odds e^-100 at a gap of 0.01).
+ARGMAX_BELOW = 1e-4
 WEIGHTS = ("fp32", "int8")
 
 
@@ -238,14 +241,17 @@ class Generator:
             probs = torch.softmax(logits, -1)
             top_p, top_i = probs.topk(top_n)
             top_ids, top_ps = top_i.tolist(), top_p.tolist()
-            if temperature <= 0:
+            if temperature < ARGMAX_BELOW:
                 idx, prob = top_ids[0], top_ps[0]
             else:
                 scaled = logits / temperature
                 if truncate:
                     kth = scaled.topk(top_k).values[-1]
                     scaled = scaled.masked_fill(scaled < kth, float("-inf"))
-                idx = int(torch.multinomial(torch.softmax(scaled, -1), 1, generator=gen))
+                try:
+                    idx = int(torch.multinomial(torch.softmax(scaled, -1), 1, generator=gen))
+                except RuntimeError:  # logits that overflowed to inf give NaN probabilities: take the argmax
+                    idx = top_ids[0]
                 prob = float(probs[idx])
             token = Token(chars[idx], prob, tuple(zip([chars[i] for i in top_ids], top_ps, strict=True)))
             self._step(idx)

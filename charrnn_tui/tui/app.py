@@ -19,6 +19,7 @@ from charrnn_tui.config import TrainConfig
 from charrnn_tui.corpus import Corpus
 from charrnn_tui.errors import CharRNNError
 from charrnn_tui.paths import new_run_dir
+from charrnn_tui.safetext import escape, one_line
 from charrnn_tui.tui.messages import ModelLoaded, TrainerEvent
 from charrnn_tui.tui.runs import SavedRun, read_run
 from charrnn_tui.tui.screens.corpus import CorpusScreen
@@ -60,7 +61,8 @@ class CharRNNApp(App):
         if self.resume_at_start and self.run_dir is not None:
             run = read_run(self.run_dir)
             if run is None:
-                self.notify(f"{self.run_dir.name} is not a run folder (no config.json)", severity="error")
+                name = one_line(self.run_dir.name)
+                self.notify(f"{name} is not a run folder (no config.json)", severity="error", markup=False)
             else:
                 self.continue_run(run)
 
@@ -118,7 +120,8 @@ class CharRNNApp(App):
             WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED,
         ):  # fmt: skip
             if event.state == WorkerState.ERROR:  # Trainer.run never raises; this is a bug in the app's glue
-                self.notify(f"training worker failed: {event.worker.error}", severity="error", timeout=10)
+                error = escape(f"training worker failed: {event.worker.error}")
+                self.notify(error, severity="error", timeout=10, markup=False)
             if self.quitting:
                 self.exit()
 
@@ -140,32 +143,36 @@ class CharRNNApp(App):
             self.post_message(ModelLoaded(error=str(e)))
             return
         step = session.last_step.step if session.last_step else 0
-        title = f"{session.corpus_name}, weights of step {step}"
-        self.post_message(ModelLoaded(model, vocab, session.default_prime(), title))
+        title = f"{one_line(session.corpus_name)}, weights of step {step}"
+        self.post_message(ModelLoaded(model, vocab, session.default_prime(vocab.chars), title))
 
     def generate_from_run(self, run: SavedRun) -> None:
         if not run.has_checkpoint:
-            self.notify(f"{run.name} has no checkpoint yet", severity="error")
+            self.notify(f"{one_line(run.name)} has no checkpoint yet", severity="error", markup=False)
             return
-        self.notify(f"loading {run.name}...")
+        self.notify(f"loading {one_line(run.name)}...", markup=False)
         self._load_run(run)
 
     @work(thread=True, exit_on_error=False, group="model")
     def _load_run(self, run: SavedRun) -> None:
         try:
             from charrnn_tui.checkpoint import load_model
-            from charrnn_tui.headless import default_prime
+            from charrnn_tui.sampling import default_prime
 
             model, vocab, ckpt = load_model(run.path)
+            prime = default_prime(ckpt["corpus"].get("head", ""), vocab.chars)
         except CharRNNError as e:
             self.post_message(ModelLoaded(error=str(e)))
             return
-        title = f"{run.name}, step {ckpt['step']}"
-        self.post_message(ModelLoaded(model, vocab, default_prime(ckpt), title))
+        except Exception as e:  # noqa: BLE001 - a bug must not leave "loading ..." on screen forever
+            self.post_message(ModelLoaded(error=f"cannot load {run.name}: {type(e).__name__}: {e}"))
+            return
+        title = f"{one_line(run.name)}, step {ckpt['step']}"
+        self.post_message(ModelLoaded(model, vocab, prime, title))
 
     def on_model_loaded(self, message: ModelLoaded) -> None:
         if message.error:
-            self.notify(message.error, title="cannot generate", severity="error", timeout=10)
+            self.notify(escape(message.error), title="cannot generate", severity="error", timeout=10, markup=False)
         elif not isinstance(self.screen, GenerationScreen):
             self.push_screen(GenerationScreen(message.model, message.vocab, message.prime, message.title))
 

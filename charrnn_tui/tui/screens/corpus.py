@@ -17,6 +17,7 @@ from charrnn_tui.config import DEFAULT_PRESET, PRESET_HELP, PRESETS, TrainConfig
 from charrnn_tui.corpus import DEFAULT_CORPUS, BuiltinPlay, Corpus, builtin_plays, load_corpus, load_file
 from charrnn_tui.errors import CharRNNError
 from charrnn_tui.paths import runs_dir
+from charrnn_tui.safetext import escape, one_line
 from charrnn_tui.tui.messages import CorpusLoaded
 from charrnn_tui.tui.runs import SavedRun, list_runs
 from charrnn_tui.tui.suggest import PathSuggester
@@ -136,7 +137,7 @@ class CorpusScreen(Screen):
     def load(self, spec: str, is_path: bool = False) -> None:
         self._request += 1
         self.corpus, self.corpus_error = None, ""
-        self.query_one("#corpus-info", Static).update(Text(f"loading {spec}...", style="yellow"))
+        self.query_one("#corpus-info", Static).update(Text(f"loading {one_line(spec)}...", style="yellow"))
         self.query_one("#preview", Static).update("")
         self._validate()
         self._load(self._request, spec, is_path)
@@ -157,8 +158,8 @@ class CorpusScreen(Screen):
             return  # a newer choice is loading
         self.corpus, self.vocab_size, self.corpus_error = message.corpus, message.vocab_size, message.error
         if message.error:
-            self.query_one("#corpus-info", Static).update(Text(message.error, style="bold red"))
-            self.notify(message.error, title="cannot use this corpus", severity="error")
+            self.query_one("#corpus-info", Static).update(Text(escape(message.error), style="bold red"))
+            self.notify(escape(message.error), title="cannot use this corpus", severity="error", markup=False)
         else:
             self._show_corpus()
         self._validate()
@@ -170,13 +171,13 @@ class CorpusScreen(Screen):
         train, val = len(c) - int(len(c) * cfg.val_fraction), int(len(c) * cfg.val_fraction)
         source = "built-in" if c.source == "built-in" else Path(c.source).name
         info = Text.assemble(
-            (c.name, "bold"), (f"  ({source})\n", "dim"),
+            (one_line(c.name), "bold"), (f"  ({one_line(source)})\n", "dim"),
             ("characters  ", "dim"), f"{len(c):,}\n",
             ("vocabulary  ", "dim"), f"{self.vocab_size:,} distinct characters\n",
             ("train / val ", "dim"), f"{train:,} / {val:,} chars",
         )  # fmt: skip
         self.query_one("#corpus-info", Static).update(info)
-        self.query_one("#preview", Static).update(c.text[:PREVIEW_CHARS])
+        self.query_one("#preview", Static).update(escape(c.text[:PREVIEW_CHARS]))
         self.query_one("#preview-box").border_title = "preview"
 
     # ---- settings -----------------------------------------------------------------------------------
@@ -235,7 +236,7 @@ class CorpusScreen(Screen):
 
     def action_train(self) -> None:
         if self.corpus is None:
-            self.notify(self.corpus_error or "the corpus is still loading", severity="warning")
+            self.notify(escape(self.corpus_error) or "the corpus is still loading", severity="warning", markup=False)
             return
         try:
             config = self.config()
@@ -257,7 +258,7 @@ class CorpusScreen(Screen):
             cfg = r.config
             best = f"best val {r.best_val_loss:.3f}" if r.best_val_loss is not None else "no val loss yet"
             label = Text.assemble(
-                (f"{r.name:<34}", "bold"), f" {r.corpus_name:<18} ",
+                (f"{one_line(r.name):<34}", "bold"), f" {one_line(r.corpus_name):<18} ",
                 f"{cfg.cell.upper()} {cfg.n_layers}x{cfg.hidden}  ", f"step {r.steps:>6,}  ", (best, "green"),
                 ("" if r.has_checkpoint else "  (no checkpoint)", "red"),
             )  # fmt: skip
@@ -273,7 +274,10 @@ class CorpusScreen(Screen):
         run = self._selected_run()
         if run is not None:
             self.query_one("#corpus-hint", Static).update(
-                Text(f"{run.name}: Enter/Ctrl+O trains on for {budget(run.config)}, Ctrl+G generates", style="dim")
+                Text(
+                    f"{one_line(run.name)}: Enter/Ctrl+O trains on for {budget(run.config)}, Ctrl+G generates",
+                    style="dim",
+                )
             )
 
     def action_continue_run(self) -> None:
@@ -282,7 +286,7 @@ class CorpusScreen(Screen):
             self.notify("highlight a saved run first (Tab to the list below)", severity="warning")
             return
         if not run.has_checkpoint:
-            self.notify(f"{run.name} has no checkpoint to continue from", severity="error")
+            self.notify(f"{one_line(run.name)} has no checkpoint to continue from", severity="error", markup=False)
             return
         self.app.continue_run(run)
 

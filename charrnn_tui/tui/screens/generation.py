@@ -15,6 +15,8 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
 
+from charrnn_tui.errors import CharRNNError
+from charrnn_tui.sampling import GenerationSettings
 from charrnn_tui.tui.widgets.generated_text import GeneratedText, candidates_text, legend_text
 
 if TYPE_CHECKING:
@@ -94,23 +96,14 @@ class GenerationScreen(Screen):
 
     # ---- settings --------------------------------------------------------------------------------------
     def _settings(self) -> tuple[int, float, int] | None:
+        # The same checks as --generate-only's (sampling.py), with the pane's own length cap.
+        values = [self.query_one(f"#{name}", Input).value for name in ("length", "temperature", "top-k")]
         try:
-            length = int(self.query_one("#length", Input).value or "0")
-            temperature = float(self.query_one("#temperature", Input).value or "0")
-            top_k = int(self.query_one("#top-k", Input).value or "0")
-        except ValueError:
-            self.status("length and top-k must be whole numbers, temperature a number", error=True)
+            s = GenerationSettings.parse(*values).validate(min_length=1, max_length=MAX_LENGTH)
+        except CharRNNError as e:
+            self.status(str(e), error=True)
             return None
-        if not 0 < length <= MAX_LENGTH:
-            self.status(f"length must be between 1 and {MAX_LENGTH:,} (got {length})", error=True)
-            return None
-        if temperature < 0:
-            self.status(f"temperature must be 0 (argmax) or more (got {temperature:g})", error=True)
-            return None
-        if top_k < 0:
-            self.status(f"top-k must be 0 (all) or more (got {top_k})", error=True)
-            return None
-        return length, temperature, top_k
+        return s.length, s.temperature, s.top_k
 
     # ---- actions -----------------------------------------------------------------------------------
     def on_input_submitted(self, event: Input.Submitted) -> None:
