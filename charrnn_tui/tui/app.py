@@ -143,7 +143,7 @@ class CharRNNApp(App):
             self.post_message(ModelLoaded(error=str(e)))
             return
         step = session.last_step.step if session.last_step else 0
-        title = f"{one_line(session.corpus_name)}, weights of step {step}"
+        title = f"{session.corpus_name}, weights of step {step}"
         self.post_message(ModelLoaded(model, vocab, session.default_prime(vocab.chars), title))
 
     def generate_from_run(self, run: SavedRun) -> None:
@@ -167,7 +167,7 @@ class CharRNNApp(App):
         except Exception as e:  # noqa: BLE001 - a bug must not leave "loading ..." on screen forever
             self.post_message(ModelLoaded(error=f"cannot load {run.name}: {type(e).__name__}: {e}"))
             return
-        title = f"{one_line(run.name)}, step {ckpt['step']}"
+        title = f"{run.name}, step {ckpt['step']}"
         self.post_message(ModelLoaded(model, vocab, prime, title))
 
     def on_model_loaded(self, message: ModelLoaded) -> None:

@@ -16,6 +16,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
 
 from charrnn_tui.errors import CharRNNError
+from charrnn_tui.safetext import one_line
 from charrnn_tui.sampling import GenerationSettings
 from charrnn_tui.tui.widgets.generated_text import GeneratedText, candidates_text, legend_text
 
@@ -78,7 +79,7 @@ class GenerationScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.sub_title = self.title_text
+        self.sub_title = one_line(self.title_text)  # a run or corpus name: untrusted
         self.query_one("#prime").border_title = "prime (Enter generates)"
         self.query_one("#length").border_title = "length"
         self.query_one("#temperature").border_title = "temperature"
