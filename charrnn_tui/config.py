@@ -20,8 +20,11 @@ MAX_PARAMS = 100_000_000
 MAX_LAYERS = 16
 MAX_HIDDEN = 8192
 MAX_EMBED = 8192
-MAX_BATCH = 8192
-MAX_SEQ_LEN = 8192
+MAX_BATCH = 1 << 17
+MAX_SEQ_LEN = 1 << 16
+# Characters per step (batch x sequence): the corpus must hold them anyway (validate_for), and a step's
+# activations grow with them times hidden x layers; 4M is already minutes a step on a laptop CPU.
+MAX_STEP_CHARS = 1 << 22
 MAX_LR = 10.0  # Adam with a step size beyond this only diverges
 MAX_COUNT = 2**53  # steps and intervals: beyond this a float can no longer count them
 SEED_MAX = 2**63 - 1  # torch's generators take 64-bit seeds; the trainer adds the rank and step to it
@@ -78,7 +81,7 @@ class TrainConfig:
 
         Every number must be of its kind (a whole number where one is counted, never a bool) and finite
         (NaN and infinity are refused everywhere), within the caps at the top of this module: a model of at
-        most MAX_LAYERS x MAX_HIDDEN and MAX_PARAMS parameters, batches of at most MAX_BATCH x MAX_SEQ_LEN.
+        most MAX_LAYERS x MAX_HIDDEN and MAX_PARAMS parameters, batches of at most MAX_STEP_CHARS characters.
         """
         problems = []
 
@@ -129,6 +132,12 @@ class TrainConfig:
         whole("seed", "seed", 0, SEED_MAX, "0 or more, below 2**63")
         need(self.device in DEVICES, f"device must be one of {', '.join(DEVICES)} (got {self.device!r})")
         if not problems:
+            chars = self.batch_size * self.seq_len
+            need(
+                chars <= MAX_STEP_CHARS,
+                f"batch {self.batch_size} x sequence {self.seq_len} is {chars:,} characters a step, more than "
+                f"the {MAX_STEP_CHARS:,} allowed; lower --batch-size or --seq-len",
+            )
             # The recurrent layers alone (a vocabulary of 0): the full count is checked once the vocabulary
             # is known (parameter_count), by the checkpoint loader.
             n = parameter_count(self, 0)

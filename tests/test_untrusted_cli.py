@@ -152,6 +152,7 @@ def test_generation_settings_out_of_range(tmp_path: Path, args: list[str], needl
         (["--max-seconds", "inf"], "max seconds must be a finite number"),
         (["--hidden", "100000"], "hidden size must be at most 8,192"),
         (["--layers", "1000"], "layers must be at most 16"),
+        (["--batch-size", "4096", "--seq-len", "4096"], "16,777,216 characters a step, more than the 4,194,304"),
         (["--seed", "-5"], "seed must be 0 or more"),
         (["--dropout", "nan"], "dropout must be a finite number"),
         (["--hidden", "8192", "--layers", "16"], "parameters, more than the 100,000,000 allowed"),
