@@ -25,7 +25,6 @@ MAX_SEQ_LEN = 1 << 16
 # Characters per step (batch x sequence): the corpus must hold them anyway (validate_for), and a step's
 # activations grow with them times hidden x layers; 4M is already minutes a step on a laptop CPU.
 MAX_STEP_CHARS = 1 << 22
-MAX_LR = 10.0  # Adam with a step size beyond this only diverges
 MAX_COUNT = 2**53  # steps and intervals: beyond this a float can no longer count them
 SEED_MAX = 2**63 - 1  # torch's generators take 64-bit seeds; the trainer adds the rank and step to it
 GATES = {"lstm": 4, "gru": 3, "rnn": 1}  # weight blocks per recurrent layer
@@ -115,7 +114,6 @@ class TrainConfig:
         need(self.sampling in SAMPLINGS, f"sampling must be one of {', '.join(SAMPLINGS)}")
         real("val_fraction", "validation fraction", lambda v: 0 < v < 1, "in (0, 1)")
         real("lr", "learning rate", lambda v: v > 0, "positive")
-        need(not _is_real(self.lr) or self.lr <= MAX_LR, f"learning rate must be at most {MAX_LR:g} (got {self.lr})")
         need(self.lr_schedule in SCHEDULES, f"lr schedule must be one of {', '.join(SCHEDULES)}")
         whole("warmup_steps", "warm-up steps", 0, MAX_COUNT, "0 or more")
         real("min_lr_frac", "min lr fraction", lambda v: 0 <= v <= 1, "in [0, 1]")

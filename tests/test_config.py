@@ -67,7 +67,6 @@ def test_corpus_too_small_for_the_batch() -> None:
     [
         ({"lr": float("nan")}, r"learning rate must be a finite number \(got nan\)"),
         ({"lr": float("inf")}, "learning rate must be a finite number"),
-        ({"lr": 100.0}, "learning rate must be at most 10"),
         ({"max_seconds": float("inf")}, "max seconds must be a finite number"),
         ({"dropout": float("nan")}, "dropout must be a finite number"),
         ({"grad_clip": float("-inf")}, "gradient clip must be a finite number"),
@@ -93,7 +92,7 @@ def test_numbers_must_be_finite_whole_and_within_caps(overrides: dict, reason: s
 def test_the_largest_allowed_settings_pass() -> None:
     from charrnn_tui.config import MAX_LAYERS, MAX_PARAMS, parameter_count
 
-    cfg = preset("tiny").with_overrides(n_layers=MAX_LAYERS, hidden=512, embed=0, seed=2**63 - 1, lr=10.0)
+    cfg = preset("tiny").with_overrides(n_layers=MAX_LAYERS, hidden=512, embed=0, seed=2**63 - 1, lr=1e30)
     cfg.validate()
     assert parameter_count(cfg, 0) <= MAX_PARAMS
 
