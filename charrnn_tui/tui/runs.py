@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from charrnn_tui.config import TrainConfig
+from charrnn_tui.errors import CharRNNError
 from charrnn_tui.metrics import read_metrics
 
 CHECKPOINT_NAME = "checkpoint.pt"  # as in checkpoint.py, which imports torch
@@ -41,7 +42,8 @@ def read_run(path: Path) -> SavedRun | None:
         info = json.loads((path / "config.json").read_text(encoding="utf-8"))
         corpus = info["corpus"]
         config = TrainConfig.from_dict(info["config"])
-    except (OSError, ValueError, KeyError, TypeError):
+        config.validate()  # the list formats these settings: a hand-edited or damaged file is not a run
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, CharRNNError):
         return None
     rows = read_rows(path / "metrics.jsonl")
     vals = [r["val_loss"] for r in rows if isinstance(r.get("val_loss"), int | float)]

@@ -146,3 +146,22 @@ def test_a_one_line_corpus_run_generates_from_the_empty_prime(make_app, data_hom
             assert screen.query_one(GeneratedText).plain.startswith(text[:200])
 
     run(main())
+
+
+def test_a_damaged_run_folder_is_left_out_of_the_list(make_app, data_home: Path) -> None:
+    import json
+
+    from tui_helpers import fake_saved_run
+
+    good = fake_saved_run(data_home)
+    bad = data_home / "runs" / "bad-20260101-120000"
+    bad.mkdir()
+    (bad / "config.json").write_text(json.dumps({"config": {"cell": 3, "hidden": "x"}, "corpus": {"name": 1}}))
+
+    async def main() -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: app.screen.corpus is not None, what="Hamlet to load")
+            assert [r.name for r in app.screen.runs] == [good.name]
+
+    run(main())

@@ -16,7 +16,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
 
 from charrnn_tui.errors import CharRNNError
-from charrnn_tui.safetext import one_line
+from charrnn_tui.safetext import escape, one_line
 from charrnn_tui.sampling import GenerationSettings
 from charrnn_tui.tui.widgets.generated_text import GeneratedText, candidates_text, legend_text
 
@@ -93,7 +93,7 @@ class GenerationScreen(Screen):
         self.set_interval(1 / FLUSH_HZ, self._flush)
 
     def status(self, message: str, error: bool = False) -> None:
-        self.query_one("#gen-status", Static).update(Text(message, style="bold red" if error else ""))
+        self.query_one("#gen-status", Static).update(Text(escape(message), style="bold red" if error else ""))
 
     # ---- settings --------------------------------------------------------------------------------------
     def _settings(self) -> tuple[int, float, int] | None:
