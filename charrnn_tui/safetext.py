@@ -88,9 +88,14 @@ def encodable(text: str, stream: TextIO) -> str:
 
 
 def write_line(line: str, stream: TextIO | None = None) -> None:
-    """Print a progress or diagnostic line: escaped, encodable, flushed. Never raises on odd text."""
+    """Print a progress or diagnostic line: escaped, encodable, flushed. Never raises on odd text.
+
+    One line: a newline inside it (from a file name, say) shows as "␊", so no text can forge a line of
+    its own; newlines at its start (a blank line before it) are kept."""
     stream = stream if stream is not None else sys.stderr
-    stream.write(encodable(escape(line, newlines=True, tabs=True) + "\n", stream))
+    body = line.lstrip("\n")
+    text = line[: len(line) - len(body)] + escape(body, newlines=False, tabs=True) + "\n"
+    stream.write(encodable(text, stream))
     stream.flush()
 
 

@@ -93,6 +93,9 @@ def test_streams_that_cannot_encode_get_backslash_escapes() -> None:
     TextOut(ascii_out).write("★ naïve")
     write_line("step 1 on naïve\x1b[2J", ascii_out)
     assert raw.getvalue().decode("ascii") == "\\u2605 na\\xefvestep 1 on na\\xefve\\u241b[2J\n"
+    lines = io.StringIO()
+    write_line("\nstopping: run folder /tmp/a\nfake line", lines)
+    assert lines.getvalue() == "\nstopping: run folder /tmp/a␊fake line\n"  # no forged line
     cp1252 = io.TextIOWrapper(io.BytesIO(), encoding="cp1252")
     assert encodable("é ★", cp1252) == "é \\u2605"
 
