@@ -26,8 +26,9 @@ FEED_STEP_MAX = 16
 WEIGHTS = ("fp32", "int8")
 MAX_ROWS = 8  # continuations stepped together; the CLI's --num-samples and the app's columns stay within it
 TEXT_KEEP = 10_000  # characters of text a Generator keeps per row (`Generator.text`); the rest is the caller's
-# A temperature below this samples as argmax: logits divided by it would overflow fp32 (1e-40 gives inf).
-MIN_TEMPERATURE = 1e-30
+# Below this temperature sampling is argmax: logits / temperature would overflow float32 (1e-40 gives inf,
+# and softmax of inf is NaN), and long before that the distribution is one-hot (odds e^-100 at a gap of 0.01).
+MIN_TEMPERATURE = 1e-4
 
 
 @dataclass(frozen=True)

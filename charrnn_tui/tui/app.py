@@ -23,6 +23,7 @@ from charrnn_tui.paths import runs_dir
 from charrnn_tui.requests import AppRequest
 from charrnn_tui.resume import missing_corpus
 from charrnn_tui.runfolder import RunSummary, create_run_dir, display_path, summarize
+from charrnn_tui.safetext import escape, one_line
 from charrnn_tui.tui.messages import ModelLoaded, TrainerEvent
 from charrnn_tui.tui.screens.corpus import CorpusScreen
 from charrnn_tui.tui.screens.generation import GenerationScreen
@@ -76,7 +77,12 @@ class CharRNNApp(App):
             run = summarize(self.run_dir)
             if run is None or run.config is None:
                 why = run.problem if run else "it holds no run"
-                self.notify(f"cannot continue {display_path(self.run_dir)}: {why}", severity="error", timeout=10)
+                self.notify(
+                    escape(f"cannot continue {display_path(self.run_dir)}: {why}"),
+                    severity="error",
+                    timeout=10,
+                    markup=False,
+                )
             else:
                 self.continue_run(run)
 
@@ -186,7 +192,8 @@ class CharRNNApp(App):
             WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED,
         ):  # fmt: skip
             if event.state == WorkerState.ERROR:  # Trainer.run never raises; this is a bug in the app's glue
-                self.notify(f"training worker failed: {event.worker.error}", severity="error", timeout=10)
+                error = escape(f"training worker failed: {event.worker.error}")
+                self.notify(error, severity="error", timeout=10, markup=False)
             if self.quitting:
                 self.exit(return_code=128 + self.ended_by_signal if self.ended_by_signal else 0)
 
@@ -210,7 +217,9 @@ class CharRNNApp(App):
         step = session.last_step.step if session.last_step else 0
         title = f"{session.corpus_name}, weights of step {step}"
         self.post_message(
-            ModelLoaded(model, vocab, session.default_prime(), title, step=step, live=session.active, refresh=refresh)
+            ModelLoaded(
+                model, vocab, session.default_prime(vocab.chars), title, step=step, live=session.active, refresh=refresh
+            )
         )
 
     @on(GenerationScreen.RefreshWeights)
@@ -223,27 +232,31 @@ class CharRNNApp(App):
 
     def generate_from_run(self, run: RunSummary) -> None:
         if not run.has_checkpoint:
-            self.notify(f"{run.name} has no checkpoint yet", severity="error")
+            self.notify(f"{one_line(run.name)} has no checkpoint yet", severity="error", markup=False)
             return
-        self.notify(f"loading {run.name}...")
+        self.notify(f"loading {one_line(run.name)}...", markup=False)
         self._load_run(run)
 
     @work(thread=True, exit_on_error=False, group="model")
     def _load_run(self, run: RunSummary) -> None:
         try:
             from charrnn_tui.checkpoint import load_model
-            from charrnn_tui.headless import default_prime
+            from charrnn_tui.sampling import default_prime
 
             model, vocab, ckpt = load_model(run.path)
+            prime = default_prime(ckpt["corpus"].get("head", ""), vocab.chars)
         except CharRNNError as e:
             self.post_message(ModelLoaded(error=str(e)))
             return
+        except Exception as e:  # noqa: BLE001 - a bug must not leave "loading ..." on screen forever
+            self.post_message(ModelLoaded(error=f"cannot load {run.name}: {type(e).__name__}: {e}"))
+            return
         title = f"{run.name}, step {ckpt['step']}"
-        self.post_message(ModelLoaded(model, vocab, default_prime(ckpt), title, step=ckpt["step"]))
+        self.post_message(ModelLoaded(model, vocab, prime, title, step=ckpt["step"]))
 
     def on_model_loaded(self, message: ModelLoaded) -> None:
         if message.error:
-            self.notify(message.error, title="cannot generate", severity="error", timeout=10)
+            self.notify(escape(message.error), title="cannot generate", severity="error", timeout=10, markup=False)
         elif message.refresh and isinstance(self.screen, GenerationScreen):
             self.screen.use_weights(message.model, message.step, message.title)
         elif not isinstance(self.screen, GenerationScreen):

@@ -16,6 +16,7 @@ from textual_plotext import PlotextPlot
 
 from charrnn_tui.config import preset_name
 from charrnn_tui.runfolder import MetricsLog, RunSummary
+from charrnn_tui.safetext import one_line
 
 # plotext's colour names, and rich's for the same colour in the legend.
 COLORS = (("cyan", "cyan"), ("orange", "dark_orange"), ("green", "green"), ("magenta", "magenta"),
@@ -88,7 +89,7 @@ class CompareScreen(Screen):
         for i, c in enumerate(self.curves):
             legend.append("\n" if i else "")
             legend.append("● ", style=COLORS[i % len(COLORS)][1])
-            legend.append(c.label)
+            legend.append(one_line(c.label))  # run names come from the disk: untrusted
         self.query_one("#compare-legend", Static).update(legend)
         self.draw()
 

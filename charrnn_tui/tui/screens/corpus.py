@@ -20,6 +20,7 @@ from charrnn_tui.errors import CharRNNError
 from charrnn_tui.formatting import fmt_budget, generate_command, shown_path
 from charrnn_tui.paths import runs_dir
 from charrnn_tui.runfolder import RunSummary, list_runs
+from charrnn_tui.safetext import escape, one_line
 from charrnn_tui.tui.messages import CorpusLoaded
 from charrnn_tui.tui.suggest import PathSuggester
 from charrnn_tui.tui.widgets.settings_form import SettingsForm
@@ -213,7 +214,7 @@ class CorpusScreen(Screen):
     def load(self, spec: str, is_path: bool = False) -> None:
         self._request += 1
         self.corpus, self.corpus_error = None, ""
-        self.query_one("#corpus-info", Static).update(Text(f"loading {spec}...", style="yellow"))
+        self.query_one("#corpus-info", Static).update(Text(f"loading {one_line(spec)}...", style="yellow"))
         self.query_one("#preview", Static).update("")
         self._validate()
         self._load(self._request, spec, is_path)
@@ -234,8 +235,8 @@ class CorpusScreen(Screen):
             return  # a newer choice is loading
         self.corpus, self.vocab_size, self.corpus_error = message.corpus, message.vocab_size, message.error
         if message.error:
-            self.query_one("#corpus-info", Static).update(Text(message.error, style="bold red"))
-            self.notify(message.error, title="cannot use this corpus", severity="error")
+            self.query_one("#corpus-info", Static).update(Text(escape(message.error), style="bold red"))
+            self.notify(escape(message.error), title="cannot use this corpus", severity="error", markup=False)
         else:
             self._show_corpus()
         self._validate()
@@ -247,13 +248,14 @@ class CorpusScreen(Screen):
         train, val = len(c) - int(len(c) * cfg.val_fraction), int(len(c) * cfg.val_fraction)
         source = "built-in" if c.source == "built-in" else Path(c.source).name
         info = Text.assemble(
-            (c.name, "bold"), (f"  ({source})\n", "dim"),
+            (one_line(c.name), "bold"), (f"  ({one_line(source)})\n", "dim"),
             ("characters  ", "dim"), f"{len(c):,}\n",
             ("vocabulary  ", "dim"), f"{self.vocab_size:,} distinct chars\n",
             ("train / val ", "dim"), f"{train:,} / {val:,}",
         )  # fmt: skip
         self.query_one("#corpus-info", Static).update(info)
-        self.query_one("#preview", Static).update(c.text[:PREVIEW_CHARS])
+        self.query_one("#preview", Static).update(escape(c.text[:PREVIEW_CHARS]))
+        self.query_one("#preview-box").border_title = "preview"
 
     # ---- settings -----------------------------------------------------------------------------------
     def on_select_changed(self, event: Select.Changed) -> None:
@@ -317,7 +319,7 @@ class CorpusScreen(Screen):
             self.post_message(self.ShowTrainingRequested())
             return
         if self.corpus is None:
-            self.notify(self.corpus_error or "the corpus is still loading", severity="warning")
+            self.notify(escape(self.corpus_error) or "the corpus is still loading", severity="warning", markup=False)
             return
         try:
             config = self.config()
@@ -426,7 +428,7 @@ def run_label(r: RunSummary, name_width: int, marked: bool = False) -> Text:
     cfg = r.config
     model = f"  {cfg.cell.upper()} {cfg.n_layers}x{cfg.hidden}" if cfg else ""
     if r.problem:
-        state = ("damaged: " + r.problem, "red")
+        state = ("damaged: " + one_line(r.problem), "red")  # names files and paths: untrusted text
     elif not r.has_checkpoint:
         state = ("no checkpoint yet", "red")
     elif r.checkpoint is None:
@@ -435,6 +437,6 @@ def run_label(r: RunSummary, name_width: int, marked: bool = False) -> Text:
         best = f"best val {r.best_val_loss:.3f}" if r.best_val_loss is not None else "no val loss yet"
         state = (f"step {r.step:,}  {best}", "green")
     return Text.assemble(
-        ("● " if marked else "  ", "cyan"), (f"{r.name:<{name_width}}", "bold"), model, "  ", state,
+        ("● " if marked else "  ", "cyan"), (f"{one_line(r.name):<{name_width}}", "bold"), model, "  ", state,
         no_wrap=True, overflow="ellipsis",
     )  # fmt: skip

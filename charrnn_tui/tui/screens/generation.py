@@ -21,6 +21,9 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
 
+from charrnn_tui.errors import CharRNNError
+from charrnn_tui.safetext import escape, one_line
+from charrnn_tui.sampling import GenerationSettings
 from charrnn_tui.tui.widgets.generated_text import GeneratedText, candidates_text, legend_text
 
 if TYPE_CHECKING:
@@ -44,13 +47,13 @@ class GenerationDone(Message):
 
 def parse_temperatures(text: str, columns: int) -> list[float]:
     """One temperature per column from "0.8" (all alike) or "0 0.5 0.8 1.2" (commas or spaces).
-    Raises ValueError with the reason."""
+    Raises ValueError (not a number, a wrong count) or CharRNNError (a value out of range) with the reason."""
     parts = [p for p in re.split(r"[,\s]+", text.strip()) if p]
     if not parts:
         parts = ["0"]
     values = [float(p) for p in parts]  # ValueError names the bad one
-    if any(not 0 <= v < float("inf") for v in values):
-        raise ValueError("temperatures must be 0 (argmax) or more")
+    for v in values:  # the same rule as --temperature's (CharRNNError: NaN, infinite, negative, too large)
+        GenerationSettings(1, v, 0).validate(min_length=1)
     if len(values) == 1:
         return values * columns
     if len(values) != columns:
@@ -130,7 +133,7 @@ class GenerationScreen(Screen):
         return list(self.query(".gen-pane").results(GeneratedText))
 
     def on_mount(self) -> None:
-        self.sub_title = self.title_text
+        self.sub_title = one_line(self.title_text)  # a run or corpus name: untrusted
         self.query_one("#prime").border_title = "prime (Enter generates)"
         self.query_one("#length").border_title = "length"
         self.query_one("#temperature").border_title = "temperature"
@@ -152,7 +155,7 @@ class GenerationScreen(Screen):
         self._layout()
 
     def status(self, message: str, error: bool = False) -> None:
-        self.query_one("#gen-status", Static).update(Text(message, style="bold red" if error else ""))
+        self.query_one("#gen-status", Static).update(Text(escape(message), style="bold red" if error else ""))
 
     def _show_weights(self) -> None:
         line = self.query_one("#gen-weights", Static)
@@ -188,24 +191,20 @@ class GenerationScreen(Screen):
 
     # ---- settings --------------------------------------------------------------------------------------
     def _settings(self) -> tuple[int, list[float], int] | None:
+        # The same checks as --generate-only's (sampling.py), with the pane's own length cap; one temperature
+        # per column.
+        values = [self.query_one(f"#{name}", Input).value for name in ("length", "top-k")]
         try:
-            length = int(self.query_one("#length", Input).value or "0")
-            top_k = int(self.query_one("#top-k", Input).value or "0")
-        except ValueError:
-            self.status("length and top-k must be whole numbers", error=True)
+            s = GenerationSettings.parse(values[0], "0", values[1]).validate(min_length=1, max_length=MAX_LENGTH)
+        except CharRNNError as e:
+            self.status(str(e), error=True)
             return None
         try:
             temps = parse_temperatures(self.query_one("#temperature", Input).value, self.columns)
-        except ValueError as e:
+        except (ValueError, CharRNNError) as e:
             self.status(f"temperature: {e}", error=True)
             return None
-        if not 0 < length <= MAX_LENGTH:
-            self.status(f"length must be between 1 and {MAX_LENGTH:,} (got {length})", error=True)
-            return None
-        if top_k < 0:
-            self.status(f"top-k must be 0 (all) or more (got {top_k})", error=True)
-            return None
-        return length, temps, top_k
+        return s.length, temps, s.top_k
 
     # ---- actions -----------------------------------------------------------------------------------
     def on_input_submitted(self, event: Input.Submitted) -> None:

@@ -10,6 +10,7 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from charrnn_tui.safetext import escape
 from charrnn_tui.tui.widgets.sample_panel import visible
 
 if TYPE_CHECKING:
@@ -33,8 +34,9 @@ def confidence_style(prob: float) -> str:
     return CONFIDENCE[-1][1]
 
 
-def shown(ch: str) -> str:
-    return ch if ch in "\n\t" else visible(ch) if ch != " " else " "
+def shown(text: str) -> str:
+    """Text as the CLI prints it to a terminal: control characters visible, joiners and marks intact."""
+    return escape(text)
 
 
 class GeneratedText(ScrollView):
@@ -99,7 +101,7 @@ class GeneratedText(ScrollView):
         self._show()
 
     def add_prime(self, text: str) -> None:
-        self._add("".join(shown(c) for c in text), PRIME_STYLE)
+        self._add(shown(text), PRIME_STYLE)
         self._show()
 
     def add_tokens(self, tokens: Iterable[Token]) -> None:
