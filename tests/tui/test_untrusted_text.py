@@ -50,7 +50,8 @@ def test_corpus_preview_and_info_show_control_sequences_visibly(make_app, tmp_pa
             preview, info = screen.query_one("#preview", Static), screen.query_one("#corpus-info", Static)
             for widget in (preview, info):
                 assert_no_controls(segments_text(widget))
-            assert segments_text(preview).startswith("␛]52;c;SGVsbG8=␇␛]0;TITLE␇ ★ naïve")
+            shown = segments_text(preview)  # wrapped to the pane's width
+            assert shown.startswith("␛]52;c;SGVsbG8=␇␛]0;TITLE␇ ★") and "naïve" in shown
             assert "naïve␛]0;TITLE␇" in segments_text(info)
             svg = app.export_screenshot()
             assert_no_controls(svg)
@@ -148,7 +149,7 @@ def test_a_one_line_corpus_run_generates_from_the_empty_prime(make_app, data_hom
     run(main())
 
 
-def test_a_damaged_run_folder_is_left_out_of_the_list(make_app, data_home: Path) -> None:
+def test_a_damaged_run_folder_is_listed_as_damaged(make_app, data_home: Path) -> None:
     import json
 
     from tui_helpers import fake_saved_run
@@ -162,6 +163,8 @@ def test_a_damaged_run_folder_is_left_out_of_the_list(make_app, data_home: Path)
         app = make_app()
         async with app.run_test(size=SIZE) as pilot:
             await wait_for(pilot, lambda: app.screen.corpus is not None, what="Hamlet to load")
-            assert [r.name for r in app.screen.runs] == [good.name]
+            runs = {r.name: r for r in app.screen.runs}
+            assert set(runs) == {good.name, bad.name} and runs[good.name].problem is None
+            assert "config.json is damaged" in runs[bad.name].problem
 
     run(main())
