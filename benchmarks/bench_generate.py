@@ -218,8 +218,8 @@ def teacher_forced(model: CharRNN, vocab: Vocab, text: str, weights: str) -> tup
     miss, ce = 0, 0.0
     for i, ch in enumerate(text[:-1]):
         gen.feed(ch)
-        miss += int(gen.logits.argmax()) != ref[i]
-        ce += float(torch.nn.functional.cross_entropy(gen.logits[None], torch.tensor([vocab.index[text[i + 1]]])))
+        miss += int(gen.logits[0].argmax()) != ref[i]
+        ce += float(torch.nn.functional.cross_entropy(gen.logits, torch.tensor([vocab.index[text[i + 1]]])))
     return miss / (len(text) - 1), ce / (len(text) - 1)
 
 

@@ -18,6 +18,7 @@ from charrnn_tui.config import (
 )
 from charrnn_tui.errors import CharRNNError
 from charrnn_tui.requests import AppRequest, GenerateRequest, ListCorporaRequest, Request, TrainRequest
+from charrnn_tui.safetext import configure_streams, write_line
 
 EPILOG = """\
 examples:
@@ -27,6 +28,15 @@ examples:
   charrnn-tui --train-only --resume --run-dir runs/notes --steps 1000
   charrnn-tui --generate-only --run-dir runs/notes --prime "HAMLET:" --length 400 --temperature 0.8
   charrnn-tui --list-corpora
+
+output:
+  Text from a corpus, a checkpoint or the model is untrusted. On a terminal, control characters in it
+  are shown visibly, never obeyed: ESC as ␛, BEL as ␇ (the Unicode control pictures), C1 controls,
+  bidi overrides and line separators as ⟨U+202E⟩; joiners, combining marks and variation selectors
+  stay, so Persian, Indic and emoji text reads as written. Generated text written to a file or a pipe
+  is data and stays unchanged. Progress, notes and errors are always escaped.
+  Characters the output encoding cannot represent (PYTHONIOENCODING=ascii, a cp1252 console) are written
+  as backslash escapes (\\u2605) rather than ending the run; set PYTHONIOENCODING=utf-8 to keep them.
 """
 
 # Flags that map one-to-one onto TrainConfig fields; None means "the preset's value".
@@ -110,13 +120,23 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("generation")
     g.add_argument("--prime", default=None, help="text to start from (default: the corpus's opening line)")
     g.add_argument("--length", type=int, default=500, metavar="N", help="characters to generate (default 500)")
-    g.add_argument("--temperature", type=float, default=0.8, metavar="T", help="0 is argmax (default 0.8)")
+    g.add_argument("--temperature", type=float, default=0.8, metavar="T", help="0 is argmax, at most 100 (default 0.8)")
     g.add_argument("--top-k", type=int, default=0, metavar="K", help="sample from the K likeliest (0: all)")
+    g.add_argument(
+        "--num-samples",
+        type=int,
+        default=1,
+        metavar="N",
+        help="N continuations (1-8) of the one prime, stepped together and printed one after another, each "
+        "headed '--- sample i (temperature T) ---'; sample i uses seed+i-1 (default 1: no header)",
+    )
     g.add_argument("--stats", action="store_true", help="print the generation speed on stderr at the end")
     g.add_argument(
         "--int8",
         action="store_true",
-        help="int8 weights for generation: ~3x faster on a CPU, argmax differs at ~0.2%% of steps",
+        help="int8 weights for generation (an LSTM on a CPU); argmax differs at ~0.2%% of steps. Measured over "
+        "20,000 chars (docs/benchmarks.md): 3.3x faster for a 3x512 model (tutorial), 1.1-1.2x for the "
+        "default 2x256, whose weights fit in the CPU cache; for a few hundred chars, start-up dominates",
     )
     return p
 
@@ -139,7 +159,15 @@ def to_request(args: argparse.Namespace) -> Request:
         if run_dir is None:
             raise CharRNNError("--generate-only needs --run-dir: the folder of a trained run (or its checkpoint.pt)")
         return GenerateRequest(
-            run_dir, args.prime, args.length, args.temperature, args.top_k, args.seed, args.stats, args.int8
+            run_dir,
+            args.prime,
+            args.length,
+            args.temperature,
+            args.top_k,
+            args.seed,
+            args.stats,
+            args.int8,
+            args.num_samples,
         )
     if args.resume and run_dir is None:
         raise CharRNNError("--resume needs --run-dir: the folder of the run to continue")
@@ -173,14 +201,15 @@ def dispatch(request: Request) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    configure_streams()
     args = build_parser().parse_args(argv)
     try:
         return dispatch(to_request(args))
     except CharRNNError as e:
-        print(f"charrnn-tui: error: {e}", file=sys.stderr)
+        write_line(f"charrnn-tui: error: {e}", sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("\ncharrnn-tui: interrupted", file=sys.stderr)
+        write_line("\ncharrnn-tui: interrupted", sys.stderr)
         return 130
     except BrokenPipeError:
         # The reader went away (`| head`); silence the flush at exit that would raise again.
@@ -189,12 +218,12 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
     except MemoryError:
-        print("charrnn-tui: error: out of memory; use a smaller model, batch or corpus", file=sys.stderr)
+        write_line("charrnn-tui: error: out of memory; use a smaller model, batch or corpus", sys.stderr)
         return 1
     except OSError as e:
         # The environment failed under us (a full disk, a vanished folder): say what, not where in the code.
         where = f" ({e.filename})" if getattr(e, "filename", None) else ""
-        print(f"charrnn-tui: error: {e.strerror or e}{where}", file=sys.stderr)
+        write_line(f"charrnn-tui: error: {e.strerror or e}{where}", sys.stderr)
         return 1
 
 

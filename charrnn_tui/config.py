@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
@@ -18,6 +19,22 @@ PRECISIONS = ("auto", "fp32", "bf16")
 RESUME_OVERRIDABLE = (
     "steps", "max_seconds", "eval_interval", "log_interval", "checkpoint_seconds", "device", "precision",
 )  # fmt: skip
+
+# Caps that a laptop with 8 GB can hold, with room: the largest model allowed has MAX_PARAMS parameters,
+# 400 MB of fp32 weights (training keeps about four copies: weights, gradients and Adam's two moments).
+# A checkpoint's settings are checked against them before any of its tensors is read.
+MAX_PARAMS = 100_000_000
+MAX_LAYERS = 16
+MAX_HIDDEN = 8192
+MAX_EMBED = 8192
+MAX_BATCH = 1 << 17
+MAX_SEQ_LEN = 1 << 16
+# Characters per step (batch x sequence): the corpus must hold them anyway (validate_for), and a step's
+# activations grow with them times hidden x layers; 4M is already minutes a step on a laptop CPU.
+MAX_STEP_CHARS = 1 << 22
+MAX_COUNT = 2**53  # steps and intervals: beyond this a float can no longer count them
+SEED_MAX = 2**63 - 1  # torch's generators take 64-bit seeds; the trainer adds the rank and step to it
+GATES = {"lstm": 4, "gru": 3, "rnn": 1}  # weight blocks per recurrent layer
 
 
 @dataclass(frozen=True)
@@ -67,36 +84,71 @@ class TrainConfig:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
     def validate(self) -> None:
-        """Raise a CharRNNError listing every setting that cannot work."""
+        """Raise a CharRNNError listing every setting that cannot work, with the reason.
+
+        Every number must be of its kind (a whole number where one is counted, never a bool) and finite
+        (NaN and infinity are refused everywhere), within the caps at the top of this module: a model of at
+        most MAX_LAYERS x MAX_HIDDEN and MAX_PARAMS parameters, batches of at most MAX_STEP_CHARS characters.
+        """
         problems = []
 
         def need(ok: bool, msg: str) -> None:
             if not ok:
                 problems.append(msg)
 
+        def whole(name: str, label: str, low: int, high: int, low_rule: str = "") -> None:
+            v = getattr(self, name)
+            if not _is_int(v):
+                problems.append(f"{label} must be a whole number (got {v!r})")
+            elif v < low:
+                problems.append(f"{label} must be {low_rule or f'at least {low:,}'} (got {v})")
+            elif v > high:
+                problems.append(f"{label} must be at most {high:,} (got {v})")
+
+        def real(name: str, label: str, ok, rule: str) -> None:
+            v = getattr(self, name)
+            if not _is_real(v):
+                problems.append(f"{label} must be a finite number (got {v!r})")
+            elif not ok(v):
+                problems.append(f"{label} must be {rule} (got {v})")
+
         need(self.cell in CELLS, f"cell must be one of {', '.join(CELLS)} (got {self.cell!r})")
-        need(self.n_layers >= 1, f"layers must be at least 1 (got {self.n_layers})")
-        need(self.hidden >= 1, f"hidden size must be at least 1 (got {self.hidden})")
-        need(self.embed >= 0, f"embedding size must be 0 (one-hot) or more (got {self.embed})")
-        need(0 <= self.dropout < 1, f"dropout must be in [0, 1) (got {self.dropout})")
-        need(self.batch_size >= 1, f"batch size must be at least 1 (got {self.batch_size})")
-        need(self.seq_len >= 1, f"sequence length must be at least 1 (got {self.seq_len})")
+        whole("n_layers", "layers", 1, MAX_LAYERS)
+        whole("hidden", "hidden size", 1, MAX_HIDDEN)
+        whole("embed", "embedding size", 0, MAX_EMBED, "0 (one-hot) or more")
+        real("dropout", "dropout", lambda v: 0 <= v < 1, "in [0, 1)")
+        whole("batch_size", "batch size", 1, MAX_BATCH)
+        whole("seq_len", "sequence length", 1, MAX_SEQ_LEN)
         need(self.sampling in SAMPLINGS, f"sampling must be one of {', '.join(SAMPLINGS)}")
-        need(0 < self.val_fraction < 1, f"validation fraction must be in (0, 1) (got {self.val_fraction})")
-        need(self.lr > 0, f"learning rate must be positive (got {self.lr})")
+        real("val_fraction", "validation fraction", lambda v: 0 < v < 1, "in (0, 1)")
+        real("lr", "learning rate", lambda v: v > 0, "positive")
         need(self.lr_schedule in SCHEDULES, f"lr schedule must be one of {', '.join(SCHEDULES)}")
-        need(self.warmup_steps >= 0, f"warm-up steps must be 0 or more (got {self.warmup_steps})")
-        need(0 <= self.min_lr_frac <= 1, f"min lr fraction must be in [0, 1] (got {self.min_lr_frac})")
-        need(self.grad_clip >= 0, f"gradient clip must be 0 (off) or positive (got {self.grad_clip})")
-        need(self.weight_decay >= 0, f"weight decay must be 0 or more (got {self.weight_decay})")
-        need(0 <= self.ema < 1, f"weight averaging decay must be in [0, 1) (got {self.ema})")
-        need(self.steps >= 0, f"steps must be 0 (no limit) or more (got {self.steps})")
-        need(self.max_seconds >= 0, f"max seconds must be 0 (no limit) or more (got {self.max_seconds})")
-        need(self.eval_interval >= 1, f"eval interval must be at least 1 (got {self.eval_interval})")
-        need(self.log_interval >= 1, f"log interval must be at least 1 (got {self.log_interval})")
-        need(self.checkpoint_seconds >= 0, "checkpoint interval must be 0 (evaluations only) or more")
+        whole("warmup_steps", "warm-up steps", 0, MAX_COUNT, "0 or more")
+        real("min_lr_frac", "min lr fraction", lambda v: 0 <= v <= 1, "in [0, 1]")
+        real("grad_clip", "gradient clip", lambda v: v >= 0, "0 (off) or positive")
+        real("weight_decay", "weight decay", lambda v: 0 <= v <= 1, "in [0, 1]")
+        real("ema", "weight averaging decay", lambda v: 0 <= v < 1, "in [0, 1)")
+        need(isinstance(self.keep_best, bool), f"keep best must be true or false (got {self.keep_best!r})")
+        whole("steps", "steps", 0, MAX_COUNT, "0 (no limit) or more")
+        real("max_seconds", "max seconds", lambda v: v >= 0, "0 (no limit) or more")
+        whole("eval_interval", "eval interval", 1, MAX_COUNT, "at least 1")
+        whole("eval_max_chars", "evaluation characters", 1, MAX_COUNT, "at least 1")
+        whole("log_interval", "log interval", 1, MAX_COUNT, "at least 1")
+        real("checkpoint_seconds", "checkpoint interval", lambda v: v >= 0, "0 (evaluations only) or more")
+        whole("seed", "seed", 0, SEED_MAX, "0 or more, below 2**63")
         need(self.device in DEVICES, f"device must be one of {', '.join(DEVICES)} (got {self.device!r})")
         need(self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)} (got {self.precision!r})")
+        if not problems:
+            chars = self.batch_size * self.seq_len
+            need(
+                chars <= MAX_STEP_CHARS,
+                f"batch {self.batch_size} x sequence {self.seq_len} is {chars:,} characters a step, more than "
+                f"the {MAX_STEP_CHARS:,} allowed; lower --batch-size or --seq-len",
+            )
+            # The recurrent layers alone (a vocabulary of 0): the full count is checked once the vocabulary
+            # is known (parameter_count), by the checkpoint loader.
+            n = parameter_count(self, 0)
+            need(n <= MAX_PARAMS, f"the model would have {n:,} parameters, more than the {MAX_PARAMS:,} allowed")
         if problems:
             raise CharRNNError("invalid settings: " + "; ".join(problems))
 
@@ -117,6 +169,27 @@ class TrainConfig:
             raise CharRNNError(
                 f"the validation split has {val_chars} characters; use a longer corpus or a larger --val-fraction"
             )
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_real(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def parameter_count(config: TrainConfig, vocab_size: int) -> int:
+    """The number of parameters CharRNN.from_config(vocab_size, config) has, without building it:
+    embedding (vocab x embed), per layer gates x hidden x (input + hidden) weights and two gate-sized
+    biases (PyTorch's layout), and the head (hidden x vocab + vocab). Settings must be validated types."""
+    gates, hidden = GATES.get(config.cell, 4), config.hidden
+    n = vocab_size * config.embed
+    n_in = config.embed or vocab_size
+    for _ in range(config.n_layers):
+        n += gates * hidden * (n_in + hidden) + 2 * gates * hidden
+        n_in = hidden
+    return n + hidden * vocab_size + vocab_size
 
 
 # The reference: the classic TensorFlow Char-RNN tutorial, exactly. Slow to learn on a CPU.
@@ -147,6 +220,22 @@ PRESET_HELP = {
     "tiny": "1x64 LSTM for tests and demos: trains in seconds",
 }
 DEFAULT_PRESET = "fast"
+
+
+# What makes a preset the preset: the model, the data and the optimiser (not the budget or bookkeeping).
+_PRESET_FIELDS = (
+    "cell", "n_layers", "hidden", "embed", "dropout", "batch_size", "seq_len", "sampling", "lr", "lr_schedule",
+    "warmup_steps", "min_lr_frac", "grad_clip", "weight_decay", "ema", "keep_best",
+)  # fmt: skip
+
+
+def preset_name(config: TrainConfig) -> str:
+    """The preset `config` was made from, recognised by its model, data and optimiser settings; "custom"
+    when it matches none (a setting was changed)."""
+    for name, p in PRESETS.items():
+        if all(getattr(config, f) == getattr(p, f) for f in _PRESET_FIELDS):
+            return name
+    return "custom"
 
 
 def continuation(config: TrainConfig, steps_done: int) -> TrainConfig:

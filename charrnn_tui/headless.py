@@ -13,19 +13,23 @@ from charrnn_tui.errors import CharRNNError
 from charrnn_tui.events import CheckpointSaved, Event, Failed, Finished, Logged, Notice, Started, Step
 from charrnn_tui.formatting import LN2, fmt_duration, resume_command
 from charrnn_tui.requests import GenerateRequest, TrainRequest
+from charrnn_tui.safetext import TextOut, write_line
+from charrnn_tui.sampling import GenerationSettings, default_prime
 
 
 def list_corpora() -> int:
     """Print the built-in corpora with their genre and size in characters; 1 if the package's data is missing."""
     plays = builtin_plays()
     if not plays:
-        print("no built-in corpora: the package's data folder is missing; reinstall charrnn-tui", file=sys.stderr)
+        write_line("no built-in corpora: the package's data folder is missing; reinstall charrnn-tui", sys.stderr)
         return 1
-    print(f"{'name':<34} {'genre':<11} {'size':>15}")
+    write_line(f"{'name':<34} {'genre':<11} {'size':>15}", sys.stdout)
     for p in plays:
         mark = " (default)" if p.name == "hamlet" else ""
-        print(f"{p.name:<34} {p.genre:<11} {p.size:>9,} chars{mark}")
-    print("\nor give the path of any text file: --corpus path/to/file.txt (--encoding if it is not UTF-8)")
+        write_line(f"{p.name:<34} {p.genre:<11} {p.size:>9,} chars{mark}", sys.stdout)
+    write_line(
+        "\nor give the path of any text file: --corpus path/to/file.txt (--encoding if it is not UTF-8)", sys.stdout
+    )
     return 0
 
 
@@ -87,14 +91,9 @@ class ProgressPrinter:
             self.print(f"checkpoint saved at step {ev.step}: {ev.path}")
 
     def print(self, line: str, err: bool = False) -> None:
-        stream = sys.stderr if err else self.out
-        try:
-            print(line, file=stream, flush=True)
-        except UnicodeEncodeError:
-            # A path that is not valid UTF-8, or a console that cannot show a character: a progress line must
-            # never end the training, so show what cannot be encoded as escapes.
-            enc = getattr(stream, "encoding", None) or "utf-8"
-            print(line.encode(enc, "backslashreplace").decode(enc), file=stream, flush=True)
+        # Escaped (a corpus or folder name can hold control characters) and never failing on the encoding:
+        # a progress line that cannot print must not end the training.
+        write_line(line, sys.stderr if err else self.out)
 
 
 def summary(result: Finished) -> str:
@@ -170,29 +169,49 @@ def train(req: TrainRequest) -> int:
     return 0
 
 
-def default_prime(ckpt: dict) -> str:
-    """The tutorial started from the corpus's opening; we take its first line."""
-    head = (ckpt.get("corpus") or {}).get("head") or ckpt["vocab"][0]
-    first = head.split("\n", 1)[0]
-    return (first + "\n") if first else head[:1]
+MAX_SAMPLES = 8  # --num-samples; the same bound as generate.MAX_ROWS, kept here so that it is checked before torch
 
 
 def generate(args: GenerateRequest) -> int:
-    if args.length < 0:
-        raise CharRNNError(f"--length must be 0 or more (got {args.length})")
-    if args.temperature < 0:
-        raise CharRNNError(f"--temperature must be 0 (argmax) or more (got {args.temperature})")
-    if args.top_k < 0:
-        raise CharRNNError(f"--top-k must be 0 (all) or more (got {args.top_k})")
+    """--generate-only: the prime, then the continuation, on stdout. With --num-samples N > 1, N continuations
+    of the one prime are stepped together (one read of the weights per step for all) and printed one after
+    another, each headed `--- sample i (temperature T) ---`; sample i draws with seed + i - 1, so sample 1 is
+    what N = 1 prints. Sample 1 streams; the others wait in temporary files (memory stays flat)."""
+    # Checked before torch is imported, by the same code as the app's fields.
+    settings = GenerationSettings(args.length, args.temperature, args.top_k, args.seed).validate(flags=True)
+    samples = args.num_samples
+    if not 1 <= samples <= MAX_SAMPLES:
+        raise CharRNNError(f"--num-samples must be 1 to {MAX_SAMPLES} (got {samples})")
+    import tempfile
+
     from charrnn_tui.checkpoint import load_model
     from charrnn_tui.generate import Generator
 
     model, vocab, ckpt = load_model(args.run_dir)
-    prime = args.prime if args.prime else default_prime(ckpt)
+    prime = args.prime if args.prime else default_prime(ckpt["corpus"].get("head", ""), vocab.chars)
     prime = prime.replace("\\n", "\n")
     vocab.check(prime)
-    gen = Generator(model, vocab, weights="int8" if args.int8 else "fp32")
-    out = sys.stdout
+    # top_n=0: the CLI shows no candidates, and not listing them saves time per character.
+    gen = Generator(model, vocab, top_n=0, weights="int8" if args.int8 else "fp32", rows=samples)
+    seeds = [None if settings.seed is None else settings.seed + i for i in range(samples)]
+    out = TextOut(sys.stdout)  # escaped on a terminal, unchanged into a file or a pipe
+    held = [tempfile.TemporaryFile("w+", encoding="utf-8", newline="") for _ in range(samples - 1)]
+
+    def header(i: int) -> None:
+        if samples > 1:
+            out.write(f"--- sample {i + 1} (temperature {settings.temperature:g}) ---\n")
+
+    def write_held() -> None:
+        for i, f in enumerate(held, 1):
+            header(i)
+            out.write(prime)
+            f.seek(0)
+            while chunk := f.read(1 << 16):
+                out.write(chunk)
+            out.write("\n")
+            f.close()
+
+    header(0)
     out.write(prime)
     out.flush()
     t0 = time.perf_counter()
@@ -200,22 +219,27 @@ def generate(args: GenerateRequest) -> int:
     n = 0
     last_flush = t0
     try:
-        for tok in gen.sample(args.length, args.temperature, args.top_k, args.seed):
-            out.write(tok.char)
-            n += 1
+        for step in gen.sample_rows(settings.length, [settings.temperature] * samples, settings.top_k, seeds):
+            out.write(step[0].char)
+            for f, tok in zip(held, step[1:], strict=True):
+                f.write(tok.char)
+            n += samples
             now = time.perf_counter()
             if now - last_flush > 0.05:
                 out.flush()
                 last_flush = now
     except KeyboardInterrupt:
         out.write("\n")
+        write_held()
         out.flush()
-        print("charrnn-tui: generation interrupted", file=sys.stderr)
+        write_line("charrnn-tui: generation interrupted", sys.stderr)
         return 130
     seconds = time.perf_counter() - t0
     out.write("\n")
+    write_held()
     out.flush()
     if args.stats:
         rate = n / seconds if seconds > 0 else float("inf")
-        print(f"generated {n} chars in {seconds:.2f} s ({rate:.0f} chars/s)", file=sys.stderr)
+        of = f" ({samples} samples of {n // samples})" if samples > 1 else ""
+        write_line(f"generated {n} chars{of} in {seconds:.2f} s ({rate:.0f} chars/s)", sys.stderr)
     return 0

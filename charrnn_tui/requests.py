@@ -35,6 +35,7 @@ class GenerateRequest:
     seed: int | None = None
     stats: bool = False
     int8: bool = False
+    num_samples: int = 1  # continuations of the one prime, stepped together
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from charrnn_tui.config import RESUME_OVERRIDABLE, TrainConfig
 from charrnn_tui.control import TrainingControl
 from charrnn_tui.corpus import Corpus
 from charrnn_tui.errors import CharRNNError
+from charrnn_tui.evaluate import evaluate
 from charrnn_tui.events import (
     CheckpointSaved,
     Evaluated,
@@ -42,6 +43,7 @@ from charrnn_tui.events import (
     Unpaused,
 )
 from charrnn_tui.lr_schedule import learning_rate
+from charrnn_tui.memory_bounds import check_step_logits
 from charrnn_tui.metrics import IntervalMeter
 from charrnn_tui.model import CharRNN, State, detach_state
 from charrnn_tui.precision import resolve_precision
@@ -63,31 +65,6 @@ def resolve_device(name: str) -> torch.device:
     if name == "mps" and not torch.backends.mps.is_available():
         raise CharRNNError("--device mps was asked for, but this PyTorch has no MPS support; use --device cpu")
     return torch.device(name)
-
-
-@torch.no_grad()
-def evaluate(model: CharRNN, data: torch.Tensor, device: torch.device, max_chars: int = 0) -> float:
-    """Mean cross-entropy (nats/char) over `data` (1-D character ids), read as a few long streams with carried
-    state, so that every character is predicted with the context before it."""
-    if max_chars and len(data) > max_chars + 1:
-        data = data[: max_chars + 1]
-    n = len(data) - 1
-    streams = max(1, min(32, n // 512))
-    length = n // streams
-    x = data[: streams * length].view(streams, length)
-    y = data[1 : streams * length + 1].view(streams, length)
-    was_training = model.training
-    model.eval()
-    total, state = 0.0, None
-    try:
-        for start in range(0, length, 256):
-            xb = x[:, start : start + 256].long().to(device)
-            yb = y[:, start : start + 256].long().to(device)
-            logits, state = model(xb, state)
-            total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), yb.reshape(-1), reduction="sum").item()
-    finally:
-        model.train(was_training)
-    return total / (streams * length)
 
 
 class Diverged(Exception):
@@ -333,6 +310,7 @@ class Trainer:
         cut = len(text) - int(len(text) * cfg.val_fraction)
         train_data, self._val_data = data[:cut], data[cut:]
         cfg.validate_for(len(train_data), len(self._val_data))
+        check_step_logits(cfg.batch_size, cfg.seq_len, len(vocab), cfg.embed)  # before a step allocates them
 
         self._autocast = resolve_precision(cfg.precision, device, cfg)
         torch.manual_seed(cfg.seed)

@@ -155,8 +155,11 @@ def test_wrong_shapes_and_vocabulary(trained: Path, tmp_path: Path) -> None:
 def test_settings_that_claim_a_huge_model_do_not_allocate_it(trained: Path, tmp_path: Path) -> None:
     # 4 layers of 10^6 units would ask for tens of terabytes; the shapes are compared before allocation.
     huge = raw(trained)["config"] | {"hidden": 1_000_000, "n_layers": 4}
-    with pytest.raises(CharRNNError, match="does not match its own settings"):
+    with pytest.raises(CharRNNError, match="bad settings.*hidden size must be at most 8,192"):
         checkpoint.load(rewrite(trained, tmp_path / "huge.pt", config=huge))
+    # Within each cap, but too many parameters together:
+    with pytest.raises(CharRNNError, match="parameters"):
+        checkpoint.load(rewrite(trained, tmp_path / "big.pt", config=huge | {"hidden": 8192}))
     with pytest.raises(CharRNNError, match="bad settings.*layers must be at least 1"):
         checkpoint.load(rewrite(trained, tmp_path / "zero.pt", config=huge | {"n_layers": 0}))
 
@@ -205,3 +208,170 @@ def test_save_into_an_impossible_folder_is_a_clear_error(tmp_path: Path) -> None
     (tmp_path / "a-file").write_text("x")
     with pytest.raises(CharRNNError, match="cannot write .*a-file/run/checkpoint.pt: Not a directory"):
         checkpoint.save(tmp_path / "a-file" / "run" / "checkpoint.pt", {"x": 1})
+
+
+# ---- a bounded cost: a small file cannot claim much memory ---------------------------------------------
+
+
+def test_weights_of_expanded_views_are_refused(trained: Path, tmp_path: Path) -> None:
+    from hostile import expanded_checkpoint
+
+    path = expanded_checkpoint(trained, tmp_path / "expand.pt", hidden=3000)
+    assert path.stat().st_size < 20_000  # claims 36M parameters in a few kilobytes
+    with pytest.raises(CharRNNError, match="claims more values than it stores"):
+        checkpoint.load(path)
+    # Larger claims are refused by the settings' own caps, before any tensor is looked at:
+    with pytest.raises(CharRNNError, match="more than the 100,000,000 allowed|at most 100,000,000 are allowed"):
+        checkpoint.load(expanded_checkpoint(trained, tmp_path / "x6000.pt", hidden=6000))
+    with pytest.raises(CharRNNError, match="hidden size must be at most 8,192"):
+        checkpoint.load(expanded_checkpoint(trained, tmp_path / "x100000.pt", hidden=100_000))
+
+
+def _views_of_one_buffer(weights: dict, overlap: bool) -> dict:
+    """The weights as views into one flat buffer (as cuDNN lays them out), side by side or all at 0."""
+    sizes = [v.numel() for v in weights.values()]
+    flat = torch.cat([v.reshape(-1) for v in weights.values()])
+    out, at = {}, 0
+    for (k, v), n in zip(weights.items(), sizes, strict=True):
+        out[k] = flat[0 if overlap else at : (0 if overlap else at) + n].view(v.shape)
+        at += n
+    return out
+
+
+def test_views_into_one_storage_load_when_side_by_side_and_are_refused_when_they_overlap(
+    trained: Path, tmp_path: Path
+) -> None:
+    weights = raw(trained)["model"]
+    side_by_side = rewrite(trained, tmp_path / "flat.pt", model=_views_of_one_buffer(weights, overlap=False))
+    model, _, _ = checkpoint.load_model(side_by_side)
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, weights[k])
+    overlapping = rewrite(trained, tmp_path / "overlap.pt", model=_views_of_one_buffer(weights, overlap=True))
+    with pytest.raises(CharRNNError, match="overlap in storage"):
+        checkpoint.load(overlapping)
+
+
+def test_more_tensor_bytes_than_the_settings_need_are_refused(trained: Path, tmp_path: Path) -> None:
+    ckpt = raw(trained)
+    budget = checkpoint.tensor_budget(checkpoint.TrainConfig.from_dict(ckpt["config"]), len(ckpt["vocab"]))
+    padded = rewrite(trained, tmp_path / "padded.pt", extra=torch.zeros(budget // 4 + 1, dtype=torch.float32))
+    with pytest.raises(CharRNNError, match="more than its settings need"):
+        checkpoint.load(padded)
+
+
+def _rezip(src: Path, dst: Path, compress: int = zipfile.ZIP_STORED, replace: dict | None = None, extra: int = 0):
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", compression=compress) as zout:
+        for info in zin.infolist():
+            data = (replace or {}).get(info.filename.split("/", 1)[1], zin.read(info))
+            zout.writestr(info.filename, data, compress_type=compress)
+        for i in range(extra):
+            zout.writestr(f"archive/junk/{i}", b"")
+    return dst
+
+
+def test_the_zip_directory_is_checked_before_torch_reads_it(trained: Path, tmp_path: Path) -> None:
+    assert checkpoint.load(_rezip(trained, tmp_path / "same.pt"))["step"] == 5  # a plain rewrite still loads
+    with pytest.raises(CharRNNError, match="holds compressed entries"):
+        checkpoint.load(_rezip(trained, tmp_path / "deflated.pt", compress=zipfile.ZIP_DEFLATED))
+    with pytest.raises(CharRNNError, match="more than 10000 entries"):
+        checkpoint.load(_rezip(trained, tmp_path / "many.pt", extra=checkpoint.MAX_ENTRIES))
+    with pytest.raises(CharRNNError, match="its pickle is over 16 MB"):
+        checkpoint.load(
+            _rezip(trained, tmp_path / "bigpkl.pt", replace={"data.pkl": b"\x80\x02N." + b" " * (16 << 20)})
+        )
+    # A directory that declares entries larger than the file itself:
+    data = bytearray(_rezip(trained, tmp_path / "lying.pt").read_bytes())
+    cd = data.rfind(b"PK\x01\x02")  # the last central-directory record
+    data[cd + 20 : cd + 28] = (1 << 30).to_bytes(4, "little") * 2  # compressed and uncompressed size
+    (tmp_path / "lying.pt").write_bytes(data)
+    with pytest.raises(CharRNNError, match="corrupt or truncated"):
+        checkpoint.load(tmp_path / "lying.pt")
+
+
+def test_refusing_a_hostile_checkpoint_allocates_nothing_it_claims(trained: Path, tmp_path: Path) -> None:
+    """Peak memory of a fresh process refusing a 36M-parameter claim (hidden 3000): no model is built."""
+    import subprocess
+    import sys
+
+    from hostile import expanded_checkpoint
+
+    path = expanded_checkpoint(trained, tmp_path / "expand.pt", hidden=3000)
+    code = (
+        "import resource, sys\n"
+        "from charrnn_tui import checkpoint\n"
+        "from charrnn_tui.errors import CharRNNError\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "try:\n    checkpoint.load(sys.argv[1])\nexcept CharRNNError:\n    pass\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120)
+    grown_kb = int(done.stdout.strip().splitlines()[-1])
+    assert grown_kb < 40_000, f"peak RSS grew {grown_kb} KB; the claimed model is 144 MB"
+
+
+# ---- malformed entries: refused, or dropped before anything trusts them ---------------------------------
+
+
+@pytest.mark.parametrize(
+    "changes, check",
+    [
+        ({"corpus": {"head": 42, "name": "x"}}, lambda c: c["corpus"] == {"name": "x"}),
+        ({"corpus": "hamlet"}, lambda c: c["corpus"] == {}),
+        ({"best_val_loss": "low", "last_val_loss": float("nan")}, lambda c: c["best_val_loss"] is None),
+        ({"elapsed_s": [1.0]}, lambda c: "elapsed_s" not in c),
+        ({"batches": {"phase": "0", "pos": 1}}, lambda c: "batches" not in c),
+        ({"carry": [torch.zeros(7)]}, lambda c: "carry" not in c),
+        ({"rng_torch": "seed", "rng_data": torch.zeros(3)}, lambda c: "rng_torch" not in c and "rng_data" not in c),
+        ({"world_size": 0}, lambda c: "world_size" not in c),
+        (
+            {"optimizer": {"state": {0: {"exp_avg": torch.zeros(2)}}, "param_groups": []}},
+            lambda c: "optimizer" not in c,
+        ),
+    ],
+)
+def test_malformed_optional_entries_are_dropped(trained: Path, tmp_path: Path, changes: dict, check) -> None:
+    ckpt = checkpoint.load(rewrite(trained, tmp_path / "odd.pt", **changes))
+    assert check(ckpt), {k: ckpt.get(k) for k in changes}
+
+
+def test_a_real_training_state_is_kept(trained: Path) -> None:
+    ckpt = checkpoint.load(trained)
+    for key in ("optimizer", "rng_torch", "rng_data", "batches", "carry", "elapsed_s", "world_size"):
+        assert key in ckpt, key
+    assert isinstance(ckpt["corpus"]["head"], str)
+
+
+@pytest.mark.parametrize(
+    "changes, ok",
+    [
+        ({"best_weights": None, "best_step": None}, True),
+        ({"best_step": 3}, True),
+        ({"best_step": "3"}, False),
+        ({"best_step": 99}, False),  # after the last step
+        ({"best_weights": [1]}, False),
+        ({"best_weights": {"head.bias": torch.zeros(2)}}, False),
+    ],
+)
+def test_best_weights_are_validated_like_eval_model(trained: Path, tmp_path: Path, changes: dict, ok: bool) -> None:
+    path = rewrite(trained, tmp_path / "best.pt", **changes)
+    if ok:
+        checkpoint.load(path)
+    else:
+        with pytest.raises(CharRNNError, match="best_step|best_weights|does not match its own settings"):
+            checkpoint.load(path)
+
+
+def test_best_weights_of_the_right_shape_load(trained: Path, tmp_path: Path) -> None:
+    best = {k: v.clone() for k, v in raw(trained)["model"].items()}
+    ckpt = checkpoint.load(rewrite(trained, tmp_path / "best.pt", best_weights=best, best_step=5))
+    assert ckpt["best_step"] == 5 and set(ckpt["best_weights"]) == set(best)
+
+
+def test_parameter_count_matches_the_model() -> None:
+    from charrnn_tui.config import parameter_count
+    from charrnn_tui.model import CharRNN
+
+    for cell in ("lstm", "gru", "rnn"):
+        for embed in (0, 16):
+            cfg = checkpoint.TrainConfig(cell=cell, n_layers=3, hidden=24, embed=embed)
+            assert parameter_count(cfg, 57) == CharRNN.from_config(57, cfg).num_params(), (cell, embed)

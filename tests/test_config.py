@@ -60,3 +60,56 @@ def test_corpus_too_small_for_the_batch() -> None:
         cfg.validate_for(400, 50)
     with pytest.raises(CharRNNError, match="validation split has 1 characters"):
         cfg.validate_for(10_000, 1)
+
+
+@pytest.mark.parametrize(
+    "overrides, reason",
+    [
+        ({"lr": float("nan")}, r"learning rate must be a finite number \(got nan\)"),
+        ({"lr": float("inf")}, "learning rate must be a finite number"),
+        ({"max_seconds": float("inf")}, "max seconds must be a finite number"),
+        ({"dropout": float("nan")}, "dropout must be a finite number"),
+        ({"grad_clip": float("-inf")}, "gradient clip must be a finite number"),
+        ({"checkpoint_seconds": float("nan")}, "checkpoint interval must be a finite number"),
+        ({"hidden": 2.5}, r"hidden size must be a whole number \(got 2.5\)"),
+        ({"n_layers": True}, "layers must be a whole number"),
+        ({"steps": "10"}, "steps must be a whole number"),
+        ({"hidden": 8193}, "hidden size must be at most 8,192"),
+        ({"n_layers": 17}, "layers must be at most 16"),
+        ({"embed": 10_000}, "embedding size must be at most 8,192"),
+        ({"seed": -1}, "seed must be 0 or more"),
+        ({"seed": 2**63}, "seed must be at most"),
+        ({"keep_best": "yes"}, "keep best must be true or false"),
+        ({"batch_size": 1 << 16, "seq_len": 1 << 10}, "characters a step, more than the 4,194,304 allowed"),
+        ({"hidden": 8192, "n_layers": 16}, "parameters, more than the 100,000,000 allowed"),
+    ],
+)
+def test_numbers_must_be_finite_whole_and_within_caps(overrides: dict, reason: str) -> None:
+    with pytest.raises(CharRNNError, match=reason):
+        TrainConfig.from_dict(preset("tiny").to_dict() | overrides).validate()
+
+
+def test_the_largest_allowed_settings_pass() -> None:
+    from charrnn_tui.config import MAX_LAYERS, MAX_PARAMS, parameter_count
+
+    cfg = preset("tiny").with_overrides(n_layers=MAX_LAYERS, hidden=512, embed=0, seed=2**63 - 1, lr=1e30)
+    cfg.validate()
+    assert parameter_count(cfg, 0) <= MAX_PARAMS
+
+
+def test_generation_settings_share_one_rule() -> None:
+    from charrnn_tui.sampling import GenerationSettings
+
+    assert GenerationSettings.parse("500", "0.8", "").validate(min_length=1) == GenerationSettings(500, 0.8, 0)
+    for fields, reason in [
+        (("x", "1", "0"), "length must be a whole number"),
+        (("5", "warm", "0"), "temperature must be a number"),
+        (("5", "nan", "0"), r"temperature must be a finite number \(got nan\)"),
+        (("5", "1e309", "0"), r"temperature must be a finite number \(got inf\)"),
+        (("0", "1", "0"), "length must be 1 or more, up to 100,000"),
+        (("5", "-0.5", "0"), r"temperature must be 0 \(argmax\) or more"),
+        (("5", "1", "-1"), r"top-k must be 0 \(all\) or more"),
+    ]:
+        with pytest.raises(CharRNNError, match=reason):
+            GenerationSettings.parse(*fields).validate(min_length=1, max_length=100_000)
+    GenerationSettings(5, 1e-300, 0).validate()  # finite and tiny: allowed, generation treats it as argmax

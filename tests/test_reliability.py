@@ -194,3 +194,11 @@ def test_crlf_corpus_trains_as_plain_lines(run_cli, small_text_file: Path, tmp_p
     done = run_cli("--train-only", "--corpus", str(crlf), *TINY, "--steps", "2", "--run-dir", str(tmp_path / "r"))
     assert done.returncode == 0, done.stderr
     assert "\r" not in checkpoint.load(tmp_path / "r")["vocab"]
+
+
+def test_a_step_too_large_for_a_huge_vocabulary_is_refused_before_it_allocates(tiny, tmp_path: Path) -> None:
+    # 20,000 distinct characters (a CJK text can have them): batch 64 x sequence 128 would be 655 MB of logits.
+    text = "".join(chr(0x4E00 + i) for i in range(20_000)) * 3
+    result = Trainer(Corpus("cjk", text, "built-in"), tiny(batch_size=64, seq_len=128), tmp_path / "run").run()
+    assert not isinstance(result, Finished) and "MB of logits per training step" in result.message
+    assert not (tmp_path / "run").exists()

@@ -23,6 +23,7 @@ from charrnn_tui.paths import runs_dir
 from charrnn_tui.requests import AppRequest
 from charrnn_tui.resume import missing_corpus
 from charrnn_tui.runfolder import RunSummary, create_run_dir, display_path, summarize
+from charrnn_tui.safetext import escape, one_line
 from charrnn_tui.tui.messages import ModelLoaded, TrainerEvent
 from charrnn_tui.tui.screens.corpus import CorpusScreen
 from charrnn_tui.tui.screens.generation import GenerationScreen
@@ -76,7 +77,12 @@ class CharRNNApp(App):
             run = summarize(self.run_dir)
             if run is None or run.config is None:
                 why = run.problem if run else "it holds no run"
-                self.notify(f"cannot continue {display_path(self.run_dir)}: {why}", severity="error", timeout=10)
+                self.notify(
+                    escape(f"cannot continue {display_path(self.run_dir)}: {why}"),
+                    severity="error",
+                    timeout=10,
+                    markup=False,
+                )
             else:
                 self.continue_run(run)
 
@@ -161,6 +167,12 @@ class CharRNNApp(App):
     def _show_training_requested(self) -> None:
         self.show_training()
 
+    @on(CorpusScreen.CompareRequested)
+    def _compare_requested(self, message: CorpusScreen.CompareRequested) -> None:
+        from charrnn_tui.tui.screens.compare import CompareScreen
+
+        self.push_screen(CompareScreen(message.runs))
+
     @on(TrainingScreen.GenerateRequested)
     def _generate_from_session_requested(self) -> None:
         self.open_generation_from_session()
@@ -180,7 +192,8 @@ class CharRNNApp(App):
             WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED,
         ):  # fmt: skip
             if event.state == WorkerState.ERROR:  # Trainer.run never raises; this is a bug in the app's glue
-                self.notify(f"training worker failed: {event.worker.error}", severity="error", timeout=10)
+                error = escape(f"training worker failed: {event.worker.error}")
+                self.notify(error, severity="error", timeout=10, markup=False)
             if self.quitting:
                 self.exit(return_code=128 + self.ended_by_signal if self.ended_by_signal else 0)
 
@@ -194,7 +207,7 @@ class CharRNNApp(App):
         self._snapshot(s)
 
     @work(thread=True, exit_on_error=False, group="model")
-    def _snapshot(self, session: TrainingSession) -> None:
+    def _snapshot(self, session: TrainingSession, refresh: bool = False) -> None:
         # The copy waits for the trainer's current step (it holds the model's lock), so not on the UI thread.
         try:
             model, vocab = session.snapshot()
@@ -203,33 +216,55 @@ class CharRNNApp(App):
             return
         step = session.last_step.step if session.last_step else 0
         title = f"{session.corpus_name}, weights of step {step}"
-        self.post_message(ModelLoaded(model, vocab, session.default_prime(), title))
+        self.post_message(
+            ModelLoaded(
+                model, vocab, session.default_prime(vocab.chars), title, step=step, live=session.active, refresh=refresh
+            )
+        )
+
+    @on(GenerationScreen.RefreshWeights)
+    def _refresh_weights(self) -> None:
+        s = self.session
+        if s is None or s.trainer is None:
+            self.notify("no training run to copy fresh weights from", severity="warning")
+            return
+        self._snapshot(s, refresh=True)
 
     def generate_from_run(self, run: RunSummary) -> None:
         if not run.has_checkpoint:
-            self.notify(f"{run.name} has no checkpoint yet", severity="error")
+            self.notify(f"{one_line(run.name)} has no checkpoint yet", severity="error", markup=False)
             return
-        self.notify(f"loading {run.name}...")
+        self.notify(f"loading {one_line(run.name)}...", markup=False)
         self._load_run(run)
 
     @work(thread=True, exit_on_error=False, group="model")
     def _load_run(self, run: RunSummary) -> None:
         try:
             from charrnn_tui.checkpoint import load_model
-            from charrnn_tui.headless import default_prime
+            from charrnn_tui.sampling import default_prime
 
             model, vocab, ckpt = load_model(run.path)
+            prime = default_prime(ckpt["corpus"].get("head", ""), vocab.chars)
         except CharRNNError as e:
             self.post_message(ModelLoaded(error=str(e)))
             return
+        except Exception as e:  # noqa: BLE001 - a bug must not leave "loading ..." on screen forever
+            self.post_message(ModelLoaded(error=f"cannot load {run.name}: {type(e).__name__}: {e}"))
+            return
         title = f"{run.name}, step {ckpt['step']}"
-        self.post_message(ModelLoaded(model, vocab, default_prime(ckpt), title))
+        self.post_message(ModelLoaded(model, vocab, prime, title, step=ckpt["step"]))
 
     def on_model_loaded(self, message: ModelLoaded) -> None:
         if message.error:
-            self.notify(message.error, title="cannot generate", severity="error", timeout=10)
+            self.notify(escape(message.error), title="cannot generate", severity="error", timeout=10, markup=False)
+        elif message.refresh and isinstance(self.screen, GenerationScreen):
+            self.screen.use_weights(message.model, message.step, message.title)
         elif not isinstance(self.screen, GenerationScreen):
-            self.push_screen(GenerationScreen(message.model, message.vocab, message.prime, message.title))
+            self.push_screen(
+                GenerationScreen(
+                    message.model, message.vocab, message.prime, message.title, step=message.step, live=message.live
+                )
+            )
 
     # ---- quitting ---------------------------------------------------------------------------------------
     def _install_signal_handlers(self) -> None:

@@ -38,12 +38,26 @@ class CorpusLoaded(Message):
 
 
 class ModelLoaded(Message):
-    """A saved run's checkpoint was read off the UI thread, for the generation screen."""
+    """A model for the generation screen was read off the UI thread: a saved run's checkpoint, or a copy of the
+    training run's weights (`live`), maybe in answer to the screen's request for a fresh copy (`refresh`)."""
 
-    def __init__(self, model: Any = None, vocab: Any = None, prime: str = "", title: str = "", error: str = "") -> None:
+    def __init__(
+        self,
+        model: Any = None,
+        vocab: Any = None,
+        prime: str = "",
+        title: str = "",
+        error: str = "",
+        step: int | None = None,
+        live: bool = False,
+        refresh: bool = False,
+    ) -> None:
         super().__init__()
         self.model = model
         self.vocab = vocab
         self.prime = prime
         self.title = title
         self.error = error
+        self.step = step
+        self.live = live
+        self.refresh = refresh

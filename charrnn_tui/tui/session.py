@@ -193,8 +193,9 @@ class TrainingSession:
             raise CharRNNError("the model is not built yet; wait for training to start")
         return self.trainer.snapshot()
 
-    def default_prime(self) -> str:
-        from charrnn_tui.headless import default_prime
+    def default_prime(self, vocab_chars: str) -> str:
+        """The corpus's first line, in characters of `vocab_chars` (see sampling.default_prime)."""
+        from charrnn_tui.sampling import default_prime
 
         head = self.corpus.text[:200] if self.corpus is not None else ""
-        return default_prime({"corpus": {"head": head}, "vocab": head[:1] or "\n"})
+        return default_prime(head, vocab_chars)

@@ -161,3 +161,30 @@ def test_generation_screen(snap_compare, make_app, hamlet: Corpus) -> None:
         await pilot.pause()
 
     assert snap_compare(make_app(), terminal_size=SIZE, run_before=feed)
+
+
+class TestCompareScreen:
+    @staticmethod
+    async def compared(pilot) -> None:
+        from charrnn_tui.tui.screens.compare import CompareScreen
+
+        await corpus_loaded(pilot)
+        pilot.app.screen.query_one("#runs").focus()
+        await pilot.press("m", "down", "m", "c")
+        await pilot.pause()
+        assert isinstance(pilot.app.screen, CompareScreen)
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.pause()
+
+    def test_compare_screen_80x24(self, snap_compare, make_app, data_home: Path) -> None:
+        from test_compare import two_runs
+
+        two_runs(data_home)
+        assert snap_compare(make_app(), terminal_size=SMALL, run_before=self.compared)
+
+    def test_compare_screen(self, snap_compare, make_app, data_home: Path) -> None:
+        from test_compare import two_runs
+
+        two_runs(data_home)
+        assert snap_compare(make_app(), terminal_size=WIDE, run_before=self.compared)

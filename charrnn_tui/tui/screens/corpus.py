@@ -20,6 +20,7 @@ from charrnn_tui.errors import CharRNNError
 from charrnn_tui.formatting import fmt_budget, generate_command, shown_path
 from charrnn_tui.paths import runs_dir
 from charrnn_tui.runfolder import RunSummary, list_runs
+from charrnn_tui.safetext import escape, one_line
 from charrnn_tui.tui.messages import CorpusLoaded
 from charrnn_tui.tui.suggest import PathSuggester
 from charrnn_tui.tui.widgets.settings_form import SettingsForm
@@ -66,6 +67,13 @@ class CorpusScreen(Screen):
     class ShowTrainingRequested(Message):
         """Go back to the run training in the background."""
 
+    class CompareRequested(Message):
+        """Show the validation curves of `runs` side by side."""
+
+        def __init__(self, runs: list[RunSummary]) -> None:
+            super().__init__()
+            self.runs = runs
+
     CSS_PATH = "corpus.tcss"
     BINDINGS = [
         Binding("ctrl+t", "train", "Train", priority=True),
@@ -91,6 +99,7 @@ class CorpusScreen(Screen):
         self._request = 0
         self.plays: list[BuiltinPlay] = []
         self.runs: list[RunSummary] = []
+        self.marked: set[Path] = set()  # saved runs marked for comparison
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -111,7 +120,7 @@ class CorpusScreen(Screen):
                 yield SettingsForm(id="settings")
                 yield Static(id="settings-error", markup=False)
                 yield Button("Train  (Ctrl+T)", id="train", variant="primary")
-        yield OptionList(id="runs")
+        yield RunList(id="runs")
         yield Static(id="corpus-hint")
         yield Footer()
 
@@ -205,7 +214,7 @@ class CorpusScreen(Screen):
     def load(self, spec: str, is_path: bool = False) -> None:
         self._request += 1
         self.corpus, self.corpus_error = None, ""
-        self.query_one("#corpus-info", Static).update(Text(f"loading {spec}...", style="yellow"))
+        self.query_one("#corpus-info", Static).update(Text(f"loading {one_line(spec)}...", style="yellow"))
         self.query_one("#preview", Static).update("")
         self._validate()
         self._load(self._request, spec, is_path)
@@ -226,8 +235,8 @@ class CorpusScreen(Screen):
             return  # a newer choice is loading
         self.corpus, self.vocab_size, self.corpus_error = message.corpus, message.vocab_size, message.error
         if message.error:
-            self.query_one("#corpus-info", Static).update(Text(message.error, style="bold red"))
-            self.notify(message.error, title="cannot use this corpus", severity="error")
+            self.query_one("#corpus-info", Static).update(Text(escape(message.error), style="bold red"))
+            self.notify(escape(message.error), title="cannot use this corpus", severity="error", markup=False)
         else:
             self._show_corpus()
         self._validate()
@@ -239,13 +248,14 @@ class CorpusScreen(Screen):
         train, val = len(c) - int(len(c) * cfg.val_fraction), int(len(c) * cfg.val_fraction)
         source = "built-in" if c.source == "built-in" else Path(c.source).name
         info = Text.assemble(
-            (c.name, "bold"), (f"  ({source})\n", "dim"),
+            (one_line(c.name), "bold"), (f"  ({one_line(source)})\n", "dim"),
             ("characters  ", "dim"), f"{len(c):,}\n",
             ("vocabulary  ", "dim"), f"{self.vocab_size:,} distinct chars\n",
             ("train / val ", "dim"), f"{train:,} / {val:,}",
         )  # fmt: skip
         self.query_one("#corpus-info", Static).update(info)
-        self.query_one("#preview", Static).update(c.text[:PREVIEW_CHARS])
+        self.query_one("#preview", Static).update(escape(c.text[:PREVIEW_CHARS]))
+        self.query_one("#preview-box").border_title = "preview"
 
     # ---- settings -----------------------------------------------------------------------------------
     def on_select_changed(self, event: Select.Changed) -> None:
@@ -309,7 +319,7 @@ class CorpusScreen(Screen):
             self.post_message(self.ShowTrainingRequested())
             return
         if self.corpus is None:
-            self.notify(self.corpus_error or "the corpus is still loading", severity="warning")
+            self.notify(escape(self.corpus_error) or "the corpus is still loading", severity="warning", markup=False)
             return
         try:
             config = self.config()
@@ -328,8 +338,26 @@ class CorpusScreen(Screen):
                                    disabled=True))  # fmt: skip
             return
         width = max(len(r.name) for r in self.runs)
+        self.marked &= {r.path for r in self.runs}
         for r in self.runs:
-            runs.add_option(Option(run_label(r, width), id=str(r.path)))
+            runs.add_option(Option(run_label(r, width, r.path in self.marked), id=str(r.path)))
+
+    def action_mark_run(self) -> None:
+        """Mark or unmark the highlighted run for the side-by-side curves."""
+        run = self._selected_run()
+        if run is None:
+            return
+        self.marked ^= {run.path}
+        runs = self.query_one("#runs", OptionList)
+        width = max(len(r.name) for r in self.runs)
+        runs.replace_option_prompt_at_index(runs.highlighted, run_label(run, width, run.path in self.marked))
+
+    def action_compare_runs(self) -> None:
+        chosen = [r for r in self.runs if r.path in self.marked]
+        if len(chosen) < 2:
+            self.notify("mark two or more saved runs with m first, then c shows their curves together")
+            return
+        self.post_message(self.CompareRequested(chosen))
 
     def _selected_run(self) -> RunSummary | None:
         runs = self.query_one("#runs", OptionList)
@@ -385,13 +413,22 @@ class CorpusScreen(Screen):
         self.post_message(self.GenerateRequested(run))
 
 
-def run_label(r: RunSummary, name_width: int) -> Text:
+class RunList(OptionList):
+    """The saved runs; its keys show in the footer while it has focus."""
+
+    BINDINGS = [
+        Binding("m", "screen.mark_run", "Mark"),
+        Binding("c", "screen.compare_runs", "Compare marked"),
+    ]
+
+
+def run_label(r: RunSummary, name_width: int, marked: bool = False) -> Text:
     """One saved run on one line (cut with an ellipsis, never wrapped): what is in its checkpoint (not rows
     logged after it), or what is damaged."""
     cfg = r.config
     model = f"  {cfg.cell.upper()} {cfg.n_layers}x{cfg.hidden}" if cfg else ""
     if r.problem:
-        state = ("damaged: " + r.problem, "red")
+        state = ("damaged: " + one_line(r.problem), "red")  # names files and paths: untrusted text
     elif not r.has_checkpoint:
         state = ("no checkpoint yet", "red")
     elif r.checkpoint is None:
@@ -400,5 +437,6 @@ def run_label(r: RunSummary, name_width: int) -> Text:
         best = f"best val {r.best_val_loss:.3f}" if r.best_val_loss is not None else "no val loss yet"
         state = (f"step {r.step:,}  {best}", "green")
     return Text.assemble(
-        (f"{r.name:<{name_width}}", "bold"), model, "  ", state, no_wrap=True, overflow="ellipsis"
+        ("● " if marked else "  ", "cyan"), (f"{one_line(r.name):<{name_width}}", "bold"), model, "  ", state,
+        no_wrap=True, overflow="ellipsis",
     )  # fmt: skip

@@ -1,7 +1,13 @@
-"""The generation screen: type a prime, press Enter, and watch the model write on, one character at a time."""
+"""The generation screen: type a prime, press Enter, and watch the model write on, one character at a time.
+
+Ctrl+L cycles 1, 2 and 4 columns: continuations of the same prime, stepped together (one read of the
+weights per step for all), each column headed by its temperature. The temperature field takes one value
+(every column samples at it, each with its own seed) or one per column ("0 0.5 0.8 1.2").
+"""
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import deque
 from typing import TYPE_CHECKING, Any
@@ -10,11 +16,14 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Grid, Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
 
+from charrnn_tui.errors import CharRNNError
+from charrnn_tui.safetext import escape, one_line
+from charrnn_tui.sampling import GenerationSettings
 from charrnn_tui.tui.widgets.generated_text import GeneratedText, candidates_text, legend_text
 
 if TYPE_CHECKING:
@@ -25,6 +34,8 @@ if TYPE_CHECKING:
 # needs: at 10 frames a second the app streams at ~3/4 of the CLI's rate, at 15 ~0.6 (measured in tmux, 20,000 chars).
 FLUSH_HZ = 10
 MAX_LENGTH = 100_000
+COLUMNS = (1, 2, 4)
+WIDE = 120  # from this terminal width, 4 columns stand side by side; below it they are 2 x 2
 
 
 class GenerationDone(Message):
@@ -34,83 +45,166 @@ class GenerationDone(Message):
         self.error = error
 
 
+def parse_temperatures(text: str, columns: int) -> list[float]:
+    """One temperature per column from "0.8" (all alike) or "0 0.5 0.8 1.2" (commas or spaces).
+    Raises ValueError (not a number, a wrong count) or CharRNNError (a value out of range) with the reason."""
+    parts = [p for p in re.split(r"[,\s]+", text.strip()) if p]
+    if not parts:
+        parts = ["0"]
+    values = [float(p) for p in parts]  # ValueError names the bad one
+    for v in values:  # the same rule as --temperature's (CharRNNError: NaN, infinite, negative, too large)
+        GenerationSettings(1, v, 0).validate(min_length=1)
+    if len(values) == 1:
+        return values * columns
+    if len(values) != columns:
+        raise ValueError(f"give one temperature, or one per column ({columns}; got {len(values)})")
+    return values
+
+
 class GenerationScreen(Screen):
     CSS_PATH = "generation.tcss"
     BINDINGS = [
-        Binding("ctrl+g", "generate", "Generate", priority=True),
+        # Enter in any field generates (the prime's title says so); the footer must fit 80 columns.
+        Binding("ctrl+g", "generate", "Generate", priority=True, show=False),
         Binding("ctrl+n", "more", "Continue", priority=True),
         Binding("ctrl+s", "stop", "Stop", priority=True),
-        Binding("ctrl+r", "reset", "Reset", priority=True),
-        Binding("escape", "back", "Stop/back"),
+        Binding("ctrl+r", "reset", "Clear", priority=True),
+        Binding("ctrl+l", "columns", "Columns", priority=True),
+        Binding("f5", "refresh_weights", "Refresh", priority=True),
+        Binding("escape", "back", "Back"),
     ]
 
-    def __init__(self, model: Any, vocab: Vocab, default_prime: str, title: str, seed: int | None = None) -> None:
+    class RefreshWeights(Message):
+        """Asks the app for a fresh copy of the training run's weights; it answers with `use_weights`."""
+
+    def __init__(
+        self,
+        model: Any,
+        vocab: Vocab,
+        default_prime: str,
+        title: str,
+        seed: int | None = None,
+        step: int | None = None,
+        live: bool = False,
+    ) -> None:
+        """model: None in tests that feed fixed tokens through show_tokens(). step: the training step the
+        weights are from. live: the weights are a copy taken from a run that may still be training, so
+        F5 (a RefreshWeights message to the app) can take a fresh one."""
         super().__init__()
-        self.model = model  # None in tests that feed fixed tokens through show_tokens()
+        self.model = model
         self.vocab = vocab
         self.default_prime = default_prime
         self.title_text = title
         self.seed = seed
+        self.step = step
+        self.live = live
         self.generator = None  # built on first use: generate.py imports torch
         self._gen_lock = threading.Lock()  # one generation at a time touches the generator's state
         self._stop = threading.Event()
-        self._queue: deque[tuple[int, Token]] = deque()  # worker -> UI; deque append/popleft are thread-safe
+        self._queue: deque[tuple[int, tuple[Token, ...]]] = deque()  # worker -> UI; thread-safe append/popleft
         self._run = 0  # tokens of an older run, still in flight, are dropped
         self.generating = False
         self._last: Token | None = None
         self._target = 0
+        self.columns = 1
+        self._rows = 1  # rows of the text on screen (columns may have changed since)
+        self._temps: list[float] = [0.8]
 
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="gen-controls"):
             yield Input(placeholder="prime text: empty starts from the corpus's first line", id="prime")
             yield Input("500", type="integer", id="length")
-            yield Input("0.8", type="number", id="temperature")
+            yield Input("0.8", restrict=r"[0-9eE.,+\- ]*", id="temperature")
             yield Input("0", type="integer", id="top-k")
         yield Static(id="gen-status", markup=False)
         with Horizontal(id="gen-body"):
-            yield GeneratedText(id="gen-pane")
+            with Grid(id="gen-panes"):
+                for i in range(max(COLUMNS)):
+                    yield GeneratedText(id=f"gen-pane-{i}", classes="gen-pane")
             with Vertical(id="gen-side"):
                 yield Static(id="candidates")
                 yield Static(legend_text(), id="legend")
+        yield Static(id="gen-weights", markup=False)
         yield Footer()
 
+    @property
+    def panes(self) -> list[GeneratedText]:
+        return list(self.query(".gen-pane").results(GeneratedText))
+
     def on_mount(self) -> None:
-        self.sub_title = self.title_text
+        self.sub_title = one_line(self.title_text)  # a run or corpus name: untrusted
         self.query_one("#prime").border_title = "prime (Enter generates)"
         self.query_one("#length").border_title = "length"
         self.query_one("#temperature").border_title = "temperature"
         self.query_one("#top-k").border_title = "top-k"
-        self.query_one("#gen-pane").border_title = "generated text (the prime underlined)"
         self.query_one("#gen-side").border_title = "top guesses, last step"
         self.query_one("#candidates", Static).update(candidates_text(None))
+        self._show_weights()
+        self._layout()
         self.status("Type a prime (or leave it empty) and press Enter. temperature 0 is argmax; top-k 0 keeps all.")
         self.query_one("#prime", Input).focus()
         self.app.steady_inputs(self)
         self.set_interval(1 / FLUSH_HZ, self._flush)
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # F5 is offered only where a newer copy can exist: weights taken from a run still in the app.
+        return self.live if action == "refresh_weights" else True
+
+    def on_resize(self) -> None:
+        self._layout()
+
     def status(self, message: str, error: bool = False) -> None:
-        self.query_one("#gen-status", Static).update(Text(message, style="bold red" if error else ""))
+        self.query_one("#gen-status", Static).update(Text(escape(message), style="bold red" if error else ""))
+
+    def _show_weights(self) -> None:
+        line = self.query_one("#gen-weights", Static)
+        if self.step is None:
+            line.display = False
+            return
+        line.display = True
+        if self.live:
+            line.update(f"weights of step {self.step:,}, copied when this screen opened; F5 takes a fresh copy")
+        else:
+            line.update(f"weights of step {self.step:,}")
+
+    def _layout(self) -> None:
+        """Show `columns` panes: side by side, or 2 x 2 for 4 below WIDE columns; the candidates only for one."""
+        n = self.columns
+        grid = self.query_one("#gen-panes", Grid)
+        across = n if n < 4 or self.size.width >= WIDE else 2
+        grid.styles.grid_size_columns = across
+        grid.styles.grid_size_rows = (n + across - 1) // across
+        for i, pane in enumerate(self.panes):
+            pane.display = i < n
+        self.query_one("#gen-side").display = n == 1
+        self._title_panes()
+
+    def _title_panes(self) -> None:
+        for i, pane in enumerate(self.panes):
+            if self.columns == 1:
+                pane.border_title = "generated text (the prime underlined)"
+            elif i < len(self._temps) and self._rows == self.columns:
+                pane.border_title = f"temperature {self._temps[i]:g}"
+            else:
+                pane.border_title = f"column {i + 1}"
 
     # ---- settings --------------------------------------------------------------------------------------
-    def _settings(self) -> tuple[int, float, int] | None:
+    def _settings(self) -> tuple[int, list[float], int] | None:
+        # The same checks as --generate-only's (sampling.py), with the pane's own length cap; one temperature
+        # per column.
+        values = [self.query_one(f"#{name}", Input).value for name in ("length", "top-k")]
         try:
-            length = int(self.query_one("#length", Input).value or "0")
-            temperature = float(self.query_one("#temperature", Input).value or "0")
-            top_k = int(self.query_one("#top-k", Input).value or "0")
-        except ValueError:
-            self.status("length and top-k must be whole numbers, temperature a number", error=True)
+            s = GenerationSettings.parse(values[0], "0", values[1]).validate(min_length=1, max_length=MAX_LENGTH)
+        except CharRNNError as e:
+            self.status(str(e), error=True)
             return None
-        if not 0 < length <= MAX_LENGTH:
-            self.status(f"length must be between 1 and {MAX_LENGTH:,} (got {length})", error=True)
+        try:
+            temps = parse_temperatures(self.query_one("#temperature", Input).value, self.columns)
+        except (ValueError, CharRNNError) as e:
+            self.status(f"temperature: {e}", error=True)
             return None
-        if temperature < 0:
-            self.status(f"temperature must be 0 (argmax) or more (got {temperature:g})", error=True)
-            return None
-        if top_k < 0:
-            self.status(f"top-k must be 0 (all) or more (got {top_k})", error=True)
-            return None
-        return length, temperature, top_k
+        return s.length, temps, s.top_k
 
     # ---- actions -----------------------------------------------------------------------------------
     def on_input_submitted(self, event: Input.Submitted) -> None:
@@ -137,12 +231,45 @@ class GenerationScreen(Screen):
 
     def action_more(self) -> None:
         """Extend the same text, the recurrent state carried on."""
-        if self.generator is None or self.generator.logits is None:
+        if self._rows != self.columns or (self.model is not None and self.generator is None):
+            self.status("Nothing to continue in these columns: press Enter to generate first.", error=True)
+            return
+        if self.generator is not None and self.generator.logits is None:
             self.status("Nothing to continue yet: press Enter to generate first.", error=True)
             return
         settings = self._settings()
         if settings is not None:
             self._begin(None, *settings)
+
+    def action_columns(self) -> None:
+        """1 -> 2 -> 4 columns; the next Enter generates that many continuations."""
+        self.columns = COLUMNS[(COLUMNS.index(self.columns) + 1) % len(COLUMNS)]
+        self._layout()
+        if self.columns == 1:
+            self.status("1 column. Enter generates.")
+        else:
+            example = " ".join(["0", "0.5", "0.8", "1.2"][: self.columns])
+            self.status(
+                f"{self.columns} columns: Enter generates {self.columns} continuations of the prime. "
+                f"temperature: one value for all, or {self.columns} (e.g. {example})."
+            )
+
+    def action_refresh_weights(self) -> None:
+        self.status("asking for a fresh copy of the weights...")
+        self.post_message(self.RefreshWeights())
+
+    def use_weights(self, model: Any, step: int | None, title: str | None = None) -> None:
+        """Generate from now on with `model` (a fresh copy of the weights at `step`); the text is cleared."""
+        self._stop.set()
+        with self._gen_lock:  # waits for a running stream to notice the stop
+            self.model = model
+            self.generator = None
+        self.step = step
+        if title is not None:
+            self.title_text = self.sub_title = title
+        self._show_weights()
+        self.action_reset()
+        self.status(f"Now generating with the weights of step {step:,}. Press Enter.")
 
     def action_stop(self) -> None:
         if self.generating:
@@ -157,7 +284,8 @@ class GenerationScreen(Screen):
                 self.generator.reset()
         self._last = None
         self.generating = False
-        self.query_one(GeneratedText).clear()
+        for pane in self.panes:
+            pane.clear()
         self.query_one("#candidates", Static).update(candidates_text(None))
         self.status("Cleared. Type a prime and press Enter.")
 
@@ -168,64 +296,75 @@ class GenerationScreen(Screen):
             self.app.pop_screen()
 
     # ---- the stream --------------------------------------------------------------------------------
-    def _begin(self, prime: str | None, length: int, temperature: float, top_k: int) -> None:
+    def _begin(self, prime: str | None, length: int, temps: list[float], top_k: int) -> None:
         self._stop.set()  # a running stream ends at its next character; the lock orders the two
         self._stop = threading.Event()
         self._run += 1
         self._queue.clear()
-        pane = self.query_one(GeneratedText)
+        panes = self.panes[: self.columns]
         if prime is not None:
-            pane.clear()
-            pane.add_prime(prime)
+            for pane in self.panes:
+                pane.clear()
+            for pane in panes:
+                pane.add_prime(prime)
+        self._rows, self._temps = self.columns, temps
+        self._title_panes()
         self.generating = True
-        self._target = pane.n_chars + length
-        self.status(f"generating {length} characters... Ctrl+S or Esc stops.")
+        self._target = panes[0].n_chars + length
+        what = f"{length} characters" + (f" in each of {self.columns} columns" if self.columns > 1 else "")
+        self.status(f"generating {what}... Ctrl+S or Esc stops.")
         if self.model is not None:
-            self._stream(self._run, self._stop, prime, length, temperature, top_k)
+            seeds = [None if self.seed is None else self.seed + i for i in range(self.columns)]
+            self._stream(self._run, self._stop, prime, length, temps, top_k, seeds)
 
     @work(thread=True, exit_on_error=False, group="generate")
-    def _stream(self, run: int, stop: threading.Event, prime: str | None, length: int, temp: float, top_k: int) -> None:
+    def _stream(
+        self, run: int, stop: threading.Event, prime: str | None, length: int, temps: list, top_k: int, seeds: list
+    ) -> None:
         error = ""
         try:
             with self._gen_lock:
                 if self.generator is None:
                     from charrnn_tui.generate import Generator
 
-                    self.generator = Generator(self.model, self.vocab)
+                    self.generator = Generator(self.model, self.vocab, rows=len(temps))
                 if prime is not None:
-                    self.generator.reset()
+                    self.generator.reset(rows=len(temps))
                     self.generator.feed(prime)
-                for tok in self.generator.sample(length, temp, top_k, self.seed):
+                for tokens in self.generator.sample_rows(length, temps, top_k, seeds):
                     if stop.is_set():
                         break
-                    self._queue.append((run, tok))
+                    self._queue.append((run, tokens))
         except Exception as e:  # shown in the status line; the app keeps running
             error = f"generation failed: {type(e).__name__}: {e}"
         self.post_message(GenerationDone(run, error))
 
-    def show_tokens(self, prime: str | None, tokens: list[Token]) -> None:
-        """Stream fixed tokens through the same path as the model's (for tests and demos)."""
-        settings = self._settings() or (len(tokens), 0.0, 0)
+    def show_tokens(self, prime: str | None, tokens: list[Token] | list[tuple[Token, ...]]) -> None:
+        """Stream fixed tokens through the same path as the model's (for tests and demos): Tokens for one
+        column, or tuples of one Token per column."""
+        settings = self._settings() or (len(tokens), [0.0] * self.columns, 0)
         self._begin(prime, max(len(tokens), 1), settings[1], settings[2])
         for tok in tokens:
-            self._queue.append((self._run, tok))
+            self._queue.append((self._run, tok if isinstance(tok, tuple) else (tok,)))
         self.post_message(GenerationDone(self._run))
 
     def _flush(self) -> None:
         if not self._queue:
             return
-        tokens = []
+        steps = []
         for _ in range(len(self._queue)):
-            run, tok = self._queue.popleft()
+            run, tokens = self._queue.popleft()
             if run == self._run:
-                tokens.append(tok)
-        if not tokens:
+                steps.append(tokens)
+        if not steps:
             return
-        self._last = tokens[-1]
-        pane = self.query_one(GeneratedText)
+        self._last = steps[-1][0]
         with self.app.batch_update():
-            pane.add_tokens(tokens)
-            self.query_one("#candidates", Static).update(candidates_text(self._last), layout=False)
+            for i, pane in enumerate(self.panes[: len(steps[0])]):
+                pane.add_tokens(step[i] for step in steps)
+            if self.columns == 1:
+                cand = self.query_one("#candidates", Static)
+                cand.update(candidates_text(self._last, cand.content_region.width or 26), layout=False)
 
     def on_generation_done(self, message: GenerationDone) -> None:
         if message.run != self._run:
@@ -235,6 +374,7 @@ class GenerationScreen(Screen):
         if message.error:
             self.status(message.error, error=True)
             return
-        n = self.query_one(GeneratedText).n_chars
+        n = self.panes[0].n_chars
         stopped = " (stopped)" if n < self._target else ""
-        self.status(f"{n} characters generated{stopped}. Ctrl+N continues, Enter starts over, Ctrl+R clears.")
+        each = " in each column" if self._rows > 1 else ""
+        self.status(f"{n} characters generated{each}{stopped}. Ctrl+N continues, Enter starts over, Ctrl+R clears.")

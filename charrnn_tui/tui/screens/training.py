@@ -15,6 +15,7 @@ from textual.widgets import Footer, Header, Static
 
 from charrnn_tui.events import CheckpointSaved, Event, Failed, Finished
 from charrnn_tui.formatting import generate_command, resume_command, shown_path
+from charrnn_tui.safetext import escape, one_line
 from charrnn_tui.tui.overfitting import Overfit, overfitting
 from charrnn_tui.tui.screens.quit import QuitScreen
 from charrnn_tui.tui.session import TrainingSession
@@ -96,7 +97,7 @@ class TrainingScreen(Screen):
         self.query_one("#stats-box").border_title = "run"
         self.query_one("#samples-box").border_title = "what the model predicts (input / target / its argmax guess)"
         self.query_one("#loss-plot").border_title = "loss curve"
-        self.sub_title = f"training on {self.session.corpus_name}"
+        self.sub_title = f"training on {one_line(self.session.corpus_name)}"
         self.redraw()
         self.set_interval(1 / REDRAW_HZ, self.redraw)
 
@@ -126,7 +127,7 @@ class TrainingScreen(Screen):
                 self._error_shown = True
                 where = f"\nthe last good checkpoint: step {s.last_checkpoint.step}" if s.last_checkpoint else ""
                 error = self.query_one("#training-error", Static)
-                error.update(f"Training failed: {s.result.message}{where}")
+                error.update(escape(f"Training failed: {s.result.message}{where}"))
                 error.display = True
 
     def _show_end(self) -> None:
@@ -192,7 +193,7 @@ class TrainingScreen(Screen):
             self.notify(f"training finished at step {ev.step}: {why}. Press g to generate.")
             self.redraw(force=True)  # the final curve and samples now, not on the next slow frame
         elif isinstance(ev, Failed):
-            self.notify(ev.message, title="training failed", severity="error", timeout=10)
+            self.notify(escape(ev.message), title="training failed", severity="error", timeout=10, markup=False)
             self.redraw(force=True)  # rare and important: show the error panel now
 
     # ---- keys -----------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from charrnn_tui.safetext import escape
 from charrnn_tui.tui.widgets.sample_panel import visible
 
 if TYPE_CHECKING:
@@ -33,8 +34,9 @@ def confidence_style(prob: float) -> str:
     return CONFIDENCE[-1][1]
 
 
-def shown(ch: str) -> str:
-    return ch if ch in "\n\t" else visible(ch) if ch != " " else " "
+def shown(text: str) -> str:
+    """Text as the CLI prints it to a terminal: control characters visible, joiners and marks intact."""
+    return escape(text)
 
 
 class GeneratedText(ScrollView):
@@ -99,7 +101,7 @@ class GeneratedText(ScrollView):
         self._show()
 
     def add_prime(self, text: str) -> None:
-        self._add("".join(shown(c) for c in text), PRIME_STYLE)
+        self._add(shown(text), PRIME_STYLE)
         self._show()
 
     def add_tokens(self, tokens: Iterable[Token]) -> None:
@@ -126,8 +128,19 @@ class GeneratedText(ScrollView):
         return strip.crop_extend(scroll_x, scroll_x + width, self.rich_style).apply_style(self.rich_style)
 
 
-def candidates_text(token: Token | None) -> Text:
-    """The model's top guesses at the last step, as a small bar chart."""
+EIGHTHS = " ▏▎▍▌▋▊▉"  # a bar's last cell, in eighths of a block
+
+
+def bar(p: float, cells: int) -> str:
+    """p (0..1) of `cells` cells as a bar of block characters, to an eighth of a cell: exactly `cells`
+    at 1, nothing at 0 (a rounding that never overflows its width)."""
+    eighths = round(min(max(p, 0.0), 1.0) * cells * 8)
+    full, part = divmod(eighths, 8)
+    return "█" * full + (EIGHTHS[part] if part else "")
+
+
+def candidates_text(token: Token | None, width: int = 26) -> Text:
+    """The model's top guesses at the last step, as a small bar chart `width` cells wide (no line wraps)."""
     out = Text()
     if token is None:
         out.append("Generate to see the model's\ntop guesses at each step.", style="dim")
@@ -135,9 +148,10 @@ def candidates_text(token: Token | None) -> Text:
     for ch, p in token.top:
         label = {"\n": "↵", " ": "␣", "\t": "→"}.get(ch, visible(ch))
         mark = "▶ " if ch == token.char else "  "
-        out.append(f"{mark}{label} ", style="bold")
-        out.append(f"{100 * p:5.1f}% ", style=confidence_style(p))
-        out.append("█" * max(1, round(p * 16)), style=confidence_style(p))
+        head = Text(f"{mark}{label} ", style="bold")
+        head.append(f"{100 * p:5.1f}% ", style=confidence_style(p))
+        out.append_text(head)
+        out.append(bar(p, max(0, width - head.cell_len)), style=confidence_style(p))
         out.append("\n")
     out.rstrip()
     return out

@@ -11,17 +11,20 @@ from rich.text import Text
 from textual.widgets import Static
 
 from charrnn_tui.events import Sample
+from charrnn_tui.safetext import escape
 
 LABEL = "target "  # the widest row label
 VISIBLE = {"\n": "↵", "\t": "→", "\r": "␍", " ": "·"}  # whitespace made visible, one cell each
 
 
 def visible(ch: str) -> str:
+    """One character in a column of its own: whitespace as a symbol, control characters as safetext shows
+    them everywhere, and a character with no cell of its own (a combining mark, a joiner) on a dotted
+    circle, the convention for showing a mark alone."""
     if ch in VISIBLE:
         return VISIBLE[ch]
-    if ch.isprintable():
-        return ch
-    return "�"  # control characters would move the cursor; combining marks have no cell of their own
+    shown = escape(ch)
+    return shown if cell_len(shown) else "◌" + shown
 
 
 class SampleView:

@@ -9,6 +9,7 @@ from textual.widgets import ProgressBar, Static
 
 from charrnn_tui.events import Finished
 from charrnn_tui.formatting import fmt_duration, fmt_loss
+from charrnn_tui.safetext import one_line
 from charrnn_tui.tui.session import TrainingSession
 
 WHY_ENDED = {"steps": "step budget reached", "time": "time budget spent", "stopped": "stopped by you"}
@@ -65,10 +66,11 @@ class StatsPanel(Vertical):
             cfg = st.config
             rows.append(("model", f"{cfg['cell'].upper()} {cfg['n_layers']}x{cfg['hidden']}, {st.n_params:,} params"))
             rows.append(("device", st.device + (f" x{st.world_size}" if st.world_size > 1 else "")))
-            rows.append(("corpus", f"{st.corpus_name}: {st.train_chars:,} train / {st.val_chars:,} val chars"))
+            corpus = one_line(st.corpus_name)
+            rows.append(("corpus", f"{corpus}: {st.train_chars:,} train / {st.val_chars:,} val chars"))
             rows.append(("vocab", f"{st.vocab_size} characters"))
         if session.run_dir is not None:
-            rows.append(("run", session.run_dir.name))  # the name only: no absolute paths on screen
+            rows.append(("run", one_line(session.run_dir.name)))  # the name only: no absolute paths on screen
         ck = session.last_checkpoint
         rows.append(("saved", f"step {ck.step} ({ck.reason})" if ck else "-"))
         # Plain text in two columns rather than a rich Table: the panel redraws twice a second, and a
