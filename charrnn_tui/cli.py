@@ -6,7 +6,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from charrnn_tui.config import CELLS, DEVICES, PRESET_HELP, PRESETS, RESUME_OVERRIDABLE, SAMPLINGS, SCHEDULES
+from charrnn_tui.config import (
+    CELLS,
+    DEVICES,
+    PRECISIONS,
+    PRESET_HELP,
+    PRESETS,
+    RESUME_OVERRIDABLE,
+    SAMPLINGS,
+    SCHEDULES,
+)
 from charrnn_tui.errors import CharRNNError
 from charrnn_tui.requests import AppRequest, GenerateRequest, ListCorporaRequest, Request, TrainRequest
 from charrnn_tui.safetext import configure_streams, write_line
@@ -38,7 +47,7 @@ CONFIG_FLAGS = {
     "weight_decay": "weight_decay", "ema": "ema", "keep_best": "keep_best",
     "steps": "steps", "max_seconds": "max_seconds",
     "eval_interval": "eval_interval", "log_interval": "log_interval",
-    "checkpoint_seconds": "checkpoint_seconds", "seed": "seed", "device": "device",
+    "checkpoint_seconds": "checkpoint_seconds", "seed": "seed", "device": "device", "precision": "precision",
 }  # fmt: skip
 
 
@@ -71,6 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--max-seconds", type=float, metavar="S", help="stop after S seconds of training (0: no limit)")
     r.add_argument("--seed", type=int, metavar="N", help="random seed (training and sampling)")
     r.add_argument("--device", choices=DEVICES, help="where to train (default: auto)")
+    r.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="number format of the forward pass: bf16 autocast where it pays, weights and checkpoints stay fp32 "
+        "(default: auto)",
+    )
     r.add_argument("--eval-interval", type=int, metavar="N", help="evaluate and checkpoint every N steps")
     r.add_argument("--log-interval", type=int, metavar="N", help="print and log metrics every N steps")
     r.add_argument("--checkpoint-seconds", type=float, metavar="S", help="also checkpoint every S s (0: off)")

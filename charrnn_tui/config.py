@@ -12,8 +12,13 @@ CELLS = ("lstm", "gru", "rnn")
 SAMPLINGS = ("random", "tbptt")
 SCHEDULES = ("constant", "cosine")
 DEVICES = ("auto", "cpu", "cuda", "mps")
-# Settings a resumed run may change; everything else comes from its checkpoint.
-RESUME_OVERRIDABLE = ("steps", "max_seconds", "eval_interval", "log_interval", "checkpoint_seconds", "device")
+# The number format of the training step's forward pass and loss (charrnn_tui/precision.py); weights stay fp32.
+PRECISIONS = ("auto", "fp32", "bf16")
+# Settings a resumed run may change; everything else comes from its checkpoint. Precision may change: the
+# weights, optimiser state and checkpoints are fp32 whatever it is.
+RESUME_OVERRIDABLE = (
+    "steps", "max_seconds", "eval_interval", "log_interval", "checkpoint_seconds", "device", "precision",
+)  # fmt: skip
 
 # Caps that a laptop with 8 GB can hold, with room: the largest model allowed has MAX_PARAMS parameters,
 # 400 MB of fp32 weights (training keeps about four copies: weights, gradients and Adam's two moments).
@@ -65,6 +70,7 @@ class TrainConfig:
     checkpoint_seconds: float = 30.0
     seed: int = 1234
     device: str = "auto"
+    precision: str = "auto"  # "auto": bf16 where the CPU/GPU has it and it pays (charrnn_tui/precision.py)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -131,6 +137,7 @@ class TrainConfig:
         real("checkpoint_seconds", "checkpoint interval", lambda v: v >= 0, "0 (evaluations only) or more")
         whole("seed", "seed", 0, SEED_MAX, "0 or more, below 2**63")
         need(self.device in DEVICES, f"device must be one of {', '.join(DEVICES)} (got {self.device!r})")
+        need(self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)} (got {self.precision!r})")
         if not problems:
             chars = self.batch_size * self.seq_len
             need(
@@ -191,6 +198,7 @@ TUTORIAL = TrainConfig(
     batch_size=200, seq_len=30, sampling="random",
     lr=1e-3, lr_schedule="constant", warmup_steps=0, grad_clip=0.0, weight_decay=0.0,
     ema=0.0, keep_best=False, eval_interval=50, log_interval=1,
+    precision="fp32",  # the original trained in fp32; bf16 stays a flag away (--precision bf16)
 )  # fmt: skip
 
 # The default: what learned Hamlet best in 180 s on a 2-core CPU (docs/quality.md): 2x256 LSTM, embed 64,

@@ -8,6 +8,7 @@ best-weights keeper (best_weights.py), the checkpoint payload and its restore (t
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import threading
@@ -44,7 +45,8 @@ from charrnn_tui.events import (
 from charrnn_tui.lr_schedule import learning_rate
 from charrnn_tui.memory_bounds import check_step_logits
 from charrnn_tui.metrics import IntervalMeter
-from charrnn_tui.model import CharRNN, detach_state
+from charrnn_tui.model import CharRNN, State, detach_state
+from charrnn_tui.precision import resolve_precision
 from charrnn_tui.run_clock import RunClock
 from charrnn_tui.runfolder import CHECKPOINT_NAME, MetricsLog, RunLock, record_corpus
 from charrnn_tui.train_state import HEAD_CHARS, TrainingState, checkpoint_payload, restore
@@ -199,8 +201,10 @@ class Trainer:
         for group in s.optimizer.param_groups:
             group["lr"] = self._lr
         with self._model_lock:
-            logits, new_state = train_model(x.to(s.device), s.carry)
-            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1).to(s.device))
+            # bf16 autocast covers the forward pass and the loss only: weights, gradients and Adam stay fp32.
+            with self._precision(s.device):
+                logits, new_state = train_model(x.to(s.device), s.carry)
+                loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1).to(s.device))
             s.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip:
@@ -208,7 +212,8 @@ class Trainer:
             s.optimizer.step()
             if cfg.ema:
                 _update_average(s.eval_model, s.model, min(cfg.ema, (1 + s.step) / (10 + s.step)))
-        s.carry = detach_state(new_state) if s.batches.carries_state else None
+        # fp32 whatever the precision, so that checkpoints hold fp32 only (bf16 -> fp32 loses nothing)
+        s.carry = _to_float(detach_state(new_state)) if s.batches.carries_state else None
         loss_value = loss.item()
         if not math.isfinite(loss_value):
             # Nothing is saved: the weights are already poisoned, the last checkpoint is the good one.
@@ -223,6 +228,11 @@ class Trainer:
         if self.on_event is not None and self._is_main:
             pred = logits[0].detach().argmax(-1)
             self._emit(Sample(s.step, s.vocab.decode(x[0]), s.vocab.decode(y[0]), s.vocab.decode(pred)))
+
+    def _precision(self, device: torch.device) -> contextlib.AbstractContextManager:
+        if self._autocast is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device.type, dtype=self._autocast)
 
     def _after_step(self, s: TrainingState, ctx: distributed.DistContext) -> None:
         cfg = s.config
@@ -302,6 +312,7 @@ class Trainer:
         cfg.validate_for(len(train_data), len(self._val_data))
         check_step_logits(cfg.batch_size, cfg.seq_len, len(vocab), cfg.embed)  # before a step allocates them
 
+        self._autocast = resolve_precision(cfg.precision, device, cfg)
         torch.manual_seed(cfg.seed)
         model = CharRNN.from_config(len(vocab), cfg).to(device)
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -508,6 +519,14 @@ class Trainer:
             message = f"rank {self._rank}: {message}"
         kept = self.last_checkpoint if self.last_checkpoint and Path(self.last_checkpoint).exists() else None
         return Failed(self.step, message, str(self.run_dir) if self.run_dir else None, kept, details)
+
+
+def _to_float(state: State | None) -> State | None:
+    if state is None:
+        return None
+    if isinstance(state, tuple):
+        return tuple(t.float() for t in state)
+    return state.float()
 
 
 @torch.no_grad()
