@@ -16,6 +16,7 @@ examples:
   charrnn-tui --train-only --resume --run-dir runs/notes --steps 1000
   charrnn-tui --generate-only --run-dir runs/notes --prime "HAMLET:" --length 400 --temperature 0.8
   charrnn-tui --list-corpora
+  charrnn-tui --baseline --corpus hamlet
 """
 
 # Flags that map one-to-one onto TrainConfig fields; None means "the preset's value".
@@ -41,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--train-only", action="store_true", help="train without the app, printing progress")
     mode.add_argument("--generate-only", action="store_true", help="generate text from a run's checkpoint")
     mode.add_argument("--list-corpora", action="store_true", help="list the built-in corpora and exit")
+    mode.add_argument(
+        "--baseline", action="store_true", help="print the n-gram (Kneser-Ney) baseline on the validation split"
+    )
 
     c = p.add_argument_group("corpus")
     c.add_argument("--corpus", metavar="NAME|PATH", help="a built-in play (default: hamlet) or a text file")
@@ -121,6 +125,10 @@ def main(argv: list[str] | None = None) -> int:
             from charrnn_tui.headless import generate
 
             return generate(args)
+        if args.baseline:
+            from charrnn_tui.headless import baseline
+
+            return baseline(args)
         from charrnn_tui.tui.app import run_app
 
         return run_app(args)

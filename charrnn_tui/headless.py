@@ -245,3 +245,27 @@ def generate(args: argparse.Namespace) -> int:
         rate = n / seconds if seconds > 0 else float("inf")
         print(f"generated {n} chars in {seconds:.2f} s ({rate:.0f} chars/s)", file=sys.stderr)
     return 0
+
+
+def baseline(args: argparse.Namespace) -> int:
+    """`--baseline`: the Kneser-Ney n-gram table on the corpus's validation split, as the trainer splits it."""
+    from charrnn_tui.baseline import corpus_baseline
+
+    val_fraction = args.val_fraction if args.val_fraction is not None else preset(DEFAULT_PRESET).val_fraction
+    corpus = load_corpus(args.corpus, args.encoding)
+    result = corpus_baseline(corpus, val_fraction)
+    print(
+        f"Kneser-Ney character n-grams on {corpus.name}: {result.train_chars:,} training characters, "
+        f"{result.val_chars - 1:,} validation characters predicted (the last {val_fraction * 100:g}% of the text)"
+    )
+    note = result.cap_note()
+    if note:
+        print(f"note: {note}")
+    if result.unseen_val:
+        print(f"note: {result.unseen_val:,} validation characters never occur in training (scored as one symbol)")
+    print(f"{'order':>5}  {'nats/char':>9}  {'bits/char':>9}  {'perplexity':>10}")
+    for order, loss in result.losses.items():
+        mark = "  <- best" if order == result.best_order else ""
+        print(f"{order:>5}  {loss:>9.4f}  {loss / LN2:>9.4f}  {math.exp(loss):>10.3f}{mark}")
+    print(f"({result.seconds:.1f} s)")
+    return 0

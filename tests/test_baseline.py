@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import pytest
 from hypothesis import given, settings
@@ -173,3 +175,33 @@ def test_bad_input_is_a_charrnn_error() -> None:
 def test_should_stop_cancels() -> None:
     with pytest.raises(Cancelled):
         markov_baseline("abc" * 100, "abc" * 10, should_stop=lambda: True)
+
+
+def test_cli_prints_the_table(run_cli, small_text_file) -> None:
+    done = run_cli("--baseline", "--corpus", str(small_text_file), "--val-fraction", "0.2")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "16,000 training characters" in lines[0] and "3,999 validation" in lines[0]
+    header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["order", "nats/char"])
+    rows = [line.split() for line in lines[header + 1 : header + 11]]
+    assert [int(r[0]) for r in rows] == list(range(1, 11))
+    expected = corpus_baseline(Corpus("play", small_text_file.read_text(encoding="utf-8"), "x"), 0.2)
+    for r in rows:
+        nats, bits, ppl = float(r[1]), float(r[2]), float(r[3])
+        assert nats == pytest.approx(expected.losses[int(r[0])], abs=1e-4)
+        assert bits == pytest.approx(nats / math.log(2), abs=1e-3) and ppl == pytest.approx(math.exp(nats), rel=1e-3)
+    marked = [int(r[0]) for r in rows if "best" in r]
+    assert marked == [expected.best_order]
+
+
+def test_cli_errors(run_cli, small_text_file) -> None:
+    bad = run_cli("--baseline", "--corpus", str(small_text_file), "--val-fraction", "1.5")
+    assert bad.returncode == 1 and "val-fraction" in bad.stderr and "Traceback" not in bad.stderr
+    both = run_cli("--baseline", "--train-only")
+    assert both.returncode == 2 and "not allowed with" in both.stderr
+
+
+def test_baseline_is_torch_free() -> None:
+    """The CLI's --baseline and the TUI's worker must not pay for importing torch."""
+    code = "import sys, charrnn_tui.baseline; sys.exit(('torch' in sys.modules) + 2 * ('textual' in sys.modules))"
+    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
