@@ -158,7 +158,11 @@ class KneserNeyLM:
         self.vocab = "".join(sorted(set(text)))
         self.uniform = 1.0 / (len(self.vocab) + 1)
         # raw[n]: c(g) for every n-gram g; raw[0] holds the empty context, followed by every character.
-        raw: list[Mapping[str, int]] = [{"": len(text)}] + [_ngrams(text, n) for n in range(1, order + 1)]
+        raw: list[Mapping[str, int]] = [{"": len(text)}]
+        for n in range(1, order + 1):
+            if should_stop is not None and should_stop():
+                raise Cancelled
+            raw.append(_ngrams(text, n))
         self.raw: list[_Level | None] = [None]
         self.cont: list[_Level | None] = [None]
         for n in range(1, order + 1):
@@ -274,13 +278,14 @@ def markov_baseline(
     train: str,
     val: str,
     max_order: int = MAX_ORDER,
-    max_train_chars: int = MAX_TRAIN_CHARS,
-    max_val_chars: int = MAX_VAL_CHARS,
+    max_train_chars: int | None = None,
+    max_val_chars: int | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> BaselineResult:
     """Kneser-Ney models of orders 1..max_order trained on `train`, scored on `val` (see the module doc).
 
-    Uses at most the first `max_train_chars` of train and `max_val_chars` of val; the result says so.
+    Uses at most the first `max_train_chars` of train and `max_val_chars` of val (default MAX_TRAIN_CHARS and
+    MAX_VAL_CHARS, read at call time); the result says when that cut anything.
     Raises CharRNNError when either text is too short, Cancelled when should_stop() returns True.
     """
     t0 = time.perf_counter()
@@ -289,8 +294,8 @@ def markov_baseline(
             "the validation split is too short for a baseline (under 2 characters); use a longer text "
             "or a larger --val-fraction"
         )
-    train_used = train[:max_train_chars]
-    val_used = val[:max_val_chars]
+    train_used = train[: MAX_TRAIN_CHARS if max_train_chars is None else max_train_chars]
+    val_used = val[: MAX_VAL_CHARS if max_val_chars is None else max_val_chars]
     lm = KneserNeyLM(train_used, max_order, should_stop=should_stop)
     losses = lm.cross_entropy(val_used, should_stop)
     known = set(lm.vocab)

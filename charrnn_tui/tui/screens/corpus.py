@@ -20,6 +20,7 @@ from charrnn_tui.paths import runs_dir
 from charrnn_tui.tui.messages import CorpusLoaded
 from charrnn_tui.tui.runs import SavedRun, list_runs
 from charrnn_tui.tui.suggest import PathSuggester
+from charrnn_tui.tui.widgets.baseline_line import BaselineLine
 from charrnn_tui.tui.widgets.settings_form import SettingsForm
 
 PREVIEW_CHARS = 1500
@@ -60,6 +61,7 @@ class CorpusScreen(Screen):
                 yield Input(placeholder="path/to/file.txt, then Enter", id="path", suggester=PathSuggester())
             with Vertical(id="corpus-mid"):
                 yield Static(id="corpus-info")
+                yield BaselineLine(id="corpus-baseline")
                 with VerticalScroll(id="preview-box"):
                     yield Static(id="preview", markup=False)
             with Vertical(id="corpus-right"):
@@ -138,6 +140,7 @@ class CorpusScreen(Screen):
         self.corpus, self.corpus_error = None, ""
         self.query_one("#corpus-info", Static).update(Text(f"loading {spec}...", style="yellow"))
         self.query_one("#preview", Static).update("")
+        self.query_one(BaselineLine).clear()
         self._validate()
         self._load(self._request, spec, is_path)
 
@@ -161,6 +164,7 @@ class CorpusScreen(Screen):
             self.notify(message.error, title="cannot use this corpus", severity="error")
         else:
             self._show_corpus()
+            self.query_one(BaselineLine).show_for(message.corpus, self._config_or_preset().val_fraction)
         self._validate()
 
     def _show_corpus(self) -> None:
