@@ -41,6 +41,7 @@ class GenerationScreen(Screen):
         Binding("ctrl+n", "more", "Continue", priority=True),
         Binding("ctrl+s", "stop", "Stop", priority=True),
         Binding("ctrl+r", "reset", "Reset", priority=True),
+        Binding("ctrl+l", "inspect", "Look inside", priority=True),
         Binding("escape", "back", "Stop/back"),
     ]
 
@@ -160,6 +161,13 @@ class GenerationScreen(Screen):
         self.query_one(GeneratedText).clear()
         self.query_one("#candidates", Static).update(candidates_text(None))
         self.status("Cleared. Type a prime and press Enter.")
+
+    def action_inspect(self) -> None:
+        """The Surprise view (and from it the Cells view) of this model on the text in the pane."""
+        from charrnn_tui.tui.screens.surprise import SurpriseScreen
+
+        text = self.query_one(GeneratedText).plain or self.default_prime
+        self.app.push_screen(SurpriseScreen(self.model, self.vocab, text, self.title_text))
 
     def action_back(self) -> None:
         if self.generating:
