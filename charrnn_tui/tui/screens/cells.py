@@ -32,11 +32,11 @@ class Ranked(Message):
 
 class CellsScreen(InsideScreen):
     BINDINGS = [
-        Binding("n", "cell(1)", "Next cell"),
-        Binding("p", "cell(-1)", "Prev cell"),
+        Binding("n", "cell(1)", "Cell+"),
+        Binding("p", "cell(-1)", "Cell-"),
         Binding("l", "layer", "Layer"),
         Binding("f", "find", "Find"),
-        Binding("s", "surprise", "Surprise view"),
+        Binding("s", "surprise", "Surprise"),
     ]
     WHAT = "recording every cell"
 
@@ -87,7 +87,8 @@ class CellsScreen(InsideScreen):
             name, match = self.found
             info.append(f"\nfind: tracks '{name}' best, r = {match.r:+.2f}", style="green")
         self.info(info)
-        legend = Text("activation (blue < 0 < red):\n", style="dim")
+        legend = Text()
+        legend.append("activation, blue < 0 < red:\n", style="dim")
         legend.append_text(diverging_legend(self._scale))
         self.query_one("#inside-legend", Static).update(legend)
         self.query_one("#inside-detail", Static).update(self.detail(heat.cursor))
@@ -106,7 +107,7 @@ class CellsScreen(InsideScreen):
             out.append("\nfind (f cycles):\n", style="dim")
             for name, matches in self.ranking.items():
                 if not matches:
-                    out.append(f"{name}: not in this text\n", style="dim")
+                    out.append(f"{name}: none here\n", style="dim")
                     continue
                 m = matches[0]
                 out.append(f"{name}: ", style="bold" if self.found and self.found[0] == name else "")

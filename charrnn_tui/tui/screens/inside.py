@@ -40,8 +40,8 @@ class InsideScreen(Screen):
 
     CSS_PATH = "inside.tcss"
     BINDINGS = [
-        Binding("t", "type_text", "Type text"),
-        Binding("v", "given_text", "First text"),
+        Binding("t", "type_text", "Type"),
+        Binding("v", "given_text", "First"),
         Binding("escape", "back", "Back"),
     ]
     WHAT = "running the model"
@@ -65,7 +65,7 @@ class InsideScreen(Screen):
                 yield Static(id="inside-detail", markup=False)
                 yield Static(id="inside-legend", markup=False)
         yield Input(placeholder=r"type or paste text, Enter runs the model on it (\n: new line)", id="inside-input")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.sub_title = self.title_text

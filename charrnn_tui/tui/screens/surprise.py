@@ -36,7 +36,7 @@ class Scored:
 
 
 class SurpriseScreen(InsideScreen):
-    BINDINGS = [Binding("c", "cells", "Cells view")]
+    BINDINGS = [Binding("c", "cells", "Cells")]
     WHAT = "scoring each character"
 
     def on_mount(self) -> None:

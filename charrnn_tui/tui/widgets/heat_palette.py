@@ -56,7 +56,8 @@ def diverging_style(value: float, scale: float) -> Style:
 
 
 def surprise_legend() -> Text:
-    out = Text("surprise, bits: ", style="dim")
+    out = Text()
+    out.append("surprise, bits:\n", style="dim")
     out.append("0 ")
     for style in SURPRISE_STYLES:
         out.append(" ", style)
