@@ -135,6 +135,15 @@ def test_cells_screen_moves_and_finds(trained) -> None:
             assert f"tracks '{first}' best, r = {best.r:+.2f}" in info
             await pilot.press("f")  # the next property
             assert screen.found[0] != first or sum(1 for m in ranking.values() if m) == 1
+            # The command palette finds the same actions.
+            await pilot.press("ctrl+p")
+            await pilot.pause()
+            await pilot.press(*"next layer")
+            await pilot.pause(0.5)
+            layer = screen.layer_index
+            await pilot.press("enter")
+            await pilot.pause()
+            assert screen.layer_index == (layer + 1) % 2
 
     run(main())
 

@@ -5,6 +5,7 @@ and "find": the cells that best track simple properties of the text (Karpathy, J
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from rich.text import Text
@@ -116,6 +117,15 @@ class CellsScreen(InsideScreen):
         return out
 
     # ---- keys ----------------------------------------------------------------------------------------
+    def palette_commands(self) -> list:
+        return super().palette_commands() + [
+            ("Next cell", partial(self.action_cell, 1), "key: n"),
+            ("Previous cell", partial(self.action_cell, -1), "key: p"),
+            ("Next layer", self.action_layer, "key: l"),
+            ("Find the cells that track quotes, brackets, line position...", self.action_find, "key: f"),
+            ("Surprise view of this text", self.action_surprise, "key: s"),
+        ]
+
     def action_cell(self, delta: int) -> None:
         if self.result is None:
             return

@@ -6,12 +6,14 @@ Subclasses say what to compute (in the worker thread) and how to show it (on the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
@@ -34,6 +36,20 @@ def char_label(ch: str) -> str:
     return {"\n": "↵", " ": "␣"}.get(ch) or safe_char(ch)
 
 
+class InsideCommands(Provider):
+    """The screen's keys as commands too, so that the command palette (Ctrl+P) finds them."""
+
+    async def discover(self) -> Hits:
+        for name, callback, help_text in self.screen.palette_commands():
+            yield DiscoveryHit(name, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for name, callback, help_text in self.screen.palette_commands():
+            if (score := matcher.match(name)) > 0:
+                yield Hit(score, matcher.highlight(name), callback, help=help_text)
+
+
 class InsideScreen(Screen):
     """Base of the inside views. `model` and `vocab` as the generation screen has them; `text` the text shown
     first (a validation split, say); `title` names the model in the header."""
@@ -45,6 +61,7 @@ class InsideScreen(Screen):
         Binding("escape", "back", "Back"),
     ]
     WHAT = "running the model"
+    COMMANDS = {InsideCommands}
 
     def __init__(self, model: Any, vocab: Any, text: str, title: str) -> None:
         super().__init__()
@@ -129,6 +146,13 @@ class InsideScreen(Screen):
             self.query_one("#inside-detail", Static).update(self.detail(message.index))
 
     # ---- keys ----------------------------------------------------------------------------------------
+    def palette_commands(self) -> list[tuple[str, Callable[[], Any], str]]:
+        """(name, callback, help) for the command palette; subclasses add theirs."""
+        return [
+            ("Type a text to run the model on", self.action_type_text, "key: t"),
+            ("Back to the first text", self.action_given_text, "key: v"),
+        ]
+
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         text = event.value.replace("\\n", "\n")

@@ -95,6 +95,9 @@ class SurpriseScreen(InsideScreen):
         out.rstrip()
         return out
 
+    def palette_commands(self) -> list:
+        return super().palette_commands() + [("Cells view of this text", self.action_cells, "key: c")]
+
     def action_cells(self) -> None:
         from charrnn_tui.tui.screens.cells import CellsScreen
 
