@@ -17,7 +17,14 @@ from charrnn_tui.config import (
     SCHEDULES,
 )
 from charrnn_tui.errors import CharRNNError
-from charrnn_tui.requests import AppRequest, GenerateRequest, ListCorporaRequest, Request, TrainRequest
+from charrnn_tui.requests import (
+    AppRequest,
+    BaselineRequest,
+    GenerateRequest,
+    ListCorporaRequest,
+    Request,
+    TrainRequest,
+)
 from charrnn_tui.safetext import configure_streams, write_line
 
 EPILOG = """\
@@ -28,6 +35,7 @@ examples:
   charrnn-tui --train-only --resume --run-dir runs/notes --steps 1000
   charrnn-tui --generate-only --run-dir runs/notes --prime "HAMLET:" --length 400 --temperature 0.8
   charrnn-tui --list-corpora
+  charrnn-tui --baseline --corpus hamlet
 
 output:
   Text from a corpus, a checkpoint or the model is untrusted. On a terminal, control characters in it
@@ -62,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--train-only", action="store_true", help="train without the app, printing progress")
     mode.add_argument("--generate-only", action="store_true", help="generate text from a run's checkpoint")
     mode.add_argument("--list-corpora", action="store_true", help="list the built-in corpora and exit")
+    mode.add_argument(
+        "--baseline", action="store_true", help="print the n-gram (Kneser-Ney) baseline on the validation split"
+    )
 
     c = p.add_argument_group("corpus")
     c.add_argument("--corpus", metavar="NAME|PATH", help="a built-in play (default: hamlet) or a text file")
@@ -155,6 +166,8 @@ def to_request(args: argparse.Namespace) -> Request:
         check_encoding(args.encoding)  # the app would otherwise refuse every corpus with the same message
     if args.list_corpora:
         return ListCorporaRequest()
+    if args.baseline:
+        return BaselineRequest(args.corpus, args.encoding, args.val_fraction)
     if args.generate_only:
         if run_dir is None:
             raise CharRNNError("--generate-only needs --run-dir: the folder of a trained run (or its checkpoint.pt)")
@@ -195,6 +208,10 @@ def dispatch(request: Request) -> int:
         from charrnn_tui.headless import generate
 
         return generate(request)
+    if isinstance(request, BaselineRequest):
+        from charrnn_tui.headless import baseline
+
+        return baseline(request)
     from charrnn_tui.tui.app import run_app
 
     return run_app(request)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import sys
@@ -12,7 +13,7 @@ from charrnn_tui.corpus import builtin_plays, load_corpus
 from charrnn_tui.errors import CharRNNError
 from charrnn_tui.events import CheckpointSaved, Event, Failed, Finished, Logged, Notice, Started, Step
 from charrnn_tui.formatting import LN2, fmt_duration, resume_command
-from charrnn_tui.requests import GenerateRequest, TrainRequest
+from charrnn_tui.requests import BaselineRequest, GenerateRequest, TrainRequest
 from charrnn_tui.safetext import TextOut, write_line
 from charrnn_tui.sampling import GenerationSettings, default_prime
 
@@ -242,4 +243,32 @@ def generate(args: GenerateRequest) -> int:
         rate = n / seconds if seconds > 0 else float("inf")
         of = f" ({samples} samples of {n // samples})" if samples > 1 else ""
         write_line(f"generated {n} chars{of} in {seconds:.2f} s ({rate:.0f} chars/s)", sys.stderr)
+    return 0
+
+
+def baseline(req: BaselineRequest) -> int:
+    """`--baseline`: the Kneser-Ney n-gram table on the corpus's validation split, as the trainer splits it."""
+    from charrnn_tui.baseline import corpus_baseline
+
+    val_fraction = req.val_fraction if req.val_fraction is not None else preset(DEFAULT_PRESET).val_fraction
+    corpus = load_corpus(req.corpus, req.encoding or "utf-8")
+    result = corpus_baseline(corpus, val_fraction)
+    write_line(
+        f"Kneser-Ney character n-grams on {corpus.name}: {result.train_chars:,} training characters, "
+        f"{result.val_chars - 1:,} validation characters predicted (the last {val_fraction * 100:g}% of the text)",
+        sys.stdout,
+    )
+    note = result.cap_note()
+    if note:
+        write_line(f"note: {note}", sys.stdout)
+    if result.unseen_val:
+        write_line(
+            f"note: {result.unseen_val:,} validation characters never occur in training (scored as one symbol)",
+            sys.stdout,
+        )
+    write_line(f"{'order':>5}  {'nats/char':>9}  {'bits/char':>9}  {'perplexity':>10}", sys.stdout)
+    for order, loss in result.losses.items():
+        mark = "  <- best" if order == result.best_order else ""
+        write_line(f"{order:>5}  {loss:>9.4f}  {loss / LN2:>9.4f}  {math.exp(loss):>10.3f}{mark}", sys.stdout)
+    write_line(f"({result.seconds:.1f} s)", sys.stdout)
     return 0

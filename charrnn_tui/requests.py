@@ -55,4 +55,14 @@ class ListCorporaRequest:
     pass
 
 
-Request = TrainRequest | GenerateRequest | AppRequest | ListCorporaRequest
+@dataclass(frozen=True)
+class BaselineRequest:
+    """`--baseline`: the Kneser-Ney n-gram table on `corpus`'s validation split (`val_fraction` None: the
+    default preset's)."""
+
+    corpus: str | None = None
+    encoding: str | None = None
+    val_fraction: float | None = None
+
+
+Request = TrainRequest | GenerateRequest | AppRequest | ListCorporaRequest | BaselineRequest

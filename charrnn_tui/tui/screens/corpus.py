@@ -23,6 +23,7 @@ from charrnn_tui.runfolder import RunSummary, list_runs
 from charrnn_tui.safetext import escape, one_line
 from charrnn_tui.tui.messages import CorpusLoaded
 from charrnn_tui.tui.suggest import PathSuggester
+from charrnn_tui.tui.widgets.baseline_line import BaselineLine
 from charrnn_tui.tui.widgets.settings_form import SettingsForm
 
 PREVIEW_CHARS = 1500
@@ -109,6 +110,7 @@ class CorpusScreen(Screen):
                 yield OptionList(id="plays")
                 yield Input(placeholder="path/to/file.txt, then Enter", id="path", suggester=PathSuggester())
                 yield Static(id="corpus-info")
+                yield BaselineLine(id="corpus-baseline")
             with VerticalScroll(id="preview-box"):
                 yield Static(id="preview", markup=False)
             with VerticalScroll(id="corpus-right"):
@@ -216,6 +218,7 @@ class CorpusScreen(Screen):
         self.corpus, self.corpus_error = None, ""
         self.query_one("#corpus-info", Static).update(Text(f"loading {one_line(spec)}...", style="yellow"))
         self.query_one("#preview", Static).update("")
+        self.query_one(BaselineLine).clear()
         self._validate()
         self._load(self._request, spec, is_path)
 
@@ -239,6 +242,7 @@ class CorpusScreen(Screen):
             self.notify(escape(message.error), title="cannot use this corpus", severity="error", markup=False)
         else:
             self._show_corpus()
+            self.query_one(BaselineLine).show_for(message.corpus, self._config_or_preset().val_fraction)
         self._validate()
 
     def _show_corpus(self) -> None:

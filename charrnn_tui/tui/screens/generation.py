@@ -71,6 +71,7 @@ class GenerationScreen(Screen):
         Binding("ctrl+r", "reset", "Clear", priority=True),
         Binding("ctrl+l", "columns", "Columns", priority=True),
         Binding("f5", "refresh_weights", "Refresh", priority=True),
+        Binding("ctrl+o", "inspect", "Look inside", priority=True),
         Binding("escape", "back", "Back"),
     ]
 
@@ -288,6 +289,13 @@ class GenerationScreen(Screen):
             pane.clear()
         self.query_one("#candidates", Static).update(candidates_text(None))
         self.status("Cleared. Type a prime and press Enter.")
+
+    def action_inspect(self) -> None:
+        """The Surprise view (and from it the Cells view) of this model on the text in the pane."""
+        from charrnn_tui.tui.screens.surprise import SurpriseScreen
+
+        text = self.query_one(GeneratedText).plain or self.default_prime
+        self.app.push_screen(SurpriseScreen(self.model, self.vocab, text, self.title_text))
 
     def action_back(self) -> None:
         if self.generating:

@@ -98,6 +98,9 @@ class TrainingScreen(Screen):
         self.query_one("#samples-box").border_title = "what the model predicts (input / target / its argmax guess)"
         self.query_one("#loss-plot").border_title = "loss curve"
         self.sub_title = f"training on {one_line(self.session.corpus_name)}"
+        self.query_one(LossPlot).follow_baseline(
+            self.session.corpus or self.session.corpus_spec, self.session.config.val_fraction
+        )
         self.redraw()
         self.set_interval(1 / REDRAW_HZ, self.redraw)
 
