@@ -157,7 +157,7 @@ def test_reachable_from_generation_and_between_each_other(trained, make_app) -> 
         async with app.run_test(size=SIZE) as pilot:
             await app.push_screen(gen)
             await pilot.pause()
-            await pilot.press("ctrl+l")
+            await pilot.press("ctrl+o")
             await pilot.pause()
             screen = app.screen
             assert isinstance(screen, SurpriseScreen)

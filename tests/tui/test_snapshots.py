@@ -7,14 +7,12 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from textual.widgets import Input
-from tui_helpers import RUN_NAME, SIZE, SMALL, WIDE, fake_saved_run, finished, scripted_run
+from tui_helpers import RUN_NAME, SMALL, WIDE, fake_saved_run, finished, scripted_run
 
 from charrnn_tui.config import TINY
 from charrnn_tui.corpus import Corpus
 from charrnn_tui.events import CheckpointSaved, Failed
 from charrnn_tui.generate import Token
-from charrnn_tui.tui.screens.generation import GenerationScreen
 from charrnn_tui.tui.screens.training import TrainingScreen
 from charrnn_tui.vocab import Vocab
 
@@ -146,21 +144,6 @@ GENERATED = (
     ", my lord.\n\nHORATIO\nWhat, has this thing appear'd again to-night?\n\nHAMLET\n"
     "I will not speak the world, and the king is the most sore.\n"
 )
-
-
-def test_generation_screen(snap_compare, make_app, hamlet: Corpus) -> None:
-    async def feed(pilot) -> None:
-        await corpus_loaded(pilot)
-        vocab = Vocab.from_text(hamlet.text)
-        screen = GenerationScreen(None, vocab, "Hamlet\n", "hamlet, weights of step 150")
-        await pilot.app.push_screen(screen)
-        await pilot.pause()
-        screen.query_one("#prime", Input).value = "HAMLET"
-        screen.show_tokens("HAMLET", fixed_tokens(GENERATED, vocab))
-        await pilot.pause()
-        await pilot.pause()
-
-    assert snap_compare(make_app(), terminal_size=SIZE, run_before=feed)
 
 
 class TestCompareScreen:
