@@ -24,7 +24,7 @@ from charrnn_tui.requests import AppRequest
 from charrnn_tui.resume import missing_corpus
 from charrnn_tui.runfolder import RunSummary, create_run_dir, display_path, summarize
 from charrnn_tui.safetext import escape, one_line
-from charrnn_tui.tui.messages import ModelLoaded, TrainerEvent
+from charrnn_tui.tui.messages import InspectionLoaded, ModelLoaded, TrainerEvent
 from charrnn_tui.tui.screens.corpus import CorpusScreen
 from charrnn_tui.tui.screens.generation import GenerationScreen
 from charrnn_tui.tui.screens.quit import QuitScreen
@@ -166,6 +166,36 @@ class CharRNNApp(App):
     @on(CorpusScreen.ShowTrainingRequested)
     def _show_training_requested(self) -> None:
         self.show_training()
+
+    @on(CorpusScreen.InspectRequested)
+    def _inspect_requested(self, message: CorpusScreen.InspectRequested) -> None:
+        run = message.run
+        if not run.has_checkpoint or run.problem:
+            self.notify(escape(f"{run.name}: {run.problem or 'no checkpoint yet'}"), severity="error", markup=False)
+            return
+        self.notify(f"loading {one_line(run.name)} and its validation text...", markup=False)
+        self._load_for_inspection(run)
+
+    @work(thread=True, exit_on_error=False, group="model")
+    def _load_for_inspection(self, run: RunSummary) -> None:
+        # The checkpoint and the corpus (maybe a large file) are read off the UI thread.
+        try:
+            from charrnn_tui.checkpoint import load_model
+            from charrnn_tui.resume import corpus_for_run
+
+            model, vocab, ckpt = load_model(run.path)
+            corpus = corpus_for_run(run.path)
+            _, val_text = corpus.split(ckpt["config_obj"].val_fraction)
+            text = "".join(c for c in val_text if c in vocab.index)  # a changed corpus may hold new characters
+        except CharRNNError as e:
+            self.post_message(ModelLoaded(error=str(e)))
+            return
+        self.post_message(InspectionLoaded(model, vocab, text, f"{run.name}, step {ckpt['step']}"))
+
+    def on_inspection_loaded(self, message: InspectionLoaded) -> None:
+        from charrnn_tui.tui.screens.surprise import SurpriseScreen
+
+        self.push_screen(SurpriseScreen(message.model, message.vocab, message.text, message.title))
 
     @on(CorpusScreen.CompareRequested)
     def _compare_requested(self, message: CorpusScreen.CompareRequested) -> None:

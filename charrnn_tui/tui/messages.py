@@ -61,3 +61,14 @@ class ModelLoaded(Message):
         self.step = step
         self.live = live
         self.refresh = refresh
+
+
+class InspectionLoaded(Message):
+    """A saved run's model and validation text were read off the UI thread, for the views inside the model."""
+
+    def __init__(self, model: Any, vocab: Any, text: str, title: str) -> None:
+        super().__init__()
+        self.model = model
+        self.vocab = vocab
+        self.text = text
+        self.title = title

@@ -68,6 +68,13 @@ class CorpusScreen(Screen):
     class ShowTrainingRequested(Message):
         """Go back to the run training in the background."""
 
+    class InspectRequested(Message):
+        """Look inside the saved run `run`: surprise and cells on its validation text."""
+
+        def __init__(self, run: RunSummary) -> None:
+            super().__init__()
+            self.run = run
+
     class CompareRequested(Message):
         """Show the validation curves of `runs` side by side."""
 
@@ -356,6 +363,11 @@ class CorpusScreen(Screen):
         width = max(len(r.name) for r in self.runs)
         runs.replace_option_prompt_at_index(runs.highlighted, run_label(run, width, run.path in self.marked))
 
+    def action_inspect_run(self) -> None:
+        if self._no_run_chosen():
+            return
+        self.post_message(self.InspectRequested(self._selected_run()))
+
     def action_compare_runs(self) -> None:
         chosen = [r for r in self.runs if r.path in self.marked]
         if len(chosen) < 2:
@@ -423,6 +435,7 @@ class RunList(OptionList):
     BINDINGS = [
         Binding("m", "screen.mark_run", "Mark"),
         Binding("c", "screen.compare_runs", "Compare marked"),
+        Binding("i", "screen.inspect_run", "Look inside"),
     ]
 
 
