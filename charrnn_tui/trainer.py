@@ -118,6 +118,19 @@ class Trainer:
             model = copy.deepcopy(self._model)
         return model.cpu().eval(), self.vocab
 
+    def best_snapshot(self) -> tuple[CharRNN, Vocab, int] | None:
+        """A CPU copy of the best evaluation's weights so far (keep_best) in eval mode, with that evaluation's
+        step; None when no best weights are kept (keep_best off, or no evaluation yet)."""
+        s = self._state
+        with self._model_lock:  # a new best replaces the dict rather than changing it, so this reads one
+            weights, step = (s.best.weights, s.best.best_step) if s is not None else (None, None)
+            model = copy.deepcopy(s.eval_model) if weights is not None else None
+        if model is None:
+            return None
+        model = model.cpu()
+        model.load_state_dict(weights)
+        return model.eval(), s.vocab, step
+
     # ---- the run --------------------------------------------------------------------------------
     def run(self) -> Finished | Failed:
         """Train until the budget is spent or the control says stop. Never raises: failures become a

@@ -204,8 +204,8 @@ class CharRNNApp(App):
         self.push_screen(CompareScreen(message.runs))
 
     @on(TrainingScreen.GenerateRequested)
-    def _generate_from_session_requested(self) -> None:
-        self.open_generation_from_session()
+    def _generate_from_session_requested(self, message: TrainingScreen.GenerateRequested) -> None:
+        self.open_generation_from_session(best=message.best)
 
     def on_trainer_event(self, message: TrainerEvent) -> None:
         shown = False
@@ -228,24 +228,31 @@ class CharRNNApp(App):
                 self.exit(return_code=128 + self.ended_by_signal if self.ended_by_signal else 0)
 
     # ---- generation ------------------------------------------------------------------------------------
-    def open_generation_from_session(self) -> None:
+    def open_generation_from_session(self, best: bool = False) -> None:
+        """Generation on a copy of the run's current weights, or of its best evaluation's (`best`)."""
         s = self.session
         if s is None or s.trainer is None or s.started is None:
             self.notify("the model is not built yet: wait for the first step", severity="warning")
             return
-        self.notify("copying the current weights...")
-        self._snapshot(s)
+        self.notify("copying the best weights so far..." if best else "copying the current weights...")
+        self._snapshot(s, best=best)
 
     @work(thread=True, exit_on_error=False, group="model")
-    def _snapshot(self, session: TrainingSession, refresh: bool = False) -> None:
+    def _snapshot(self, session: TrainingSession, refresh: bool = False, best: bool = False) -> None:
         # The copy waits for the trainer's current step (it holds the model's lock), so not on the UI thread.
         try:
-            model, vocab = session.snapshot()
+            kept = session.best_snapshot() if best else None
+            if best and kept is None:
+                raise CharRNNError("no best weights are kept yet (keep_best keeps them at each better evaluation)")
+            model, vocab, step = kept if kept else (*session.snapshot(), None)
         except CharRNNError as e:
             self.post_message(ModelLoaded(error=str(e)))
             return
-        step = session.last_step.step if session.last_step else 0
-        title = f"{session.corpus_name}, weights of step {step}"
+        if step is None:
+            step = session.last_step.step if session.last_step else 0
+            title = f"{session.corpus_name}, weights of step {step}"
+        else:
+            title = f"{session.corpus_name}, best weights (step {step})"
         self.post_message(
             ModelLoaded(
                 model, vocab, session.default_prime(vocab.chars), title, step=step, live=session.active, refresh=refresh

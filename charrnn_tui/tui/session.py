@@ -193,6 +193,10 @@ class TrainingSession:
             raise CharRNNError("the model is not built yet; wait for training to start")
         return self.trainer.snapshot()
 
+    def best_snapshot(self):
+        """A CPU copy of the best evaluation's weights, its vocabulary and step, or None (see Trainer)."""
+        return self.trainer.best_snapshot() if self.trainer is not None else None
+
     def default_prime(self, vocab_chars: str) -> str:
         """The corpus's first line, in characters of `vocab_chars` (see sampling.default_prime)."""
         from charrnn_tui.sampling import default_prime

@@ -53,15 +53,17 @@ class TrainingScreen(Screen):
     class GenerateRequested(Message):
         """Open generation on a copy of the session's current weights."""
 
-        def __init__(self, session: TrainingSession) -> None:
+        def __init__(self, session: TrainingSession, best: bool = False) -> None:
             super().__init__()
             self.session = session
+            self.best = best  # the best evaluation's weights (keep_best) rather than the current ones
 
     CSS_PATH = "training.tcss"
     BINDINGS = [
         Binding("space,p", "pause", "Pause"),
         Binding("s", "save", "Save"),
         Binding("g", "generate", "Generate"),
+        Binding("b", "generate_best", "Best weights"),  # shown only while the run overfits
         Binding("x", "stop", "Stop..."),
         Binding("escape", "back", "Back"),
         Binding("q", "app.quit", "Quit", show=False),  # the footer shows ^q
@@ -165,9 +167,10 @@ class TrainingScreen(Screen):
         self._overfit_shown = seen
         if seen is None:
             warning.display = False
+            self.refresh_bindings()
             return
         ending = (
-            "This run ends on its best weights (keep_best)."
+            "This run ends on its best weights (keep_best); b generates with them now."
             if s.config.keep_best
             else "keep_best (--keep-best) would end it on the best weights."
         )
@@ -176,10 +179,13 @@ class TrainingScreen(Screen):
             f"(step {seen.best_step:,}). What helps: a smaller model, more dropout, more text. {ending}"
         )
         warning.display = True
+        self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in self.LIVE_ONLY and not self.session.active:
             return False  # hidden from the footer, and the key does nothing
+        if action == "generate_best":
+            return self._overfit_shown is not None and self.session.config.keep_best
         if action == "generate":
             if self.session.status == "failed":
                 return False  # a diverged model has nothing to say
@@ -227,3 +233,6 @@ class TrainingScreen(Screen):
 
     def action_generate(self) -> None:
         self.post_message(self.GenerateRequested(self.session))
+
+    def action_generate_best(self) -> None:
+        self.post_message(self.GenerateRequested(self.session, best=True))
