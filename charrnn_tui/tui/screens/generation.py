@@ -66,12 +66,12 @@ class GenerationScreen(Screen):
     BINDINGS = [
         # Enter in any field generates (the prime's title says so); the footer must fit 80 columns.
         Binding("ctrl+g", "generate", "Generate", priority=True, show=False),
-        Binding("ctrl+n", "more", "Continue", priority=True),
+        Binding("ctrl+n", "more", "More", priority=True),
         Binding("ctrl+s", "stop", "Stop", priority=True),
-        Binding("ctrl+r", "reset", "Clear", priority=True),
-        Binding("ctrl+l", "columns", "Columns", priority=True),
+        Binding("ctrl+r", "reset", "Clear", priority=True, show=False),  # the status line names it; Esc must fit at 80
+        Binding("ctrl+l", "columns", "Cols", priority=True),
         Binding("f5", "refresh_weights", "Refresh", priority=True),
-        Binding("ctrl+o", "inspect", "Look inside", priority=True),
+        Binding("ctrl+o", "inspect", "Inside", priority=True),
         Binding("escape", "back", "Back"),
     ]
 
