@@ -8,6 +8,7 @@ import shlex
 from pathlib import Path
 
 from charrnn_tui.config import TrainConfig
+from charrnn_tui.runfolder import display_path
 
 LN2 = math.log(2)
 
@@ -53,7 +54,7 @@ def shown_path(path: str | os.PathLike[str]) -> str:
             path = Path("~") / path.relative_to(Path.home())
         except ValueError:
             pass
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
+    return display_path(path)
 
 
 def shell_path(path: str | os.PathLike[str]) -> str:

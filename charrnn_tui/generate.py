@@ -18,13 +18,14 @@ import torch
 
 from charrnn_tui.errors import CharRNNError
 from charrnn_tui.model import CharRNN, State
+from charrnn_tui.sampling import MAX_SAMPLES
 from charrnn_tui.vocab import Vocab
 
 # A prime longer than this goes through the model in one pass (nn.LSTM is efficient over a sequence);
 # shorter text, like a few typed characters, is cheaper one step at a time.
 FEED_STEP_MAX = 16
 WEIGHTS = ("fp32", "int8")
-MAX_ROWS = 8  # continuations stepped together; the CLI's --num-samples and the app's columns stay within it
+MAX_ROWS = MAX_SAMPLES  # continuations stepped together; the bound lives in sampling.py, checked before torch
 TEXT_KEEP = 10_000  # characters of text a Generator keeps per row (`Generator.text`); the rest is the caller's
 # Below this temperature sampling is argmax: logits / temperature would overflow float32 (1e-40 gives inf,
 # and softmax of inf is NaN), and long before that the distribution is one-hot (odds e^-100 at a gap of 0.01).

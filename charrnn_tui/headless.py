@@ -15,7 +15,7 @@ from charrnn_tui.events import CheckpointSaved, Event, Failed, Finished, Logged,
 from charrnn_tui.formatting import LN2, fmt_duration, resume_command
 from charrnn_tui.requests import BaselineRequest, GenerateRequest, TrainRequest
 from charrnn_tui.safetext import TextOut, write_line
-from charrnn_tui.sampling import GenerationSettings, default_prime
+from charrnn_tui.sampling import MAX_SAMPLES, GenerationSettings, default_prime
 
 
 def list_corpora() -> int:
@@ -168,9 +168,6 @@ def train(req: TrainRequest) -> int:
             printer.print(f"resume with: {resume_command(trainer.run_dir)}")
         return 130 if signals[0] == signal.SIGINT else 143
     return 0
-
-
-MAX_SAMPLES = 8  # --num-samples; the same bound as generate.MAX_ROWS, kept here so that it is checked before torch
 
 
 def generate(args: GenerateRequest) -> int:

@@ -20,6 +20,9 @@ SEED_MAX = 2**63 - 1  # torch.Generator.manual_seed takes 64-bit seeds; the trai
 FALLBACK_PRIME = "\n"
 
 
+MAX_SAMPLES = 8  # continuations stepped together: --num-samples and the app's columns (generate.MAX_ROWS)
+
+
 @dataclass(frozen=True)
 class GenerationSettings:
     """length: characters to generate; temperature: divides the logits (0 is argmax); top_k: sample from

@@ -522,16 +522,20 @@ class Trainer:
         if self.on_event is not None and (self._is_main or isinstance(event, Failed)):
             self.on_event(event)
 
+    def _checkpoint_on_disk(self) -> str | None:
+        """The last checkpoint this run saved, if it is still there (its folder may have been deleted)."""
+        return self.last_checkpoint if self.last_checkpoint and Path(self.last_checkpoint).exists() else None
+
     def _kept(self) -> str:
-        if self.last_checkpoint and Path(self.last_checkpoint).exists():
-            return f"the last good checkpoint ({self.last_checkpoint}) is kept"
-        return "no checkpoint had been saved yet"
+        kept = self._checkpoint_on_disk()
+        return f"the last good checkpoint ({kept}) is kept" if kept else "no checkpoint had been saved yet"
 
     def _failed(self, message: str, details: str = "") -> Failed:
         if self._rank:
             message = f"rank {self._rank}: {message}"
-        kept = self.last_checkpoint if self.last_checkpoint and Path(self.last_checkpoint).exists() else None
-        return Failed(self.step, message, str(self.run_dir) if self.run_dir else None, kept, details)
+        return Failed(
+            self.step, message, str(self.run_dir) if self.run_dir else None, self._checkpoint_on_disk(), details
+        )
 
 
 def _to_float(state: State | None) -> State | None:
