@@ -58,15 +58,30 @@ VARIANTS: dict[str, list[str]] = {
     "v0-d0.5-gru": V0 + "--dropout 0.5 --cell gru".split(),
     "v0-d0.5-b16": V0 + "--dropout 0.5 --batch-size 16".split(),
     "v0-d0.4-h192": V0 + "--dropout 0.4 --hidden 192".split(),
+    # Round 3 (issue 15): Merity et al.'s regularisers on the current fast preset, one at a time, then together.
+    "fast-locked": ["--preset", "fast", "--locked-dropout"],
+    "fast-wdrop0.2": "--preset fast --weight-drop 0.2".split(),
+    "fast-wdrop0.4": "--preset fast --weight-drop 0.4".split(),
+    "fast-edrop0.1": "--preset fast --embed-dropout 0.1".split(),
+    "fast-adamw0.1": "--preset fast --optimizer adamw --weight-decay 0.1".split(),
+    "fast-d0.3": "--preset fast --dropout 0.3".split(),
+    "fast-d0.3-wdrop0.3": "--preset fast --dropout 0.3 --weight-drop 0.3".split(),
+    "fast-d0.3-locked-wdrop0.3": "--preset fast --dropout 0.3 --locked-dropout --weight-drop 0.3".split(),
+    "fast-h384-wdrop0.4": "--preset fast --hidden 384 --weight-drop 0.4".split(),
 }
 
 
-def run_variant(name: str, corpus: str, seconds: float, out_root: Path, lock: str, seed: int | None) -> dict:
+def run_variant(
+    name: str, corpus: str, seconds: float, out_root: Path, lock: str, seed: int | None, steps: int = 0
+) -> dict:
+    """One training; `steps` > 0 budgets it in steps instead of seconds (`seconds` is then ignored), a
+    comparison that a busy machine cannot disturb, for variants that cost the same per step."""
     flags = VARIANTS[name]
     tag = Path(corpus).stem
-    run_dir = out_root / f"{name}-{tag}-{seconds:g}s"
+    budget = ["--steps", str(steps), "--max-seconds", "0"] if steps else ["--max-seconds", str(seconds)]
+    run_dir = out_root / (f"{name}-{tag}-{steps}steps" if steps else f"{name}-{tag}-{seconds:g}s")
     cmd = [sys.executable, "-m", "charrnn_tui", "--train-only", "--corpus", corpus, *flags,
-           "--max-seconds", str(seconds), "--run-dir", str(run_dir), "--log-interval", "100"]  # fmt: skip
+           *budget, "--run-dir", str(run_dir), "--log-interval", "100"]  # fmt: skip
     if seed is not None:
         cmd += ["--seed", str(seed)]
     if run_dir.exists():
@@ -87,7 +102,7 @@ def run_variant(name: str, corpus: str, seconds: float, out_root: Path, lock: st
     summary = proc.stdout.strip().splitlines()[-1]
     print(summary, flush=True)
     return {
-        "variant": name, "corpus": tag, "budget_s": seconds, "flags": " ".join(flags),
+        "variant": name, "corpus": tag, "budget_s": -steps if steps else seconds, "flags": " ".join(flags),
         "val_loss": vals[-1]["val_loss"], "best_val_loss": min(r["val_loss"] for r in vals),
         "steps": rows[-1]["step"], "train_s": rows[-1]["elapsed_s"], "wall_s": round(wall, 1),
         "chars_per_s": round(sum(r["chars_per_s"] for r in rows[1:]) / max(1, len(rows) - 1)),
@@ -111,11 +126,13 @@ def table(results: list[dict], curve: bool) -> str:
     """One row per variant and corpus; a column per budget, each the final loss of the run with that budget
     (the latest run wins). With `curve`, a constant-lr run's missing budgets are read off a longer run's
     curve, marked '~'."""
-    budgets = sorted({r["budget_s"] for r in results} | {60.0, 180.0, 600.0})
+    # a budget of N steps is kept as -N (the results file's format predates step budgets)
+    budgets = sorted({r["budget_s"] for r in results} | {60.0, 180.0, 600.0}, key=lambda b: (b < 0, abs(b)))
     latest: dict[tuple[str, str], dict[float, dict]] = {}
     for r in results:
         latest.setdefault((r["variant"], r["corpus"]), {})[r["budget_s"]] = r
-    cols = [f"{b:g} s" for b in budgets] + ["best", "steps", "chars/s", "train s", "wall s"]
+    cols = [f"{-b:g} steps" if b < 0 else f"{b:g} s" for b in budgets]
+    cols += ["best", "steps", "chars/s", "train s", "wall s"]
     head = "| variant | corpus | " + " | ".join(cols) + " |"
     lines = [head, "|" + " --- |" * (head.count("|") - 1)]
     for (variant, corpus), by_budget in latest.items():
@@ -126,10 +143,10 @@ def table(results: list[dict], curve: bool) -> str:
                 cells.append(f"{r['val_loss']:.3f} ({r['val_loss'] / LN2:.2f})")
                 continue
             # only a constant-lr run's curve says what a shorter run would have reached
-            longer = [x for x in by_budget.values() if x["budget_s"] > b and _constant_lr(x["flags"])]
+            longer = [x for x in by_budget.values() if b > 0 and x["budget_s"] > b and _constant_lr(x["flags"])]
             v = loss_at(longer[0]["curve"], b) if curve and longer else None
             cells.append(f"~{v:.3f} ({v / LN2:.2f})" if v is not None else "-")
-        last = by_budget[max(by_budget)]
+        last = by_budget[max(by_budget, key=abs)]
         lines.append(
             f"| {variant} | {corpus} | "
             + " | ".join(cells)
@@ -146,6 +163,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--variants", nargs="+", default=["fast", "tutorial"], choices=list(VARIANTS), metavar="NAME")
     p.add_argument("--budgets", nargs="+", type=float, default=[60, 180], metavar="S")
+    p.add_argument("--steps", nargs="+", type=int, default=[], metavar="N", help="step budgets instead of --budgets")
     p.add_argument("--long", action="store_true", help="also a 600 s run per variant (holds the lock 10 min)")
     p.add_argument("--corpus", default="hamlet", help="a built-in play or a text file")
     p.add_argument("--seed", type=int, default=None, help="default: the preset's")
@@ -165,9 +183,10 @@ def main() -> int:
     if not args.table:
         out.mkdir(parents=True, exist_ok=True)
         budgets = args.budgets + ([600.0] if args.long and 600 not in args.budgets else [])
-        for seconds in budgets:
+        runs = [(0.0, n) for n in args.steps] or [(seconds, 0) for seconds in budgets]
+        for seconds, steps in runs:
             for name in args.variants:
-                result = run_variant(name, args.corpus, seconds, out, args.lock, args.seed)
+                result = run_variant(name, args.corpus, seconds, out, args.lock, args.seed, steps)
                 with open(results_path, "a", encoding="utf-8") as f:
                     f.write(json.dumps(result) + "\n")
     results = [json.loads(line) for line in results_path.read_text().splitlines()] if results_path.exists() else []

@@ -9,6 +9,7 @@ from pathlib import Path
 from charrnn_tui.config import (
     CELLS,
     DEVICES,
+    OPTIMIZERS,
     PRECISIONS,
     PRESET_HELP,
     PRESETS,
@@ -50,6 +51,8 @@ output:
 # Flags that map one-to-one onto TrainConfig fields; None means "the preset's value".
 CONFIG_FLAGS = {
     "cell": "cell", "layers": "n_layers", "hidden": "hidden", "embed": "embed", "dropout": "dropout",
+    "weight_drop": "weight_drop", "embed_dropout": "embed_dropout", "locked_dropout": "locked_dropout",
+    "optimizer": "optimizer",
     "batch_size": "batch_size", "seq_len": "seq_len", "sampling": "sampling", "val_fraction": "val_fraction",
     "lr": "lr", "lr_schedule": "lr_schedule", "warmup": "warmup_steps", "grad_clip": "grad_clip",
     "weight_decay": "weight_decay", "ema": "ema", "keep_best": "keep_best",
@@ -106,7 +109,17 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--layers", type=int, metavar="N")
     m.add_argument("--hidden", type=int, metavar="N")
     m.add_argument("--embed", type=int, metavar="N", help="embedding size; 0 feeds one-hot vectors")
-    m.add_argument("--dropout", type=float, metavar="P")
+    m.add_argument("--dropout", type=float, metavar="P", help="dropout between the layers and before the output")
+    m.add_argument(
+        "--locked-dropout",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="one --dropout mask per sequence, shared by its time steps (variational dropout)",
+    )
+    m.add_argument(
+        "--weight-drop", type=float, metavar="P", help="DropConnect on the hidden-to-hidden weights (Merity et al.)"
+    )
+    m.add_argument("--embed-dropout", type=float, metavar="P", help="drop whole characters' embeddings")
     m.add_argument("--batch-size", type=int, metavar="N")
     m.add_argument("--seq-len", type=int, metavar="N")
     m.add_argument("--sampling", choices=SAMPLINGS, help="random windows, or streams with carried state")
@@ -114,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--lr-schedule", choices=SCHEDULES)
     m.add_argument("--warmup", type=int, metavar="N", help="linear lr warm-up steps")
     m.add_argument("--grad-clip", type=float, metavar="X", help="clip the gradient norm at X (0: off)")
+    m.add_argument("--optimizer", choices=OPTIMIZERS, help="adam (L2 decay) or adamw (decoupled decay)")
     m.add_argument("--weight-decay", type=float, metavar="X")
     m.add_argument(
         "--ema",

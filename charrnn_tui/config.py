@@ -11,6 +11,7 @@ from charrnn_tui.errors import CharRNNError
 CELLS = ("lstm", "gru", "rnn")
 SAMPLINGS = ("random", "tbptt")
 SCHEDULES = ("constant", "cosine")
+OPTIMIZERS = ("adam", "adamw")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 # The number format of the training step's forward pass and loss (charrnn_tui/precision.py); weights stay fp32.
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -45,12 +46,18 @@ class TrainConfig:
     hidden: int = 256
     embed: int = 64  # 0 feeds one-hot vectors, as the tutorial did
     dropout: float = 0.5  # Hamlet is ~160K chars: 180 s on a CPU is ~40 epochs, so regularise hard
+    # Merity et al. 2017's regularisers (charrnn_tui/model.py); their defaults are off, so that a run saved
+    # before they existed resumes as it trained
+    weight_drop: float = 0.0  # DropConnect on the hidden-to-hidden weights, one mask per step
+    embed_dropout: float = 0.0  # drop whole characters' embedding vectors
+    locked_dropout: bool = False  # `dropout` with one mask per sequence instead of one per time step
     # data
     batch_size: int = 32
     seq_len: int = 100
     sampling: str = "tbptt"  # "random": random windows (the tutorial); "tbptt": state carried across windows
     val_fraction: float = 0.1
-    # optimiser (Adam)
+    # optimiser: Adam with L2 weight decay, or AdamW's decoupled decay (Loshchilov & Hutter 2019)
+    optimizer: str = "adam"
     lr: float = 1.2e-2  # higher than usual: its noise generalises better here than 2e-3 to 8e-3 (docs/quality.md)
     lr_schedule: str = "cosine"
     warmup_steps: int = 50
@@ -117,6 +124,12 @@ class TrainConfig:
         whole("hidden", "hidden size", 1, MAX_HIDDEN)
         whole("embed", "embedding size", 0, MAX_EMBED, "0 (one-hot) or more")
         real("dropout", "dropout", lambda v: 0 <= v < 1, "in [0, 1)")
+        real("weight_drop", "weight drop", lambda v: 0 <= v < 1, "in [0, 1)")
+        real("embed_dropout", "embedding dropout", lambda v: 0 <= v < 1, "in [0, 1)")
+        need(
+            isinstance(self.locked_dropout, bool), f"locked dropout must be true or false (got {self.locked_dropout!r})"
+        )
+        need(self.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)} (got {self.optimizer!r})")
         whole("batch_size", "batch size", 1, MAX_BATCH)
         whole("seq_len", "sequence length", 1, MAX_SEQ_LEN)
         need(self.sampling in SAMPLINGS, f"sampling must be one of {', '.join(SAMPLINGS)}")
@@ -224,8 +237,9 @@ DEFAULT_PRESET = "fast"
 
 # What makes a preset the preset: the model, the data and the optimiser (not the budget or bookkeeping).
 _PRESET_FIELDS = (
-    "cell", "n_layers", "hidden", "embed", "dropout", "batch_size", "seq_len", "sampling", "lr", "lr_schedule",
-    "warmup_steps", "min_lr_frac", "grad_clip", "weight_decay", "ema", "keep_best",
+    "cell", "n_layers", "hidden", "embed", "dropout", "weight_drop", "embed_dropout", "locked_dropout",
+    "batch_size", "seq_len", "sampling", "lr", "lr_schedule", "warmup_steps", "min_lr_frac", "grad_clip",
+    "optimizer", "weight_decay", "ema", "keep_best",
 )  # fmt: skip
 
 

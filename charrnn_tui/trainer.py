@@ -328,7 +328,7 @@ class Trainer:
         self._autocast = resolve_precision(cfg.precision, device, cfg)
         torch.manual_seed(cfg.seed)
         model = CharRNN.from_config(len(vocab), cfg).to(device)
-        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        optimizer = make_optimizer(cfg, model)
         generator = torch.Generator().manual_seed(cfg.seed + 1_000_003 * ctx.rank)
         # Streams all start at the text's beginning: each rank takes its own share, so that the ranks
         # together read one batch of batch_size * world_size streams, not world_size copies of one.
@@ -536,6 +536,14 @@ class Trainer:
         return Failed(
             self.step, message, str(self.run_dir) if self.run_dir else None, self._checkpoint_on_disk(), details
         )
+
+
+def make_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+    """Adam with `weight_decay` as an L2 term in the gradient (the original default), or AdamW, whose decay
+    shrinks the weights directly by lr x weight_decay per step, apart from Adam's scaling (Loshchilov &
+    Hutter, "Decoupled Weight Decay Regularization", 2019)."""
+    kind = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+    return kind(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
 def _to_float(state: State | None) -> State | None:

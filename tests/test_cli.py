@@ -143,7 +143,14 @@ def test_latin1_corpus_trains_with_its_encoding(run_cli, small_text_file: Path, 
     latin = tmp_path / "latin.txt"
     latin.write_bytes((small_text_file.read_text() + "Caf\u00e9 cr\u00e8me.\n").encode("latin-1"))
     args = ["--train-only", "--corpus", str(latin), *TINY, "--steps", "3", "--run-dir", str(tmp_path / "r")]
-    assert run_cli(*args, "--encoding", "latin-1").returncode == 0
+    # The regularisers' flags ride along (one start-up for both): each lands in the run's settings.
+    flags = ["--weight-drop", "0.25", "--embed-dropout", "0.1", "--locked-dropout", "--optimizer", "adamw"]
+    done = run_cli(*args, *flags, "--encoding", "latin-1")
+    assert done.returncode == 0, done.stderr
+    saved = json.loads((tmp_path / "r" / "config.json").read_text())["config"]
+    assert (saved["weight_drop"], saved["embed_dropout"], saved["locked_dropout"], saved["optimizer"]) == (
+        0.25, 0.1, True, "adamw",
+    )  # fmt: skip
 
 
 def test_a_data_dir_that_cannot_be_created(run_cli, tmp_path: Path) -> None:

@@ -119,12 +119,20 @@ def test_save_resume_generate_round_trip(small_corpus: Corpus, tiny, tmp_path: P
     assert "".join(t.char for t in gen2.sample(50, temperature=0.8, seed=3)) == text  # seeded
 
 
+# Merity et al.'s regularisers draw their masks from the same generator as dropout, and AdamW keeps its own
+# state: a resume must replay both.
+MERITY = {
+    "dropout": 0.3, "locked_dropout": True, "weight_drop": 0.3, "embed_dropout": 0.1,
+    "optimizer": "adamw", "weight_decay": 0.01,
+}  # fmt: skip
+
+
 @pytest.mark.parametrize("sampling", ["random", "tbptt"])
-@pytest.mark.parametrize("dropout", [0.0, 0.3])
-def test_resume_is_exact(small_corpus: Corpus, tiny, tmp_path: Path, sampling: str, dropout: float) -> None:
+@pytest.mark.parametrize("regularisers", [{"dropout": 0.0}, {"dropout": 0.3}, MERITY], ids=["none", "dropout", "merity"])
+def test_resume_is_exact(small_corpus: Corpus, tiny, tmp_path: Path, sampling: str, regularisers: dict) -> None:
     # Two layers so that dropout acts between them as well as before the head; eval at 7 so that the
     # stop falls between evaluations (its extra evaluation must not disturb anything).
-    cfg = tiny(steps=24, sampling=sampling, dropout=dropout, n_layers=2, hidden=32, log_interval=1, eval_interval=7)
+    cfg = tiny(steps=24, sampling=sampling, n_layers=2, hidden=32, log_interval=1, eval_interval=7, **regularisers)
     whole, events = train(small_corpus, cfg, tmp_path / "whole")
     one_go = [(e.step, e.train_loss) for e in of(events, Step)]
 
