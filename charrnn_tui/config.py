@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
@@ -245,11 +246,74 @@ _PRESET_FIELDS = (
 
 def preset_name(config: TrainConfig) -> str:
     """The preset `config` was made from, recognised by its model, data and optimiser settings; "custom"
-    when it matches none (a setting was changed)."""
+    when it matches none (a setting was changed). The default preset's FITTED_FIELDS are not compared."""
     for name, p in PRESETS.items():
-        if all(getattr(config, f) == getattr(p, f) for f in _PRESET_FIELDS):
+        # the default preset's sized settings (fit_to_corpus) differ from run to run and still make it the preset
+        compared = [f for f in _PRESET_FIELDS if name != DEFAULT_PRESET or f not in FITTED_FIELDS]
+        if all(getattr(config, f) == getattr(p, f) for f in compared):
             return name
     return "custom"
+
+
+# What the fast preset trains per second on a 2-core laptop CPU (2x256 LSTM, bf16 where the CPU has it; docs/
+# quality.md): the yardstick that turns a time budget into epochs before any step has run. A faster machine reads
+# the text more often than planned, and a slower one less; the sizing is meant to be right within a factor of 2.
+NOMINAL_CHARS_PER_S = 30_000
+# The settings fit_to_corpus sizes; the others stay the preset's.
+FITTED_FIELDS = ("dropout", "batch_size", "eval_interval")
+
+
+def planned_epochs(config: TrainConfig, train_chars: int) -> float:
+    """How many times a run with these settings reads a training text of `train_chars` characters: exact for a
+    step budget, through NOMINAL_CHARS_PER_S for a time budget (the smaller of the two when both are set,
+    infinity when neither is)."""
+    budgets = []
+    if config.steps:
+        budgets.append(config.steps * config.batch_size * config.seq_len)
+    if config.max_seconds:
+        budgets.append(config.max_seconds * NOMINAL_CHARS_PER_S)
+    return min(budgets) / max(1, train_chars) if budgets else math.inf
+
+
+def fit_to_corpus(config: TrainConfig, train_chars: int, keep: Collection[str] = ()) -> TrainConfig:
+    """The default preset sized for a corpus of `train_chars` training characters and the run's budget.
+
+    - dropout grows with the epochs the budget allows (`planned_epochs`): a run that reads the text a few times
+      is limited by how fast it learns, one that reads it dozens of times by overfitting. Measured on Hamlet
+      at equal steps (docs/quality.md, round 3): DROPOUT_BY_EPOCHS, log-linear in between.
+    - a text too small for 16 batches an epoch gets a smaller batch (at least 4 streams), so that it still
+      has several updates per pass rather than one or two;
+    - evaluation comes about every 2 epochs on a small text (at least every 10 steps, at most every 100),
+      so that the best weights (keep_best) are not missed between evaluations.
+
+    Fields named in `keep` (the ones the user set) are left as they are. Returns a new TrainConfig.
+    """
+    fitted = config
+    if "batch_size" not in keep and config.batch_size * config.seq_len * 16 > train_chars:
+        fitted = fitted.with_overrides(batch_size=max(4, min(config.batch_size, train_chars // (16 * config.seq_len))))
+    if "dropout" not in keep:
+        fitted = fitted.with_overrides(dropout=_dropout_for(planned_epochs(fitted, train_chars)))
+    if "eval_interval" not in keep:
+        steps_per_epoch = train_chars / (fitted.batch_size * fitted.seq_len)
+        fitted = fitted.with_overrides(
+            eval_interval=min(config.eval_interval, max(10, 10 * round(steps_per_epoch / 5)))
+        )
+    return fitted
+
+
+# (epochs, dropout): the best locked dropout measured at about that many epochs (docs/quality.md, round 3)
+DROPOUT_BY_EPOCHS = ((1.0, 0.1), (10.0, 0.3), (30.0, 0.5), (100.0, 0.6))
+
+
+def _dropout_for(epochs: float) -> float:
+    points = DROPOUT_BY_EPOCHS
+    if epochs <= points[0][0]:
+        return points[0][1]
+    for (e0, d0), (e1, d1) in zip(points, points[1:], strict=False):
+        if epochs <= e1:
+            t = math.log(epochs / e0) / math.log(e1 / e0)
+            return round(d0 + t * (d1 - d0), 2)
+    return points[-1][1]
 
 
 def continuation(config: TrainConfig, steps_done: int) -> TrainConfig:

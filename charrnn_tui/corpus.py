@@ -44,9 +44,13 @@ class Corpus:
 
     def split(self, val_fraction: float) -> tuple[str, str]:
         """Train on the head, validate on the last `val_fraction` of the text."""
-        n_val = int(len(self.text) * val_fraction)
-        cut = len(self.text) - n_val
+        cut = self.split_sizes(val_fraction)[0]
         return self.text[:cut], self.text[cut:]
+
+    def split_sizes(self, val_fraction: float) -> tuple[int, int]:
+        """(training, validation) characters of `split(val_fraction)`, without copying the text."""
+        n_val = int(len(self.text) * val_fraction)
+        return len(self.text) - n_val, n_val
 
 
 # ---- built-in plays ---------------------------------------------------------------------------------

@@ -8,7 +8,13 @@ import signal
 import sys
 import time
 
-from charrnn_tui.config import DEFAULT_PRESET, preset
+from charrnn_tui.config import (
+    DEFAULT_PRESET,
+    TrainConfig,
+    fit_to_corpus,
+    planned_epochs,
+    preset,
+)
 from charrnn_tui.corpus import builtin_plays, load_corpus
 from charrnn_tui.errors import CharRNNError
 from charrnn_tui.events import CheckpointSaved, Event, Failed, Finished, Logged, Notice, Started, Step
@@ -113,6 +119,16 @@ def summary(result: Finished) -> str:
     )
 
 
+def fitted_line(config: TrainConfig, train_chars: int) -> str:
+    """What fit_to_corpus chose, and why, for the line before training starts."""
+    epochs = planned_epochs(config, train_chars)
+    reads = f"{epochs:.0f}" if epochs >= 1.5 else f"{epochs:.1f}"
+    return (
+        f"sized for {train_chars:,} training characters, about {reads} epochs in the budget: dropout "
+        f"{config.dropout:g}, batch {config.batch_size}, evaluation every {config.eval_interval} steps"
+    )
+
+
 def train(req: TrainRequest) -> int:
     from charrnn_tui.paths import runs_dir
     from charrnn_tui.resume import corpus_for_run
@@ -125,6 +141,10 @@ def train(req: TrainRequest) -> int:
         corpus = corpus_for_run(req.run_dir, req.corpus, req.encoding)
     else:
         corpus = load_corpus(req.corpus, req.encoding or "utf-8")
+    fitted = None
+    if not req.resume and (req.preset or DEFAULT_PRESET) == DEFAULT_PRESET:
+        fitted = fit_to_corpus(config, corpus.split_sizes(config.val_fraction)[0], keep=req.overrides)
+        config = fitted
     from charrnn_tui.distributed import is_main_process
     from charrnn_tui.trainer import Trainer
 
@@ -133,6 +153,8 @@ def train(req: TrainRequest) -> int:
     if run_dir is None:
         run_dir = create_run_dir(runs_dir(), corpus.name) if main else None
     printer = ProgressPrinter()
+    if fitted is not None and main:
+        printer.print(fitted_line(fitted, corpus.split_sizes(config.val_fraction)[0]))
     if req.ignored_on_resume:
         printer.print(
             f"note: {', '.join(req.ignored_on_resume)} ignored: a resumed run keeps its own settings", err=True

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from charrnn_tui.config import PRESETS, TUTORIAL, TrainConfig, preset
+from charrnn_tui.config import (
+    FAST,
+    NOMINAL_CHARS_PER_S,
+    PRESETS,
+    TUTORIAL,
+    TrainConfig,
+    fit_to_corpus,
+    planned_epochs,
+    preset,
+    preset_name,
+)
 from charrnn_tui.errors import CharRNNError
 
 
@@ -13,8 +23,58 @@ def test_presets_are_valid_and_tutorial_is_the_original() -> None:
         cfg.validate()
     assert (TUTORIAL.cell, TUTORIAL.n_layers, TUTORIAL.hidden, TUTORIAL.embed) == ("lstm", 3, 512, 0)
     assert (TUTORIAL.batch_size, TUTORIAL.seq_len, TUTORIAL.lr, TUTORIAL.sampling) == (200, 30, 1e-3, "random")
+    # none of the later regularisers: the tutorial's network, data and optimiser exactly
+    assert (TUTORIAL.dropout, TUTORIAL.weight_drop, TUTORIAL.embed_dropout, TUTORIAL.locked_dropout) == (0, 0, 0, False)
+    assert (TUTORIAL.optimizer, TUTORIAL.weight_decay, TUTORIAL.grad_clip, TUTORIAL.lr_schedule) == (
+        "adam",
+        0,
+        0,
+        "constant",
+    )
     with pytest.raises(CharRNNError, match="no preset named 'huge'; presets: fast, tutorial, tiny"):
         preset("huge")
+
+
+def test_a_run_saved_before_the_regularisers_resumes_without_them() -> None:
+    old = {
+        k: v
+        for k, v in FAST.to_dict().items()
+        if k not in ("weight_drop", "embed_dropout", "locked_dropout", "optimizer")
+    }
+    cfg = TrainConfig.from_dict(old)
+    assert (cfg.weight_drop, cfg.embed_dropout, cfg.locked_dropout, cfg.optimizer) == (0.0, 0.0, False, "adam")
+
+
+HAMLET_TRAIN, ALL_PLAYS_TRAIN, KOREAN_TRAIN = 158_715, 4_460_700, 9_246
+
+
+def test_planned_epochs_is_exact_for_steps_and_nominal_for_seconds() -> None:
+    assert planned_epochs(FAST.with_overrides(steps=100, max_seconds=0), 32_000) == 10.0  # 100 x 32 x 100 chars
+    assert planned_epochs(FAST.with_overrides(max_seconds=60), 180_000) == 60 * NOMINAL_CHARS_PER_S / 180_000
+    assert planned_epochs(FAST.with_overrides(steps=1, max_seconds=60), 3_200) == 1.0  # the budget met first
+    assert planned_epochs(FAST.with_overrides(steps=0, max_seconds=0), 3_200) == float("inf")
+
+
+def test_the_default_is_sized_by_the_epochs_its_budget_allows() -> None:
+    def sized(chars: int, seconds: float) -> TrainConfig:
+        return fit_to_corpus(FAST.with_overrides(max_seconds=seconds), chars)
+
+    # More passes over the text: more dropout, never less; one pass over 5M characters: little.
+    drops = [sized(HAMLET_TRAIN, s).dropout for s in (10, 60, 180, 600, 6000)]
+    assert drops == sorted(drops) and drops[0] < drops[-1]
+    assert sized(ALL_PLAYS_TRAIN, 180).dropout < sized(HAMLET_TRAIN, 60).dropout < sized(HAMLET_TRAIN, 180).dropout
+    # A big text keeps the preset's batch and evaluation interval.
+    assert (sized(HAMLET_TRAIN, 180).batch_size, sized(HAMLET_TRAIN, 180).eval_interval) == (32, 100)
+    # A tiny one gets at least 16 steps an epoch (with at least 4 streams) and an evaluation every 2 epochs or so.
+    small = sized(KOREAN_TRAIN, 180)
+    assert 4 <= small.batch_size < 32 and KOREAN_TRAIN / (small.batch_size * small.seq_len) >= 16
+    assert 10 <= small.eval_interval <= 2.5 * KOREAN_TRAIN / (small.batch_size * small.seq_len)
+    small.validate_for(KOREAN_TRAIN, 1_000)
+    # Settings the user gave stay as given.
+    kept = fit_to_corpus(FAST.with_overrides(dropout=0.05, batch_size=32), KOREAN_TRAIN, keep={"dropout", "batch_size"})
+    assert (kept.dropout, kept.batch_size) == (0.05, 32)
+    # Sized or not, it is the default preset; a changed model is not.
+    assert preset_name(small) == "fast" and preset_name(small.with_overrides(hidden=384)) == "custom"
 
 
 def test_dict_round_trip_ignores_unknown_keys() -> None:

@@ -128,7 +128,9 @@ MERITY = {
 
 
 @pytest.mark.parametrize("sampling", ["random", "tbptt"])
-@pytest.mark.parametrize("regularisers", [{"dropout": 0.0}, {"dropout": 0.3}, MERITY], ids=["none", "dropout", "merity"])
+@pytest.mark.parametrize(
+    "regularisers", [{"dropout": 0.0}, {"dropout": 0.3}, MERITY], ids=["none", "dropout", "merity"]
+)
 def test_resume_is_exact(small_corpus: Corpus, tiny, tmp_path: Path, sampling: str, regularisers: dict) -> None:
     # Two layers so that dropout acts between them as well as before the head; eval at 7 so that the
     # stop falls between evaluations (its extra evaluation must not disturb anything).

@@ -180,3 +180,45 @@ def test_run_paths_are_shown_as_a_shell_takes_them() -> None:
     assert shown_path(home / "runs" / "a") == "~/runs/a"
     assert generate_command(home / "my runs" / "a") == "charrnn-tui --generate-only --run-dir ~/'my runs/a'"
     assert resume_command(Path("/srv/x y")) == "charrnn-tui --train-only --resume --run-dir '/srv/x y'"
+
+
+def test_the_default_preset_is_sized_for_the_corpus_and_budget_and_typed_values_stay(make_app, tmp_path: Path) -> None:
+    from charrnn_tui.config import FAST, fit_to_corpus
+
+    async def main() -> None:
+        app = make_app()
+        async with app.run_test(size=SMALL) as pilot:
+            screen = await loaded(pilot)
+            train_chars = screen.corpus.split_sizes(0.1)[0]
+            dropout = screen.query_one("#set-dropout", Input)
+            budget = screen.query_one("#set-max_seconds", Input)
+            assert float(dropout.value) == fit_to_corpus(FAST, train_chars).dropout
+            assert "sized for this corpus, about 34 epochs" in shown(screen.query_one("#preset-help"))
+            budget.value = "20"  # a shorter budget reads the text fewer times: less dropout
+            await pilot.pause()
+            assert float(dropout.value) == fit_to_corpus(FAST.with_overrides(max_seconds=20), train_chars).dropout
+            assert float(dropout.value) < FAST.dropout
+            dropout.value = "0.07"  # typed by the user: a later sizing leaves it alone
+            await pilot.pause()
+            budget.value = "600"
+            await pilot.pause()
+            assert dropout.value == "0.07"
+            # A small file: fewer streams and more frequent evaluations, in the settings the run gets.
+            small = tmp_path / "small.txt"
+            small.write_text("to be or not to be, that is the question\n" * 200, encoding="utf-8")
+            path = screen.query_one("#path", Input)
+            path.value = str(small)
+            path.focus()
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: screen.corpus is not None and screen.corpus.name == "small", what="small")
+            await pilot.pause()
+            config = screen.config()
+            expected = fit_to_corpus(FAST.with_overrides(max_seconds=600), screen.corpus.split_sizes(0.1)[0])
+            assert (config.batch_size, config.eval_interval) == (expected.batch_size, expected.eval_interval)
+            assert config.batch_size < FAST.batch_size and config.dropout == 0.07
+            # Another preset is its own settings, unsized.
+            screen.query_one("#preset", Select).value = "tutorial"
+            await pilot.pause()
+            assert "sized" not in shown(screen.query_one("#preset-help"))
+
+    run(main())

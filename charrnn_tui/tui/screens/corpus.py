@@ -14,7 +14,15 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
-from charrnn_tui.config import DEFAULT_PRESET, PRESET_HELP, PRESETS, TrainConfig
+from charrnn_tui.config import (
+    DEFAULT_PRESET,
+    FITTED_FIELDS,
+    PRESET_HELP,
+    PRESETS,
+    TrainConfig,
+    fit_to_corpus,
+    planned_epochs,
+)
 from charrnn_tui.corpus import DEFAULT_CORPUS, BuiltinPlay, Corpus, builtin_plays, load_corpus, load_file
 from charrnn_tui.errors import CharRNNError
 from charrnn_tui.formatting import fmt_budget, generate_command, shown_path
@@ -24,7 +32,7 @@ from charrnn_tui.safetext import escape, one_line
 from charrnn_tui.tui.messages import CorpusLoaded
 from charrnn_tui.tui.suggest import PathSuggester
 from charrnn_tui.tui.widgets.baseline_line import BaselineLine
-from charrnn_tui.tui.widgets.settings_form import SettingsForm
+from charrnn_tui.tui.widgets.settings_form import SHOWN_FIELDS, SettingsForm
 
 PREVIEW_CHARS = 1500
 NARROW_WIDTH = 110  # below this the preview column is left out
@@ -108,6 +116,10 @@ class CorpusScreen(Screen):
         self.plays: list[BuiltinPlay] = []
         self.runs: list[RunSummary] = []
         self.marked: set[Path] = set()  # saved runs marked for comparison
+        # The default preset's settings sized for the corpus (config.fit_to_corpus), as last put in the form: a
+        # field whose value differs from it was typed by the user (`_typed`), and later sizing leaves it alone.
+        self._sized: dict[str, object] = {}
+        self._typed: set[str] = set()
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -250,13 +262,14 @@ class CorpusScreen(Screen):
         else:
             self._show_corpus()
             self.query_one(BaselineLine).show_for(message.corpus, self._config_or_preset().val_fraction)
+            self._size_for_corpus()
         self._validate()
 
     def _show_corpus(self) -> None:
         c = self.corpus
         assert c is not None
         cfg = self._config_or_preset()
-        train, val = len(c) - int(len(c) * cfg.val_fraction), int(len(c) * cfg.val_fraction)
+        train, val = c.split_sizes(cfg.val_fraction)
         source = "built-in" if c.source == "built-in" else Path(c.source).name
         info = Text.assemble(
             (one_line(c.name), "bold"), (f"  ({one_line(source)})\n", "dim"),
@@ -272,18 +285,53 @@ class CorpusScreen(Screen):
     def on_select_changed(self, event: Select.Changed) -> None:
         if event.select.id == "preset" and event.value in PRESETS and event.value != self.preset_name:
             self.preset_name = str(event.value)
+            self._sized, self._typed = {}, set()
             self.query_one(SettingsForm).load(self._preset())
+            self._size_for_corpus()
             self._show_preset_help()
             self._validate()
         elif event.select.id and event.select.id.startswith("set-"):
             self._validate()
 
     def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id in ("set-steps", "set-max_seconds"):
+            self._size_for_corpus()  # the budget decides how often the text is read
         if event.input.id and event.input.id.startswith("set-"):
             self._validate()
 
     def _show_preset_help(self) -> None:
-        self.query_one("#preset-help", Static).update(Text(PRESET_HELP[self.preset_name], style="dim"))
+        help_text = PRESET_HELP[self.preset_name]
+        if self._sized and self.corpus is not None:
+            epochs = planned_epochs(self._config_or_preset(), self._train_chars())
+            help_text += (
+                f"; sized for this corpus, about {epochs:.0f} epochs"
+                if epochs >= 1.5
+                else (f"; sized for this corpus, about {epochs:.1f} epochs")
+            )
+        self.query_one("#preset-help", Static).update(Text(help_text, style="dim"))
+
+    def _train_chars(self) -> int:
+        assert self.corpus is not None
+        return self.corpus.split_sizes(self._config_or_preset().val_fraction)[0]
+
+    def _user_set(self, form: TrainConfig) -> set[str]:
+        """Sized fields the user typed over (or gave on the command line): sizing keeps them."""
+        self._typed |= {f for f, v in self._sized.items() if f in SHOWN_FIELDS and getattr(form, f) != v}
+        return self._typed | set(self.overrides)
+
+    def _size_for_corpus(self) -> None:
+        """Put the default preset's settings sized for the corpus and budget in the form (fit_to_corpus)."""
+        if self.preset_name != DEFAULT_PRESET or self.corpus is None:
+            return
+        try:
+            form = self.query_one(SettingsForm).read(self._preset())
+        except CharRNNError:
+            return  # a half-typed number: sized again once it reads
+        keep = self._user_set(form)
+        sized = fit_to_corpus(form, self._train_chars(), keep=keep)
+        self._sized = {f: getattr(sized, f) for f in FITTED_FIELDS if f not in keep}
+        self.query_one(SettingsForm).load(sized)
+        self._show_preset_help()
 
     def _preset(self) -> TrainConfig:
         """The chosen preset with the command line's settings (e.g. --eval-interval) on top."""
@@ -296,12 +344,14 @@ class CorpusScreen(Screen):
             return self._preset()
 
     def config(self) -> TrainConfig:
-        """The settings as typed, checked by the engine's own rules (and against the corpus, once loaded)."""
+        """The settings as typed, checked by the engine's own rules (and against the corpus, once loaded).
+        Sized settings the form does not show (the evaluation interval) are sized here."""
         config = self.query_one(SettingsForm).read(self._preset())
+        if "eval_interval" in self._sized:
+            config = config.with_overrides(eval_interval=self._sized["eval_interval"])
         config.validate()
         if self.corpus is not None:
-            n_val = int(len(self.corpus) * config.val_fraction)
-            config.validate_for(len(self.corpus) - n_val, n_val)
+            config.validate_for(*self.corpus.split_sizes(config.val_fraction))
         return config
 
     def _validate(self) -> bool:

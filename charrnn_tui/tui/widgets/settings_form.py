@@ -28,6 +28,7 @@ FIELDS: tuple[tuple[str, str, type | tuple[str, ...]], ...] = (
     ("max_seconds", "max seconds (0: none)", float),
     ("device", "device", DEVICES),
 )
+SHOWN_FIELDS = frozenset(name for name, _, _ in FIELDS)
 INPUT_TYPE = {int: "integer", float: "number", str: "text"}
 
 
