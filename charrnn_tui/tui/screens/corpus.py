@@ -304,9 +304,9 @@ class CorpusScreen(Screen):
         if self._sized and self.corpus is not None:
             epochs = planned_epochs(self._config_or_preset(), self._train_chars())
             help_text += (
-                f"; sized for this corpus, about {epochs:.0f} epochs"
+                f" (this corpus: about {epochs:.0f} epochs)"
                 if epochs >= 1.5
-                else (f"; sized for this corpus, about {epochs:.1f} epochs")
+                else (f" (this corpus: about {epochs:.1f} epochs)")
             )
         self.query_one("#preset-help", Static).update(Text(help_text, style="dim"))
 
