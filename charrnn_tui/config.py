@@ -216,9 +216,10 @@ TUTORIAL = TrainConfig(
 )  # fmt: skip
 
 # The default: what learned Hamlet best in 180 s on a 2-core CPU (docs/quality.md): 2x256 LSTM, embed 64,
-# tbptt streams, cosine over the budget, dropout 0.5, lr 1.2e-2, L2 3e-5, clip 1.0, evaluated on an
-# average of the weights (ema 0.995) and ending on the best evaluation (keep_best).
-FAST = TrainConfig()
+# tbptt streams, cosine over the budget, lr 1.2e-2, L2 3e-5, clip 1.0, evaluated on an average of the
+# weights (ema 0.995) and ending on the best evaluation (keep_best); locked dropout 0.3 and weight drop 0.2,
+# the values fit_to_corpus gives Hamlet's 180 s, which a new run sizes for its own corpus and budget.
+FAST = TrainConfig(dropout=0.3, weight_drop=0.2, locked_dropout=True)
 
 # For tests and quick demos: learns something in seconds.
 TINY = TrainConfig(
@@ -260,7 +261,7 @@ def preset_name(config: TrainConfig) -> str:
 # the text more often than planned, and a slower one less; the sizing is meant to be right within a factor of 2.
 NOMINAL_CHARS_PER_S = 30_000
 # The settings fit_to_corpus sizes; the others stay the preset's.
-FITTED_FIELDS = ("dropout", "batch_size", "eval_interval")
+FITTED_FIELDS = ("dropout", "weight_drop", "batch_size", "eval_interval")
 
 
 def planned_epochs(config: TrainConfig, train_chars: int) -> float:
@@ -278,9 +279,9 @@ def planned_epochs(config: TrainConfig, train_chars: int) -> float:
 def fit_to_corpus(config: TrainConfig, train_chars: int, keep: Collection[str] = ()) -> TrainConfig:
     """The default preset sized for a corpus of `train_chars` training characters and the run's budget.
 
-    - dropout grows with the epochs the budget allows (`planned_epochs`): a run that reads the text a few times
-      is limited by how fast it learns, one that reads it dozens of times by overfitting. Measured on Hamlet
-      at equal steps (docs/quality.md, round 3): DROPOUT_BY_EPOCHS, log-linear in between.
+    - dropout and weight drop grow with the epochs the budget allows (`planned_epochs`): a run that reads the
+      text a few times is limited by how fast it learns, one that reads it dozens of times by overfitting
+      (REGULARISATION_BY_EPOCHS, measured in docs/quality.md, round 3);
     - a text too small for 16 batches an epoch gets a smaller batch (at least 4 streams), so that it still
       has several updates per pass rather than one or two;
     - evaluation comes about every 2 epochs on a small text (at least every 10 steps, at most every 100),
@@ -291,8 +292,10 @@ def fit_to_corpus(config: TrainConfig, train_chars: int, keep: Collection[str] =
     fitted = config
     if "batch_size" not in keep and config.batch_size * config.seq_len * 16 > train_chars:
         fitted = fitted.with_overrides(batch_size=max(4, min(config.batch_size, train_chars // (16 * config.seq_len))))
-    if "dropout" not in keep:
-        fitted = fitted.with_overrides(dropout=_dropout_for(planned_epochs(fitted, train_chars)))
+    epochs = planned_epochs(fitted, train_chars)
+    for field, value in zip(("dropout", "weight_drop"), _regularisation_for(epochs), strict=True):
+        if field not in keep:
+            fitted = fitted.with_overrides(**{field: value})
     if "eval_interval" not in keep:
         steps_per_epoch = train_chars / (fitted.batch_size * fitted.seq_len)
         fitted = fitted.with_overrides(
@@ -301,19 +304,24 @@ def fit_to_corpus(config: TrainConfig, train_chars: int, keep: Collection[str] =
     return fitted
 
 
-# (epochs, dropout): the best locked dropout measured at about that many epochs (docs/quality.md, round 3)
-DROPOUT_BY_EPOCHS = ((1.0, 0.1), (10.0, 0.3), (30.0, 0.5), (100.0, 0.6))
+# (epochs, locked dropout, weight drop), log-linear in between: measured on Hamlet at equal steps, the best
+# dropout at 10 epochs is 0.1 and at 30 epochs 0.2-0.3, where weight drop 0.2 on top keeps the validation loss
+# falling to the end (docs/quality.md, round 3); beyond, more of both, checked on Macbeth and a 10K-character
+# Korean text.
+REGULARISATION_BY_EPOCHS = ((3.0, 0.0, 0.0), (10.0, 0.1, 0.0), (30.0, 0.3, 0.2), (100.0, 0.4, 0.3), (300.0, 0.5, 0.4))
 
 
-def _dropout_for(epochs: float) -> float:
-    points = DROPOUT_BY_EPOCHS
+def _regularisation_for(epochs: float) -> tuple[float, float]:
+    """(dropout, weight drop) for a run that reads its text `epochs` times, to the nearest 0.05."""
+    points = REGULARISATION_BY_EPOCHS
     if epochs <= points[0][0]:
-        return points[0][1]
-    for (e0, d0), (e1, d1) in zip(points, points[1:], strict=False):
+        return points[0][1:]
+    for (e0, *r0), (e1, *r1) in zip(points, points[1:], strict=False):
         if epochs <= e1:
             t = math.log(epochs / e0) / math.log(e1 / e0)
-            return round(d0 + t * (d1 - d0), 2)
-    return points[-1][1]
+            d, w = (a + t * (b - a) for a, b in zip(r0, r1, strict=True))
+            return round(d * 20) / 20, round(w * 20) / 20
+    return points[-1][1:]
 
 
 def continuation(config: TrainConfig, steps_done: int) -> TrainConfig:

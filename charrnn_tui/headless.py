@@ -125,7 +125,8 @@ def fitted_line(config: TrainConfig, train_chars: int) -> str:
     reads = f"{epochs:.0f}" if epochs >= 1.5 else f"{epochs:.1f}"
     return (
         f"sized for {train_chars:,} training characters, about {reads} epochs in the budget: dropout "
-        f"{config.dropout:g}, batch {config.batch_size}, evaluation every {config.eval_interval} steps"
+        f"{config.dropout:g}, weight drop {config.weight_drop:g}, batch {config.batch_size}, evaluation every "
+        f"{config.eval_interval} steps"
     )
 
 

@@ -347,8 +347,7 @@ class CorpusScreen(Screen):
         """The settings as typed, checked by the engine's own rules (and against the corpus, once loaded).
         Sized settings the form does not show (the evaluation interval) are sized here."""
         config = self.query_one(SettingsForm).read(self._preset())
-        if "eval_interval" in self._sized:
-            config = config.with_overrides(eval_interval=self._sized["eval_interval"])
+        config = config.with_overrides(**{f: v for f, v in self._sized.items() if f not in SHOWN_FIELDS})
         config.validate()
         if self.corpus is not None:
             config.validate_for(*self.corpus.split_sizes(config.val_fraction))

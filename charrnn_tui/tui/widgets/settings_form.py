@@ -19,6 +19,7 @@ FIELDS: tuple[tuple[str, str, type | tuple[str, ...]], ...] = (
     ("n_layers", "layers", int),
     ("hidden", "hidden size", int),
     ("dropout", "dropout", float),
+    ("weight_drop", "weight drop", float),
     ("batch_size", "batch size", int),
     ("seq_len", "sequence length", int),
     ("sampling", "sampling", SAMPLINGS),
