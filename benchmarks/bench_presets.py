@@ -86,6 +86,7 @@ VARIANTS: dict[str, list[str]] = {
         f"grid-d{d}-w{w}": ["--preset", "fast", "--dropout", d, "--weight-drop", w]
         for d, w in (("0.1", "0"), ("0.3", "0.2"), ("0.5", "0.4"))
     },
+    "fast-r2": R3,  # the round-2 default as it was, unsized, for a comparison in the same session
     "fast-unsized-b32": "--preset fast --batch-size 32 --eval-interval 100".split(),
 }
 
@@ -122,7 +123,9 @@ def run_variant(
     print(summary, flush=True)
     return {
         "variant": name, "corpus": tag, "budget_s": -steps if steps else seconds, "flags": " ".join(flags),
-        "val_loss": vals[-1]["val_loss"], "best_val_loss": min(r["val_loss"] for r in vals),
+        # what the run ends with: with keep_best, the kept evaluation's loss (final_val_loss), not the last one
+        "val_loss": rows[-1].get("final_val_loss", vals[-1]["val_loss"]),
+        "best_val_loss": min(r["val_loss"] for r in vals),
         "steps": rows[-1]["step"], "train_s": rows[-1]["elapsed_s"], "wall_s": round(wall, 1),
         "chars_per_s": round(sum(r["chars_per_s"] for r in rows[1:]) / max(1, len(rows) - 1)),
         "curve": [(r["elapsed_s"], r["val_loss"]) for r in vals], "summary": summary,
