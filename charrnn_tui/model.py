@@ -64,10 +64,12 @@ class CharRNN(nn.Module):
         )
         self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(hidden, vocab_size)
-        # One-layer modules of the same cell that run one layer of `self.rnn` with weights handed in
-        # (torch.func.functional_call): a list, not a ModuleList, so they own no parameters of the model.
+        # One-layer modules of the same cell that run one layer of `self.rnn` with its weights handed in
+        # (torch.func.functional_call). On the meta device they hold no memory of their own, and a list, not
+        # a ModuleList, keeps them out of the parameters and the checkpoints.
         self._layer_cells = [
-            _RNNS[cell](embed or vocab_size if k == 0 else hidden, hidden, 1, batch_first=True) for k in range(n_layers)
+            _RNNS[cell](embed or vocab_size if k == 0 else hidden, hidden, 1, batch_first=True, device="meta")
+            for k in range(n_layers)
         ]
 
     @classmethod
