@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import mmap
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 
 import torch
 
@@ -32,11 +31,58 @@ TEXT_KEEP = 10_000  # characters of text a Generator keeps per row (`Generator.t
 MIN_TEMPERATURE = 1e-4
 
 
-@dataclass(frozen=True)
 class Token:
-    char: str
-    prob: float  # the probability the model gave this character
-    top: tuple[tuple[str, float], ...]  # the most likely next characters before this one was drawn
+    """One generated character.
+
+    char: the character; prob: the probability the model gave it (at temperature 1); top: the likeliest
+    characters at that step, (character, probability) pairs, likeliest first, () when none were asked for.
+    A Token from `Generator.sample_rows` turns its step's candidates into Python objects only when `top`
+    is first read (the generation screen reads one per redraw, the CLI none); equal Tokens compare equal.
+    """
+
+    __slots__ = ("_row", "_top", "char", "prob")
+
+    def __init__(
+        self,
+        char: str,
+        prob: float,
+        top: tuple[tuple[str, float], ...] = (),
+        *,
+        _rows: _RowsTop | None = None,  # sample_rows: the step's candidates, row _row of them read on demand
+        _row: int = 0,
+    ) -> None:
+        self.char, self.prob = char, prob
+        self._top, self._row = (top if _rows is None else _rows), _row
+
+    @property
+    def top(self) -> tuple[tuple[str, float], ...]:
+        if type(self._top) is _RowsTop:
+            self._top = self._top.row(self._row)
+        return self._top
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Token):
+            return NotImplemented
+        return (self.char, self.prob, self.top) == (other.char, other.prob, other.top)
+
+    def __hash__(self) -> int:
+        return hash((self.char, self.prob, self.top))
+
+    def __repr__(self) -> str:
+        return f"Token(char={self.char!r}, prob={self.prob!r}, top={self.top!r})"
+
+
+class _RowsTop:
+    """One step's candidates for every row, as tensors (rows, top_n), until a Token's `top` asks."""
+
+    __slots__ = ("chars", "ids", "probs")
+
+    def __init__(self, probs: torch.Tensor, ids: torch.Tensor, chars: str | Sequence[str]) -> None:
+        self.probs, self.ids, self.chars = probs, ids, chars
+
+    def row(self, r: int) -> tuple[tuple[str, float], ...]:
+        chars = self.chars
+        return tuple(zip([chars[i] for i in self.ids[r].tolist()], self.probs[r].tolist(), strict=True))
 
 
 def _weights_version(model: CharRNN) -> int:
@@ -465,16 +511,13 @@ class Generator:
                 idx = torch.searchsorted(cdf, draws.next().mul(cdf[:, -1:]))
                 if greedy_col is not None:
                     idx = torch.where(greedy_col, top_i[:, :1] if top_n else probs.argmax(-1, keepdim=True), idx)
-            picked = probs.gather(1, idx)
-            # Two conversions to Python for all rows: the ids (picked, then the candidates) and their probabilities.
-            if top_n:
-                ints, floats = torch.cat([idx, top_i], 1).tolist(), torch.cat([picked, top_p], 1).tolist()
-                tokens = tuple(
-                    Token(chars[ii[0]], pp[0], tuple(zip([chars[i] for i in ii[1:]], pp[1:], strict=True)))
-                    for ii, pp in zip(ints, floats, strict=True)
-                )
-            else:
-                tokens = tuple(Token(chars[i], p, ()) for (i,), (p,) in zip(idx.tolist(), picked.tolist(), strict=True))
+            # One conversion to Python for all rows' characters and one for their probabilities; the
+            # candidates stay tensors until a Token's `top` is read.
+            cands = _RowsTop(top_p, top_i, chars) if top_n else None
+            tokens = tuple(
+                Token(chars[i], p, _rows=cands, _row=r)
+                for r, ((i,), (p,)) in enumerate(zip(idx.tolist(), probs.gather(1, idx).tolist(), strict=True))
+            )
             self._step_rows(idx.view(-1))
             for tail, tok in zip(tails, tokens, strict=True):
                 tail.append(tok.char)
