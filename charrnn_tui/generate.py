@@ -545,10 +545,10 @@ class _RowDraws:
         self.gens = [None if s is None else torch.Generator().manual_seed(s) for s in seeds]
         self.skip = skip
         self.at = self.BLOCK
-        self.block = torch.ones(self.BLOCK, len(seeds), 1)
 
     def next(self) -> torch.Tensor:
         if self.at == self.BLOCK:
+            self.block = torch.ones(self.BLOCK, len(self.gens), 1)  # new, so that earlier steps' rows stay put
             for r, (gen, skip) in enumerate(zip(self.gens, self.skip, strict=True)):
                 if not skip:
                     self.block[:, r, 0] = torch.rand(self.BLOCK, generator=gen).neg_().add_(1)
