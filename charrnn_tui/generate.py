@@ -139,10 +139,11 @@ class _LSTMStepper:
     def resize(self, rows: int) -> None:
         """Buffers for `rows` continuations, all zero state.
 
-        The rows' gates, cell states and logits are stored feature-major, (features, rows): a product
-        W @ H.T with W row-major streams W once, where H @ W.T is 2-3x slower at a few rows (measured
-        with MKL here). The hidden states are row-major, (rows, layers x hidden), so that a layer's
-        input [h(l-1) new ; h(l) old] stays one slice per row."""
+        The rows' gates and cell states are stored feature-major, (features, rows): a product W @ H.T
+        with W row-major streams W once, where H @ W.T is 2-3x slower at a few rows (measured with MKL
+        here). The hidden states are row-major, (rows, layers x hidden), so that a layer's input
+        [h(l-1) new ; h(l) old] stays one slice per row; so are the logits, (rows, vocab), which the
+        sampler reduces along a row (and W @ H with H feature-major was 3-4x slower again)."""
         n = self.n_layers * self.hidden
         self.rows = rows
         self.h = torch.zeros(rows, n)  # row r: h of layer 0, layer 1, ... side by side
