@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import mmap
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 
 import torch
 
@@ -32,11 +31,58 @@ TEXT_KEEP = 10_000  # characters of text a Generator keeps per row (`Generator.t
 MIN_TEMPERATURE = 1e-4
 
 
-@dataclass(frozen=True)
 class Token:
-    char: str
-    prob: float  # the probability the model gave this character
-    top: tuple[tuple[str, float], ...]  # the most likely next characters before this one was drawn
+    """One generated character.
+
+    char: the character; prob: the probability the model gave it (at temperature 1); top: the likeliest
+    characters at that step, (character, probability) pairs, likeliest first, () when none were asked for.
+    A Token from `Generator.sample_rows` turns its step's candidates into Python objects only when `top`
+    is first read (the generation screen reads one per redraw, the CLI none); equal Tokens compare equal.
+    """
+
+    __slots__ = ("_row", "_top", "char", "prob")
+
+    def __init__(
+        self,
+        char: str,
+        prob: float,
+        top: tuple[tuple[str, float], ...] = (),
+        *,
+        _rows: _RowsTop | None = None,  # sample_rows: the step's candidates, row _row of them read on demand
+        _row: int = 0,
+    ) -> None:
+        self.char, self.prob = char, prob
+        self._top, self._row = (top if _rows is None else _rows), _row
+
+    @property
+    def top(self) -> tuple[tuple[str, float], ...]:
+        if type(self._top) is _RowsTop:
+            self._top = self._top.row(self._row)
+        return self._top
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Token):
+            return NotImplemented
+        return (self.char, self.prob, self.top) == (other.char, other.prob, other.top)
+
+    def __hash__(self) -> int:
+        return hash((self.char, self.prob, self.top))
+
+    def __repr__(self) -> str:
+        return f"Token(char={self.char!r}, prob={self.prob!r}, top={self.top!r})"
+
+
+class _RowsTop:
+    """One step's candidates for every row, as tensors (rows, top_n), until a Token's `top` asks."""
+
+    __slots__ = ("chars", "ids", "probs")
+
+    def __init__(self, probs: torch.Tensor, ids: torch.Tensor, chars: str | Sequence[str]) -> None:
+        self.probs, self.ids, self.chars = probs, ids, chars
+
+    def row(self, r: int) -> tuple[tuple[str, float], ...]:
+        chars = self.chars
+        return tuple(zip([chars[i] for i in self.ids[r].tolist()], self.probs[r].tolist(), strict=True))
 
 
 def _weights_version(model: CharRNN) -> int:
@@ -93,18 +139,19 @@ class _LSTMStepper:
     def resize(self, rows: int) -> None:
         """Buffers for `rows` continuations, all zero state.
 
-        The rows' gates, cell states and logits are stored feature-major, (features, rows): a product
-        W @ H.T with W row-major streams W once, where H @ W.T is 2-3x slower at a few rows (measured
-        with MKL here). The hidden states are row-major, (rows, layers x hidden), so that a layer's
-        input [h(l-1) new ; h(l) old] stays one slice per row."""
+        The rows' gates and cell states are stored feature-major, (features, rows): a product W @ H.T
+        with W row-major streams W once, where H @ W.T is 2-3x slower at a few rows (measured with MKL
+        here). The hidden states are row-major, (rows, layers x hidden), so that a layer's input
+        [h(l-1) new ; h(l) old] stays one slice per row; so are the logits, (rows, vocab), which the
+        sampler reduces along a row (and W @ H with H feature-major was 3-4x slower again)."""
         n = self.n_layers * self.hidden
         self.rows = rows
         self.h = torch.zeros(rows, n)  # row r: h of layer 0, layer 1, ... side by side
         self.h16 = torch.zeros(rows, n, dtype=torch.bfloat16) if self.int8 else None
         self.c = torch.zeros(self.n_layers, self.hidden, rows)
         self.gates = torch.empty(4 * self.hidden, rows)
-        self.logits_t = torch.empty(self.vocab_size, rows)
-        self.logits = self.logits_t.t()  # (rows, vocab)
+        # The logits are row-major, (rows, vocab): the sampler's softmax, cumsum and search run along a row.
+        self.logits = torch.empty(rows, self.vocab_size)
         # Row 0's views, made once: the batch-1 step must not pay for slicing. With one row they are
         # contiguous, as before rows existed.
         self.h1, self.c1, self.gates1, self.logits1 = self.h[0], self.c[:, :, 0], self.gates[:, 0], self.logits[0]
@@ -116,7 +163,7 @@ class _LSTMStepper:
         # sigmoid span (input, forget), tanh span (cell), output; then input, forget, cell for c.
         sig, cell = g[: 2 * hid], g[2 * hid : 3 * hid]
         self.g_ifgo = (sig, cell, g[3 * hid :], g[:hid], g[hid : 2 * hid], cell)
-        self.last_t = self.h[:, n - hid :].t()
+        self.last = self.h[:, n - hid :]
 
     @torch.no_grad()
     def load(self, model: CharRNN) -> None:
@@ -185,14 +232,13 @@ class _LSTMStepper:
             c_l.mul_(f).addcmul_(i, g)
             torch.tanh(c_l, out=h_l)
             h_l.mul_(out)
-        torch.addmm(self.head_b[:, None], self.head_w, self.last_t, out=self.logits_t)
-        return self.logits
+        return torch.addmm(self.head_b, self.last, self.head_w.t(), out=self.logits)
 
     def copy_row0(self) -> None:
         """Every row takes row 0's state and logits (a shared prime, then rows that go their own ways)."""
         self.h[1:] = self.h[:1]
         self.c[:, :, 1:] = self.c[:, :, :1]
-        self.logits_t[:, 1:] = self.logits_t[:, :1]
+        self.logits[1:] = self.logits[:1]
         if self.int8:
             self.h16[1:] = self.h16[:1]
 
@@ -442,46 +488,39 @@ class Generator:
             return
         self._check_weights()
         self._part()
-        chars, top_n, rows = self.vocab.chars, self.top_n, self.rows
-        gens = [torch.Generator().manual_seed(s) if s is not None else None for s in seeds]
-        drawn = [i for i, t in enumerate(temps) if t >= MIN_TEMPERATURE]  # rows that sample
-        greedy = [i for i, t in enumerate(temps) if t < MIN_TEMPERATURE]
-        drawn_t = torch.tensor([temps[i] for i in drawn])[:, None]
-        drawn_i = torch.tensor(drawn, dtype=torch.long)
+        chars, top_n, tails = self.vocab.chars, self.top_n, self._tails
+        greedy = [t < MIN_TEMPERATURE for t in temps]
+        # One op per step for all rows: greedy rows divide by 1 and search at u = 1 (no draw), then take
+        # the argmax instead; the division and the search are the same arithmetic as batch 1's, row by row.
+        temps_col = torch.tensor([1.0 if g else t for t, g in zip(temps, greedy, strict=True)])[:, None]
+        greedy_col = torch.tensor(greedy)[:, None] if any(greedy) and not all(greedy) else None
+        draws = _RowDraws(seeds, greedy) if not all(greedy) else None
         truncate = 0 < top_k < len(chars)
-        ids = [0] * rows
         for _ in range(length):
             logits = self.logits.float().cpu()
             probs = torch.softmax(logits, -1)
             if top_n:
                 top_p, top_i = probs.topk(top_n, -1)
-                top_ids, top_ps = top_i.tolist(), top_p.tolist()
-            if greedy:
-                best = top_i[:, 0].tolist() if top_n else probs.argmax(-1).tolist()
-                for i in greedy:
-                    ids[i] = best[i]
-            if drawn:
-                scaled = (logits if len(drawn) == rows else logits.index_select(0, drawn_i)) / drawn_t
+            if draws is None:
+                idx = top_i[:, :1] if top_n else probs.argmax(-1, keepdim=True)
+            else:
+                scaled = logits / temps_col
                 if truncate:
                     kth = scaled.topk(top_k, -1).values[:, -1:]
                     scaled = scaled.masked_fill(scaled < kth, float("-inf"))
                 cdf = torch.softmax(scaled, -1).cumsum_(-1)
-                # As _uniform, for all rows at once: the same arithmetic as batch 1's.
-                u = torch.cat([torch.rand(1, generator=gens[i]) for i in drawn]).neg_().add_(1).mul_(cdf[:, -1])
-                for i, idx in zip(drawn, torch.searchsorted(cdf, u[:, None])[:, 0].tolist(), strict=True):
-                    ids[i] = idx
-            ids_t = torch.tensor(ids)
-            picked = probs.gather(1, ids_t[:, None])[:, 0].tolist()
+                idx = torch.searchsorted(cdf, draws.next().mul(cdf[:, -1:]))
+                if greedy_col is not None:
+                    idx = torch.where(greedy_col, top_i[:, :1] if top_n else probs.argmax(-1, keepdim=True), idx)
+            # One conversion to Python for all rows' characters and one for their probabilities; the
+            # candidates stay tensors until a Token's `top` is read.
+            cands = _RowsTop(top_p, top_i, chars) if top_n else None
             tokens = tuple(
-                Token(
-                    chars[ids[r]],
-                    picked[r],
-                    tuple(zip([chars[i] for i in top_ids[r]], top_ps[r], strict=True)) if top_n else (),
-                )
-                for r in range(rows)
+                Token(chars[i], p, _rows=cands, _row=r)
+                for r, ((i,), (p,)) in enumerate(zip(idx.tolist(), probs.gather(1, idx).tolist(), strict=True))
             )
-            self._step_rows(ids_t)
-            for tail, tok in zip(self._tails, tokens, strict=True):
+            self._step_rows(idx.view(-1))
+            for tail, tok in zip(tails, tokens, strict=True):
                 tail.append(tok.char)
             yield tokens
 
@@ -491,6 +530,32 @@ class Generator:
         else:
             logits, self._state = self.model(x.to(self.device)[:, None], self._state)
             self.logits = logits[:, -1]
+
+
+class _RowDraws:
+    """Each row's uniforms in (0, 1], from the row's own generator, as `_uniform` draws them, taken from
+    the generators in blocks: `next()` is the (rows, 1) draws of one step, 1 for rows that do not draw.
+
+    A block of n draws from a CPU generator is the same numbers as n single draws (tested), so row i
+    draws what batch 1 draws with its seed; one call per row per BLOCK steps instead of one per step.
+    """
+
+    BLOCK = 256
+
+    def __init__(self, seeds: Sequence[int | None], skip: Sequence[bool]) -> None:
+        self.gens = [None if s is None else torch.Generator().manual_seed(s) for s in seeds]
+        self.skip = skip
+        self.at = self.BLOCK
+
+    def next(self) -> torch.Tensor:
+        if self.at == self.BLOCK:
+            self.block = torch.ones(self.BLOCK, len(self.gens), 1)  # new, so that earlier steps' rows stay put
+            for r, (gen, skip) in enumerate(zip(self.gens, self.skip, strict=True)):
+                if not skip:
+                    self.block[:, r, 0] = torch.rand(self.BLOCK, generator=gen).neg_().add_(1)
+            self.at = 0
+        self.at += 1
+        return self.block[self.at - 1]
 
 
 def _uniform(gen: torch.Generator | None) -> torch.Tensor:

@@ -349,6 +349,59 @@ def test_tiny_temperatures_are_argmax(trained):
     assert ["".join(s[r].char for s in steps) for r in range(2)] == [argmax, argmax]
 
 
+def test_block_draws_are_the_single_draws():
+    """Rows take their uniforms from their generators in blocks; batch 1 draws one per character. A block
+    of n draws must be the n single draws, past a block's end too, or row i would leave batch 1's text."""
+    from charrnn_tui.generate import _RowDraws, _uniform
+
+    n = 2 * _RowDraws.BLOCK + 7
+    draws = _RowDraws([3, None, 9], [False, True, False])
+    got = torch.stack([draws.next() for _ in range(n)])  # (n, rows, 1)
+    for r, seed in ((0, 3), (2, 9)):
+        gen = torch.Generator().manual_seed(seed)
+        assert torch.equal(got[:, r, 0], torch.cat([_uniform(gen) for _ in range(n)]))
+    assert torch.equal(got[:, 1], torch.ones(n, 1))  # a row that does not draw searches at u = 1
+
+
+@pytest.mark.parametrize("top_n", [0, 5], ids=["no-candidates", "candidates"])
+def test_mixed_rows_past_a_block_are_the_batch_1_texts(trained, top_n):
+    """Greedy and sampled rows, with and without top-k and candidates (the CLI asks for none), stepped
+    together for longer than a block of draws: each row writes its batch-1 twin's text, and its Tokens
+    carry the same probabilities and candidates."""
+    from charrnn_tui.generate import _RowDraws
+
+    model, vocab = trained["lstm", 16]
+    length = _RowDraws.BLOCK + 44
+    temps, seeds = [0.0, 1.0, 0.0, 0.7], [21, 22, 23, 24]
+    for top_k in (0, 4):
+        gen = Generator(model, vocab, rows=4, top_n=top_n)
+        gen.feed(PRIME)
+        steps = list(gen.sample_rows(length, temps, top_k=top_k, seeds=seeds))
+        for r in range(4):
+            ref = Generator(model, vocab, top_n=top_n)
+            ref.feed(PRIME)
+            want = list(ref.sample(length, temps[r], top_k=top_k, seed=seeds[r]))
+            assert "".join(s[r].char for s in steps) == "".join(t.char for t in want)
+            for step, tok in zip(steps[::37], want[::37], strict=True):
+                assert step[r].prob == pytest.approx(tok.prob, rel=1e-4, abs=1e-6)
+                assert [c for c, _ in step[r].top] == [c for c, _ in tok.top]
+                assert [p for _, p in step[r].top] == pytest.approx([p for _, p in tok.top], rel=1e-4, abs=1e-6)
+
+
+def test_tokens_compare_by_value(trained):
+    """A Token from sample_rows (candidates read on demand) is the Token written out by hand."""
+    from charrnn_tui.generate import Token
+
+    model, vocab = trained["lstm", 16]
+    gen = Generator(model, vocab, rows=2, top_n=3)
+    gen.feed(PRIME)
+    tok = next(gen.sample_rows(1, [0, 0]))[1]
+    plain = Token(tok.char, tok.prob, tuple(tok.top))
+    assert len(plain.top) == 3 and plain.top[0][0] == tok.char
+    assert tok == plain and hash(tok) == hash(plain) and repr(tok) == repr(plain)
+    assert tok != Token(tok.char, tok.prob, ()) and Token("a", 0.5) == Token("a", 0.5, ())
+
+
 # ---- memory that does not grow with the length --------------------------------------------------------------
 def test_generating_keeps_memory_flat():
     """100,000 characters of a CJK vocabulary take no more of the generator's memory than 10,000."""
