@@ -45,10 +45,9 @@ def samples(stdout: str) -> list[tuple[str, str]]:
     return [(parts[i], parts[i + 1].removesuffix("\n")) for i in range(1, len(parts), 2)]
 
 
-def test_argmax_samples_are_each_the_single_text(run_cli, run):
+def test_argmax_samples_are_each_the_single_text(run_cli_together, run):
     base = ("--generate-only", "--run-dir", str(run), "--prime", "HAMLET", "--length", "60", "--temperature", "0")
-    one = run_cli(*base)
-    four = run_cli(*base, "--num-samples", "4", "--stats")
+    one, four = run_cli_together(base, (*base, "--num-samples", "4", "--stats"))
     assert one.returncode == 0 and four.returncode == 0, four.stderr
     got = samples(four.stdout)
     assert [h for h, _ in got] == [f"--- sample {i} (temperature 0) ---" for i in range(1, 5)]
@@ -56,17 +55,22 @@ def test_argmax_samples_are_each_the_single_text(run_cli, run):
     assert "generated 240 chars (4 samples of 60) in" in four.stderr
 
 
-def test_sample_i_uses_seed_plus_i_minus_1(run_cli, run):
+def test_sample_i_uses_seed_plus_i_minus_1(run_cli_together, run):
     base = ("--generate-only", "--run-dir", str(run), "--prime", "The", "--length", "80", "--temperature", "1.1")
-    three = run_cli(*base, "--num-samples", "3", "--seed", "7")
+    # Five independent processes, run side by side: N = 3 from seed 7, one sample from each of seeds 7, 8, 9,
+    # and N = 1.
+    three, *singles, n1 = run_cli_together(
+        (*base, "--num-samples", "3", "--seed", "7"),
+        *[(*base, "--seed", str(seed)) for seed in (7, 8, 9)],
+        (*base, "--num-samples", "1", "--seed", "7"),
+    )
     assert three.returncode == 0, three.stderr
     got = [body for _, body in samples(three.stdout)]
-    for i, seed in enumerate((7, 8, 9)):
-        single = run_cli(*base, "--seed", str(seed))
+    for i, single in enumerate(singles):
         assert got[i] == single.stdout.removesuffix("\n")
     assert len(set(got)) == 3
     # N = 1 prints no header, as before the flag existed.
-    assert not run_cli(*base, "--num-samples", "1", "--seed", "7").stdout.startswith("---")
+    assert not n1.stdout.startswith("---")
 
 
 @pytest.mark.parametrize("n", ["0", "9", "-1"])
