@@ -2,33 +2,28 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from charrnn_tui.corpus import load_builtin
-
-TINY = ["--preset", "tiny", "--device", "cpu", "--eval-interval", "20", "--log-interval", "20"]
+from charrnn_tui.config import TINY as TINY_CONFIG
+from charrnn_tui.corpus import load_builtin, load_corpus
+from charrnn_tui.events import Finished
+from charrnn_tui.trainer import Trainer
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What `--train-only --corpus play.txt --preset tiny --steps 40` leaves, trained in this process: the
+    generations below are the CLI runs under test, and a CLI process for the training would add only torch's
+    import time."""
     home = tmp_path_factory.mktemp("home")
     run, corpus = home / "run", home / "play.txt"
     corpus.write_text(load_builtin("hamlet").text[:20_000], encoding="utf-8")
-    done = subprocess.run(
-        [sys.executable, "-m", "charrnn_tui", "--train-only", "--corpus", str(corpus), *TINY, "--steps", "40"]
-        + ["--run-dir", str(run)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=os.environ | {"CHARRNN_TUI_HOME": str(home), "OMP_NUM_THREADS": "1"},
-    )
-    assert done.returncode == 0, done.stderr
+    cfg = TINY_CONFIG.with_overrides(device="cpu", eval_interval=20, log_interval=20, steps=40)
+    assert isinstance(Trainer(load_corpus(str(corpus)), cfg, run).run(), Finished)
     return run
 
 
