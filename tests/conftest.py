@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -65,6 +65,38 @@ def run_cli(data_home: Path) -> Callable[..., subprocess.CompletedProcess]:
             timeout=timeout,
             env=cli_env(data_home) | (env or {}),
         )
+
+    return run
+
+
+@pytest.fixture
+def run_cli_together(data_home: Path) -> Callable[..., list[subprocess.CompletedProcess]]:
+    """Run several independent `python -m charrnn_tui ARGS` at once, each a real subprocess as run_cli runs it:
+    `first, second = run_cli_together(args1, args2)`. A CLI process is one thread that spends most of its time
+    importing torch, so on two cores two of them take about the time of one."""
+
+    def run(*commands: Sequence[str], timeout: float = 60) -> list[subprocess.CompletedProcess]:
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "charrnn_tui", *args],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=cli_env(data_home),
+            )
+            for args in commands
+        ]
+        try:
+            done = []
+            for p in procs:
+                out, err = p.communicate(timeout=timeout)
+                done.append(subprocess.CompletedProcess(p.args, p.returncode, out, err))
+            return done
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
 
     return run
 

@@ -59,7 +59,7 @@ def test_list_corpora(run_cli) -> None:
     assert sum(" chars" in line for line in lines) >= 39
 
 
-def test_train_resume_generate_end_to_end(run_cli, small_text_file: Path, tmp_path: Path) -> None:
+def test_train_resume_generate_end_to_end(run_cli, run_cli_together, small_text_file: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     done = run_cli("--train-only", "--corpus", str(small_text_file), *TINY, "--steps", "20", "--run-dir", str(run))
     assert done.returncode == 0, done.stderr
@@ -84,22 +84,26 @@ def test_train_resume_generate_end_to_end(run_cli, small_text_file: Path, tmp_pa
     assert done.stdout.startswith("resuming LSTM 1x64") and "continuing from step 20" in done.stdout
     assert "done (step budget reached) at step 25" in done.stdout
 
+    # Five generations from the finished run, independent of each other: run side by side.
     args = ("--generate-only", "--run-dir", str(run), "--prime", "HAMLET", "--length", "80", "--seed", "5")
-    first, again = run_cli(*args), run_cli(*args)
+    first, again, argmax, no_prime, unseen = run_cli_together(
+        args,
+        args,
+        ("--generate-only", "--run-dir", str(run), "--prime", "The", "--length", "30", "--temperature", "0"),
+        ("--generate-only", "--run-dir", str(run), "--prime", "", "--length", "10", "--stats"),
+        ("--generate-only", "--run-dir", str(run), "--prime", "Ophelia \u00e9t\u00e9 \U0001f600"),
+    )
     assert first.returncode == 0, first.stderr
     assert first.stdout.startswith("HAMLET") and len(first.stdout) == len("HAMLET") + 80 + 1
     assert first.stdout == again.stdout  # seeded
-    argmax = run_cli("--generate-only", "--run-dir", str(run), "--prime", "The", "--length", "30", "--temperature", "0")
     assert argmax.returncode == 0 and argmax.stdout.startswith("The")
 
     # No prime: start from the corpus's first line, as the tutorial did.
-    done = run_cli("--generate-only", "--run-dir", str(run), "--prime", "", "--length", "10", "--stats")
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith(small_text_file.read_text().split("\n")[0] + "\n")
-    assert "generated 10 chars in" in done.stderr
+    assert no_prime.returncode == 0, no_prime.stderr
+    assert no_prime.stdout.startswith(small_text_file.read_text().split("\n")[0] + "\n")
+    assert "generated 10 chars in" in no_prime.stderr
 
-    done = run_cli("--generate-only", "--run-dir", str(run), "--prime", "Ophelia \u00e9t\u00e9 \U0001f600")
-    one_error_line(done, "never saw these characters: '\u00e9' '\U0001f600'")
+    one_error_line(unseen, "never saw these characters: '\u00e9' '\U0001f600'")
 
 
 def test_train_without_run_dir_uses_the_data_dir(run_cli, data_home: Path) -> None:

@@ -2,33 +2,28 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from charrnn_tui.corpus import load_builtin
-
-TINY = ["--preset", "tiny", "--device", "cpu", "--eval-interval", "20", "--log-interval", "20"]
+from charrnn_tui.config import TINY as TINY_CONFIG
+from charrnn_tui.corpus import load_builtin, load_corpus
+from charrnn_tui.events import Finished
+from charrnn_tui.trainer import Trainer
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What `--train-only --corpus play.txt --preset tiny --steps 40` leaves, trained in this process: the
+    generations below are the CLI runs under test, and a CLI process for the training would add only torch's
+    import time."""
     home = tmp_path_factory.mktemp("home")
     run, corpus = home / "run", home / "play.txt"
     corpus.write_text(load_builtin("hamlet").text[:20_000], encoding="utf-8")
-    done = subprocess.run(
-        [sys.executable, "-m", "charrnn_tui", "--train-only", "--corpus", str(corpus), *TINY, "--steps", "40"]
-        + ["--run-dir", str(run)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=os.environ | {"CHARRNN_TUI_HOME": str(home), "OMP_NUM_THREADS": "1"},
-    )
-    assert done.returncode == 0, done.stderr
+    cfg = TINY_CONFIG.with_overrides(device="cpu", eval_interval=20, log_interval=20, steps=40)
+    assert isinstance(Trainer(load_corpus(str(corpus)), cfg, run).run(), Finished)
     return run
 
 
@@ -45,10 +40,9 @@ def samples(stdout: str) -> list[tuple[str, str]]:
     return [(parts[i], parts[i + 1].removesuffix("\n")) for i in range(1, len(parts), 2)]
 
 
-def test_argmax_samples_are_each_the_single_text(run_cli, run):
+def test_argmax_samples_are_each_the_single_text(run_cli_together, run):
     base = ("--generate-only", "--run-dir", str(run), "--prime", "HAMLET", "--length", "60", "--temperature", "0")
-    one = run_cli(*base)
-    four = run_cli(*base, "--num-samples", "4", "--stats")
+    one, four = run_cli_together(base, (*base, "--num-samples", "4", "--stats"))
     assert one.returncode == 0 and four.returncode == 0, four.stderr
     got = samples(four.stdout)
     assert [h for h, _ in got] == [f"--- sample {i} (temperature 0) ---" for i in range(1, 5)]
@@ -56,17 +50,22 @@ def test_argmax_samples_are_each_the_single_text(run_cli, run):
     assert "generated 240 chars (4 samples of 60) in" in four.stderr
 
 
-def test_sample_i_uses_seed_plus_i_minus_1(run_cli, run):
+def test_sample_i_uses_seed_plus_i_minus_1(run_cli_together, run):
     base = ("--generate-only", "--run-dir", str(run), "--prime", "The", "--length", "80", "--temperature", "1.1")
-    three = run_cli(*base, "--num-samples", "3", "--seed", "7")
+    # Five independent processes, run side by side: N = 3 from seed 7, one sample from each of seeds 7, 8, 9,
+    # and N = 1.
+    three, *singles, n1 = run_cli_together(
+        (*base, "--num-samples", "3", "--seed", "7"),
+        *[(*base, "--seed", str(seed)) for seed in (7, 8, 9)],
+        (*base, "--num-samples", "1", "--seed", "7"),
+    )
     assert three.returncode == 0, three.stderr
     got = [body for _, body in samples(three.stdout)]
-    for i, seed in enumerate((7, 8, 9)):
-        single = run_cli(*base, "--seed", str(seed))
+    for i, single in enumerate(singles):
         assert got[i] == single.stdout.removesuffix("\n")
     assert len(set(got)) == 3
     # N = 1 prints no header, as before the flag existed.
-    assert not run_cli(*base, "--num-samples", "1", "--seed", "7").stdout.startswith("---")
+    assert not n1.stdout.startswith("---")
 
 
 @pytest.mark.parametrize("n", ["0", "9", "-1"])

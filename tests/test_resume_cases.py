@@ -14,7 +14,8 @@ import pytest
 import torch
 
 from charrnn_tui import checkpoint, runfolder
-from charrnn_tui.corpus import Corpus
+from charrnn_tui.config import TINY as TINY_CONFIG
+from charrnn_tui.corpus import Corpus, load_corpus
 from charrnn_tui.events import Finished, Notice
 from charrnn_tui.trainer import Trainer
 
@@ -30,6 +31,14 @@ def cli(env: dict[str, str], *args: str, cwd: Path | None = None, timeout: float
 def ok(done: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
     assert done.returncode == 0, done.stderr
     return done
+
+
+def trained(corpus_path: Path, run: Path, **overrides) -> None:
+    """The run `--train-only --corpus PATH --preset tiny` (with TINY's flags) leaves, trained in this process
+    for tests about what a later CLI run makes of it: the same corpus loading and trainer, without the
+    second or two a CLI process spends importing torch."""
+    cfg = TINY_CONFIG.with_overrides(device="cpu", eval_interval=10, log_interval=5, **overrides)
+    assert isinstance(Trainer(load_corpus(str(corpus_path)), cfg, run).run(), Finished)
 
 
 def test_a_latin1_run_resumes_with_its_recorded_encoding(cli_environ, small_text_file: Path, tmp_path: Path) -> None:
@@ -62,9 +71,7 @@ def test_a_changed_corpus_with_the_same_characters_restarts_the_streams(
     cli_environ, small_text_file: Path, tmp_path: Path
 ) -> None:
     run = tmp_path / "run"
-    flags = ["--sampling", "tbptt", "--batch-size", "4", "--seq-len", "32"]
-    ok(cli(cli_environ, "--train-only", "--corpus", str(small_text_file), *TINY, *flags, "--steps", "30",
-           "--run-dir", str(run)))  # fmt: skip
+    trained(small_text_file, run, sampling="tbptt", batch_size=4, seq_len=32, steps=30)
     config_before = (run / "config.json").read_text()
     # Too small for the run's batch: refused with a reason, and nothing in the folder changes.
     tiny_text = tmp_path / "tiny.txt"
@@ -121,11 +128,7 @@ def test_a_file_name_that_is_not_utf8(cli_environ, small_text_file: Path, tmp_pa
 
 def test_an_edited_metrics_row_is_skipped_and_said(cli_environ, small_text_file: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
-    ok(
-        cli(
-            cli_environ, "--train-only", "--corpus", str(small_text_file), *TINY, "--steps", "10", "--run-dir", str(run)
-        )
-    )
+    trained(small_text_file, run, steps=10)
     rows = (run / "metrics.jsonl").read_text().splitlines()
     rows[0] = rows[0].replace('"step": 5', '"step": "five"')
     (run / "metrics.jsonl").write_text("\n".join(rows) + "\n")

@@ -9,11 +9,12 @@ import select
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
-from hostile import OSC0, OSC52, hostile_corpus_text
+from hostile import OSC0, OSC52, expanded_checkpoint, hostile_corpus_text
 
 from charrnn_tui.config import TINY
 from charrnn_tui.corpus import Corpus
@@ -47,6 +48,62 @@ def hostile_run(
         home, "--train-only", "--corpus", str(corpus), *TINY_ARGS, "--run-dir", str(run), PYTHONIOENCODING="ascii"
     )
     return home, run, done
+
+
+class Started:
+    """A CLI process started now, whose result a test waits for later (as `cli` would have returned it)."""
+
+    def __init__(self, home: Path, *args: str, **env: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "charrnn_tui", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env=env_for(home, **env), encoding="utf-8", errors="backslashreplace",
+        )  # fmt: skip
+
+    def result(self) -> subprocess.CompletedProcess:
+        out, err = self.proc.communicate(timeout=120)
+        return subprocess.CompletedProcess(self.proc.args, self.proc.returncode, out, err)
+
+
+@pytest.fixture(scope="module")
+def generations(hostile_run, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """The generations from the hostile run that the tests below check, all started at once. Each is its own
+    real CLI process, as before; a CLI process is one thread that mostly imports torch, so on two cores
+    side by side they take about half the time they take in a row."""
+    home, run, _ = hostile_run
+    tmp = tmp_path_factory.mktemp("generations")
+    # A checkpoint whose corpus head and other optional entries are of the wrong types.
+    malformed = tmp / "malformed"
+    malformed.mkdir()
+    ckpt = torch.load(run / "checkpoint.pt", weights_only=True)
+    damaged = {"corpus": {"head": 42, "name": ["x"]}, "best_val_loss": "low", "elapsed_s": [1], "batches": "x"}
+    torch.save(ckpt | damaged, malformed / "checkpoint.pt")
+    # A checkpoint whose weights are stride-0 views that claim a 4000-unit model.
+    expanded = tmp / "expanded"
+    expanded.mkdir()
+    expanded_checkpoint(run / "checkpoint.pt", expanded / "checkpoint.pt", hidden=4000)
+    # A prime ASCII cannot encode, with stdout into a file (the child keeps its own handle on it).
+    ascii_out = tmp / "out.txt"
+    with open(ascii_out, "wb") as f:
+        ascii_prime = subprocess.Popen(
+            [sys.executable, "-m", "charrnn_tui", "--generate-only", "--run-dir", str(run), "--prime", "★",
+             "--length", "20", "--stats"],
+            stdout=f, stderr=subprocess.PIPE, env=env_for(home, PYTHONIOENCODING="ascii"),
+        )  # fmt: skip
+    underflow = ["--generate-only", "--run-dir", str(run), "--prime", "HAMLET", "--length", "30"]
+    started = {
+        "pipe": Started(home, "--generate-only", "--run-dir", str(run), "--length", "40", PYTHONIOENCODING="utf-8"),
+        "tiny_temperature": Started(home, *underflow, "--temperature", "1e-40"),
+        "argmax": Started(home, *underflow, "--temperature", "0"),
+        "malformed": Started(
+            home, "--generate-only", "--run-dir", str(malformed), "--length", "10", PYTHONIOENCODING="utf-8"
+        ),
+        "expanded": Started(home, "--generate-only", "--run-dir", str(expanded), "--length", "10"),
+    }
+    yield started | {"ascii_prime": (ascii_prime, ascii_out), "expanded": (expanded, started["expanded"])}
+    for proc in [ascii_prime, *(s.proc for s in started.values())]:  # those of deselected tests
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
 
 
 def test_training_on_a_hostile_file_name_with_an_ascii_stdout(hostile_run) -> None:
@@ -94,32 +151,23 @@ def test_generate_to_a_terminal_shows_control_characters(hostile_run) -> None:
     assert "\x1b" not in text and "\x07" not in text
 
 
-def test_generate_into_a_pipe_writes_the_data_unchanged(hostile_run) -> None:
-    home, run, _ = hostile_run
-    done = cli(home, "--generate-only", "--run-dir", str(run), "--length", "40", PYTHONIOENCODING="utf-8")
+def test_generate_into_a_pipe_writes_the_data_unchanged(generations) -> None:
+    done = generations["pipe"].result()
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(OSC52 + OSC0 + " ★ naïve\n")
 
 
-def test_generate_with_a_prime_ascii_cannot_encode(hostile_run, tmp_path: Path) -> None:
-    home, run, _ = hostile_run
-    out = tmp_path / "out.txt"
-    with open(out, "wb") as f:
-        done = subprocess.run(
-            [sys.executable, "-m", "charrnn_tui", "--generate-only", "--run-dir", str(run), "--prime", "★",
-             "--length", "20", "--stats"],
-            stdout=f, stderr=subprocess.PIPE, env=env_for(home, PYTHONIOENCODING="ascii"), timeout=120,
-        )  # fmt: skip
-    assert done.returncode == 0, done.stderr
+def test_generate_with_a_prime_ascii_cannot_encode(generations) -> None:
+    proc, out = generations["ascii_prime"]
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr
     written = out.read_bytes().decode("ascii")
     assert written.startswith("\\u2605") and len(written) > len("\\u2605") + 20 - 1
-    assert b"generated 20 chars" in done.stderr
+    assert b"generated 20 chars" in stderr
 
 
-def test_a_temperature_that_underflows_acts_as_argmax(hostile_run) -> None:
-    home, run, _ = hostile_run
-    args = ["--generate-only", "--run-dir", str(run), "--prime", "HAMLET", "--length", "30"]
-    tiny, argmax = cli(home, *args, "--temperature", "1e-40"), cli(home, *args, "--temperature", "0")
+def test_a_temperature_that_underflows_acts_as_argmax(generations) -> None:
+    tiny, argmax = generations["tiny_temperature"].result(), generations["argmax"].result()
     assert tiny.returncode == 0 and "Traceback" not in tiny.stderr, tiny.stderr
     assert tiny.stdout == argmax.stdout
 
@@ -173,26 +221,15 @@ def test_a_one_line_corpus_generates_without_a_prime(tmp_path: Path) -> None:
     assert done.stdout.startswith(text[:200])
 
 
-def test_a_checkpoint_with_a_malformed_corpus_head_still_generates(hostile_run, tmp_path: Path) -> None:
-    home, run, _ = hostile_run
-    ckpt = torch.load(run / "checkpoint.pt", weights_only=True)
-    bad = tmp_path / "bad"
-    bad.mkdir()
-    damaged = {"corpus": {"head": 42, "name": ["x"]}, "best_val_loss": "low", "elapsed_s": [1], "batches": "x"}
-    torch.save(ckpt | damaged, bad / "checkpoint.pt")
-    done = cli(home, "--generate-only", "--run-dir", str(bad), "--length", "10", PYTHONIOENCODING="utf-8")
+def test_a_checkpoint_with_a_malformed_corpus_head_still_generates(generations) -> None:
+    done = generations["malformed"].result()
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
     assert len(done.stdout) >= 11
 
 
-def test_a_checkpoint_of_expanded_views_is_refused_in_one_line(hostile_run, tmp_path: Path) -> None:
-    from hostile import expanded_checkpoint
-
-    home, run, _ = hostile_run
-    bad = tmp_path / "bad"
-    bad.mkdir()
-    expanded_checkpoint(run / "checkpoint.pt", bad / "checkpoint.pt", hidden=4000)
+def test_a_checkpoint_of_expanded_views_is_refused_in_one_line(generations) -> None:
+    bad, started = generations["expanded"]
     assert (bad / "checkpoint.pt").stat().st_size < 20_000
-    done = cli(home, "--generate-only", "--run-dir", str(bad), "--length", "10")
+    done = started.result()
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "claims more values than it stores" in done.stderr and done.stderr.count("\n") == 1

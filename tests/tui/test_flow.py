@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from textual.widgets import Input, OptionList, Select
-from tui_helpers import SMALL, run, wait_for
+from tui_helpers import SMALL, press_busy, run, wait_for
 
 from charrnn_tui.tui.screens.corpus import CorpusScreen
 from charrnn_tui.tui.screens.generation import GenerationScreen
@@ -93,14 +93,15 @@ def quit_mid_training(make_app, choice: str) -> Path:
         app = make_app(preset="tiny", overrides={"steps": 0, "max_seconds": 0, "eval_interval": 100_000})
         async with app.run_test(size=SMALL) as pilot:
             await wait_for(pilot, lambda: app.screen.corpus is not None, what="Hamlet to load")
-            await pilot.press("ctrl+t")
+            await press_busy(pilot, "ctrl+t")
             await wait_for(pilot, lambda: app.session is not None and app.session.last_step is not None,
                            what="the first step")  # fmt: skip
-            await pilot.press("ctrl+q")
-            await pilot.pause()
-            assert type(app.screen).__name__ == "QuitScreen"
+            await press_busy(pilot, "ctrl+q")
+            await wait_for(
+                pilot, lambda: type(app.screen).__name__ == "QuitScreen", timeout=10, what="the quit question"
+            )
             assert app.session.status == "running"  # asking does not stop anything
-            await pilot.press(choice)
+            await press_busy(pilot, choice)
             await wait_for(pilot, lambda: not app.is_running, timeout=60, what="the app to exit")
         assert app.session.status in ("finished", "stopping")
         return app.session.run_dir
@@ -123,14 +124,16 @@ def test_stop_asks_then_saves_and_the_screen_shows_the_end(make_app) -> None:
         app = make_app(preset="tiny", overrides={"steps": 0, "max_seconds": 0, "eval_interval": 100_000})
         async with app.run_test(size=SMALL) as pilot:
             await wait_for(pilot, lambda: app.screen.corpus is not None, what="Hamlet to load")
-            await pilot.press("ctrl+t")
+            await press_busy(pilot, "ctrl+t")
             await wait_for(pilot, lambda: app.session is not None and app.session.last_step is not None,
                            what="the first step")  # fmt: skip
             screen = app.screen
-            await pilot.press("x")
-            await pilot.pause()
-            assert type(app.screen).__name__ == "QuitScreen" and app.session.status == "running"
-            await pilot.press("s")
+            await press_busy(pilot, "x")
+            await wait_for(
+                pilot, lambda: type(app.screen).__name__ == "QuitScreen", timeout=10, what="the stop question"
+            )
+            assert app.session.status == "running"
+            await press_busy(pilot, "s")
             await wait_for(pilot, lambda: app.session.status == "finished", timeout=60, what="the stop")
             await pilot.pause(0.6)
             assert app.session.result.reason == "stopped"

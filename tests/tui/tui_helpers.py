@@ -11,6 +11,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from textual import events
+
 from charrnn_tui import runfolder
 from charrnn_tui.config import TINY
 from charrnn_tui.corpus import Corpus
@@ -35,6 +37,15 @@ async def wait_for(pilot, condition: Callable[[], bool], timeout: float = 120.0,
         if loop.time() > end:
             raise AssertionError(f"timed out waiting for {what or condition}")
         await pilot.pause(0.05)
+
+
+async def press_busy(pilot, key: str) -> None:
+    """Press one key as Pilot.press does (a Key event into the app's queue), without Pilot.press's waits for
+    the process to go idle: while a training thread runs it never does, and each key would wait two full
+    seconds. The caller waits for the key's effect with wait_for."""
+    event = events.Key(key, key if len(key) == 1 else None)
+    event.set_sender(pilot.app)
+    pilot.app.post_message(event)
 
 
 def scripted_run(corpus: Corpus, until: int = 150, total: int = 200) -> list[Event]:
