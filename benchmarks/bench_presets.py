@@ -86,6 +86,12 @@ VARIANTS: dict[str, list[str]] = {
         f"grid-d{d}-w{w}": ["--preset", "fast", "--dropout", d, "--weight-drop", w]
         for d, w in (("0.1", "0"), ("0.3", "0.2"), ("0.5", "0.4"))
     },
+    # Short budgets (round 3): Hamlet's 60 s sizing (dropout 0.1, no weight drop) with a shorter weight
+    # average or another learning rate, compared at equal steps.
+    "s60": "--preset fast --dropout 0.1 --weight-drop 0".split(),
+    "s60-ema0.99": "--preset fast --dropout 0.1 --weight-drop 0 --ema 0.99".split(),
+    "s60-ema0.98": "--preset fast --dropout 0.1 --weight-drop 0 --ema 0.98".split(),
+    "s60-lr2e-2": "--preset fast --dropout 0.1 --weight-drop 0 --lr 2e-2".split(),
     "fast-r2": R3,  # the round-2 default as it was, unsized, for a comparison in the same session
     "fast-unsized-b32": "--preset fast --batch-size 32 --eval-interval 100".split(),
 }
