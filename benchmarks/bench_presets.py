@@ -78,6 +78,7 @@ VARIANTS: dict[str, list[str]] = {
             "locked-d0.3-wdrop0.2": "--locked-dropout --dropout 0.3 --weight-drop 0.2",
             "locked-d0.3-wdrop0.3": "--locked-dropout --dropout 0.3 --weight-drop 0.3",
             "locked-d0.3-edrop0.1": "--locked-dropout --dropout 0.3 --embed-dropout 0.1",
+            "locked-d0.3-wdrop0.2-edrop0.1": "--locked-dropout --dropout 0.3 --weight-drop 0.2 --embed-dropout 0.1",
             "locked-d0.3-adamw0.1": "--locked-dropout --dropout 0.3 --optimizer adamw --weight-decay 0.1",
         }.items()
     },

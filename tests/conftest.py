@@ -10,9 +10,15 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import torch
 
 from charrnn_tui.config import TINY, TrainConfig
 from charrnn_tui.corpus import Corpus, load_builtin
+
+# One intra-op thread in the test process, as the CLI subprocesses get (OMP_NUM_THREADS=1 below): the
+# suite's models are tiny, and on 2 shared cores two spinning OpenMP threads beside a subprocess or another
+# job starve each other (a 24-step tiny resume test took 73 s in a CI run beside a training, against ~5 s).
+torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)
