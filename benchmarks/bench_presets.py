@@ -93,6 +93,8 @@ VARIANTS: dict[str, list[str]] = {
     "s60-ema0.99": "--preset fast --dropout 0.1 --weight-drop 0 --ema 0.99".split(),
     "s60-ema0.98": "--preset fast --dropout 0.1 --weight-drop 0 --ema 0.98".split(),
     "s60-lr2e-2": "--preset fast --dropout 0.1 --weight-drop 0 --lr 2e-2".split(),
+    "s180-lr2e-2": "--preset fast --dropout 0.3 --weight-drop 0.2 --lr 2e-2".split(),
+    "fast-lr2e-2": "--preset fast --lr 2e-2".split(),  # sized, with the higher learning rate
     "fast-r2": R3,  # the round-2 default as it was, unsized, for a comparison in the same session
     "fast-unsized-b32": "--preset fast --batch-size 32 --eval-interval 100".split(),
 }
