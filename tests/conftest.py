@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from processes import run_all
 
 from charrnn_tui.config import TINY, TrainConfig
 from charrnn_tui.corpus import Corpus, load_builtin
@@ -82,27 +83,7 @@ def run_cli_together(data_home: Path) -> Callable[..., list[subprocess.Completed
     importing torch, so on two cores two of them take about the time of one."""
 
     def run(*commands: Sequence[str], timeout: float = 60) -> list[subprocess.CompletedProcess]:
-        procs = [
-            subprocess.Popen(
-                [sys.executable, "-m", "charrnn_tui", *args],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                env=cli_env(data_home),
-            )
-            for args in commands
-        ]
-        try:
-            done = []
-            for p in procs:
-                out, err = p.communicate(timeout=timeout)
-                done.append(subprocess.CompletedProcess(p.args, p.returncode, out, err))
-            return done
-        finally:
-            for p in procs:
-                if p.poll() is None:
-                    p.kill()
-                    p.wait()
+        return run_all([[sys.executable, "-m", "charrnn_tui", *args] for args in commands], cli_env(data_home), timeout)
 
     return run
 

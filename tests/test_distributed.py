@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.distributed as dist
+from processes import run_all
 
 from charrnn_tui.checkpoint import load, load_model
 from charrnn_tui.distributed import TIMEOUT_ENV, DistContext, from_environment
@@ -50,22 +51,10 @@ def run(cmd: list[str], home: Path) -> subprocess.CompletedProcess:
 
 def run_together(cmds: list[list[str]], home: Path) -> list[subprocess.CompletedProcess]:
     """`run` for independent commands, started at once (each mostly one thread: two cores run two)."""
-    procs = [
-        subprocess.Popen(cmd, env=env_for(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for cmd in cmds
-    ]
-    try:
-        done = []
-        for proc in procs:
-            out, err = proc.communicate(timeout=HANG_GUARD_S)
-            assert proc.returncode == 0, out + err
-            done.append(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
-        return done
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.communicate()
+    done = run_all(cmds, env_for(home), HANG_GUARD_S)
+    for d in done:
+        assert d.returncode == 0, d.stdout + d.stderr
+    return done
 
 
 def children(pid: int) -> list[int]:
