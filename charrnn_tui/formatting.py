@@ -40,6 +40,12 @@ def fmt_budget(config: TrainConfig) -> str:
     return " or ".join(parts) or "no limit (stop it yourself)"
 
 
+def fmt_epochs(epochs: float) -> str:
+    """How many times a run reads its text, as `planned_epochs` gives it: whole epochs from 1.5 on, one decimal
+    below (where "0" or "1" would hide what matters)."""
+    return f"{epochs:.0f}" if epochs >= 1.5 else f"{epochs:.1f}"
+
+
 def fmt_chars(n: int) -> str:
     """A corpus size: characters are the unit everywhere (a UTF-8 byte count differs for non-Latin text)."""
     return f"{n:,} chars"

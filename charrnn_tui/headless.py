@@ -18,7 +18,7 @@ from charrnn_tui.config import (
 from charrnn_tui.corpus import builtin_plays, load_corpus
 from charrnn_tui.errors import CharRNNError
 from charrnn_tui.events import CheckpointSaved, Event, Failed, Finished, Logged, Notice, Started, Step
-from charrnn_tui.formatting import LN2, fmt_duration, resume_command
+from charrnn_tui.formatting import LN2, fmt_duration, fmt_epochs, resume_command
 from charrnn_tui.requests import BaselineRequest, GenerateRequest, TrainRequest
 from charrnn_tui.safetext import TextOut, write_line
 from charrnn_tui.sampling import MAX_SAMPLES, GenerationSettings, default_prime
@@ -121,8 +121,7 @@ def summary(result: Finished) -> str:
 
 def fitted_line(config: TrainConfig, train_chars: int) -> str:
     """What fit_to_corpus chose, and why, for the line before training starts."""
-    epochs = planned_epochs(config, train_chars)
-    reads = f"{epochs:.0f}" if epochs >= 1.5 else f"{epochs:.1f}"
+    reads = fmt_epochs(planned_epochs(config, train_chars))
     return (
         f"sized for {train_chars:,} training characters, about {reads} epochs in the budget: dropout "
         f"{config.dropout:g}, weight drop {config.weight_drop:g}, batch {config.batch_size}, evaluation every "
@@ -143,9 +142,9 @@ def train(req: TrainRequest) -> int:
     else:
         corpus = load_corpus(req.corpus, req.encoding or "utf-8")
     fitted = None
+    train_chars = corpus.split_sizes(config.val_fraction)[0]
     if not req.resume and (req.preset or DEFAULT_PRESET) == DEFAULT_PRESET:
-        fitted = fit_to_corpus(config, corpus.split_sizes(config.val_fraction)[0], keep=req.overrides)
-        config = fitted
+        fitted = config = fit_to_corpus(config, train_chars, keep=req.overrides)
     from charrnn_tui.distributed import is_main_process
     from charrnn_tui.trainer import Trainer
 
@@ -155,7 +154,7 @@ def train(req: TrainRequest) -> int:
         run_dir = create_run_dir(runs_dir(), corpus.name) if main else None
     printer = ProgressPrinter()
     if fitted is not None and main:
-        printer.print(fitted_line(fitted, corpus.split_sizes(config.val_fraction)[0]))
+        printer.print(fitted_line(fitted, train_chars))
     if req.ignored_on_resume:
         printer.print(
             f"note: {', '.join(req.ignored_on_resume)} ignored: a resumed run keeps its own settings", err=True

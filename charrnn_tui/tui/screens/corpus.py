@@ -25,7 +25,7 @@ from charrnn_tui.config import (
 )
 from charrnn_tui.corpus import DEFAULT_CORPUS, BuiltinPlay, Corpus, builtin_plays, load_corpus, load_file
 from charrnn_tui.errors import CharRNNError
-from charrnn_tui.formatting import fmt_budget, generate_command, shown_path
+from charrnn_tui.formatting import fmt_budget, fmt_epochs, generate_command, shown_path
 from charrnn_tui.paths import runs_dir
 from charrnn_tui.runfolder import RunSummary, list_runs
 from charrnn_tui.safetext import escape, one_line
@@ -302,17 +302,10 @@ class CorpusScreen(Screen):
     def _show_preset_help(self) -> None:
         help_text = PRESET_HELP[self.preset_name]
         if self._sized and self.corpus is not None:
-            epochs = planned_epochs(self._config_or_preset(), self._train_chars())
-            help_text += (
-                f" (this corpus: about {epochs:.0f} epochs)"
-                if epochs >= 1.5
-                else (f" (this corpus: about {epochs:.1f} epochs)")
-            )
+            config = self._config_or_preset()
+            epochs = fmt_epochs(planned_epochs(config, self.corpus.split_sizes(config.val_fraction)[0]))
+            help_text += f" (this corpus: about {epochs} epochs)"
         self.query_one("#preset-help", Static).update(Text(help_text, style="dim"))
-
-    def _train_chars(self) -> int:
-        assert self.corpus is not None
-        return self.corpus.split_sizes(self._config_or_preset().val_fraction)[0]
 
     def _user_set(self, form: TrainConfig) -> set[str]:
         """Sized fields the user typed over (or gave on the command line): sizing keeps them."""
@@ -328,7 +321,7 @@ class CorpusScreen(Screen):
         except CharRNNError:
             return  # a half-typed number: sized again once it reads
         keep = self._user_set(form)
-        sized = fit_to_corpus(form, self._train_chars(), keep=keep)
+        sized = fit_to_corpus(form, self.corpus.split_sizes(form.val_fraction)[0], keep=keep)
         self._sized = {f: getattr(sized, f) for f in FITTED_FIELDS if f not in keep}
         self.query_one(SettingsForm).load(sized)
         self._show_preset_help()
