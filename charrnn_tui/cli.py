@@ -8,6 +8,7 @@ from pathlib import Path
 
 from charrnn_tui.config import (
     CELLS,
+    DEFAULT_PRESET,
     DEVICES,
     OPTIMIZERS,
     PRECISIONS,
@@ -56,7 +57,7 @@ CONFIG_FLAGS = {
     "batch_size": "batch_size", "seq_len": "seq_len", "sampling": "sampling", "val_fraction": "val_fraction",
     "lr": "lr", "lr_schedule": "lr_schedule", "warmup": "warmup_steps", "grad_clip": "grad_clip",
     "weight_decay": "weight_decay", "ema": "ema", "keep_best": "keep_best",
-    "steps": "steps", "max_seconds": "max_seconds",
+    "steps": "steps", "max_seconds": "max_seconds", "patience": "patience",
     "eval_interval": "eval_interval", "log_interval": "log_interval",
     "checkpoint_seconds": "checkpoint_seconds", "seed": "seed", "device": "device", "precision": "precision",
 }  # fmt: skip
@@ -92,6 +93,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its checkpoint")
     r.add_argument("--steps", type=int, metavar="N", help="stop after N optimiser steps in all (0: no limit)")
     r.add_argument("--max-seconds", type=float, metavar="S", help="stop after S seconds of training (0: no limit)")
+    r.add_argument(
+        "--patience",
+        type=int,
+        metavar="N",
+        help="stop early after N evaluations in a row without a lower validation loss, ending on the best "
+        f"weights (0: never; default: the preset's, {PRESETS[DEFAULT_PRESET].patience} for {DEFAULT_PRESET}, "
+        "0 for the others); only with keep_best, ignored with --no-keep-best. A continued run gets N "
+        "evaluations of its own",
+    )
     r.add_argument("--seed", type=int, metavar="N", help="random seed (training and sampling)")
     r.add_argument("--device", choices=DEVICES, help="where to train (default: auto)")
     r.add_argument(

@@ -19,7 +19,7 @@ PRECISIONS = ("auto", "fp32", "bf16")
 # Settings a resumed run may change; everything else comes from its checkpoint. Precision may change: the
 # weights, optimiser state and checkpoints are fp32 whatever it is.
 RESUME_OVERRIDABLE = (
-    "steps", "max_seconds", "eval_interval", "log_interval", "checkpoint_seconds", "device", "precision",
+    "steps", "max_seconds", "patience", "eval_interval", "log_interval", "checkpoint_seconds", "device", "precision",
 )  # fmt: skip
 
 # Caps that a laptop with 8 GB can hold, with room: the largest model allowed has MAX_PARAMS parameters,
@@ -71,6 +71,9 @@ class TrainConfig:
     # budget: whichever comes first; 0 means no limit of that kind
     steps: int = 0
     max_seconds: float = 180.0
+    # an early stop: after this many evaluations without a lower val loss the run ends, on the best weights
+    # (keep_best; ignored without it). 0 (never) here, so that a run saved before it resumes as it trained.
+    patience: int = 0
     # bookkeeping
     eval_interval: int = 100
     eval_max_chars: int = 200_000  # validation beyond this is skipped (huge corpora)
@@ -145,6 +148,7 @@ class TrainConfig:
         need(isinstance(self.keep_best, bool), f"keep best must be true or false (got {self.keep_best!r})")
         whole("steps", "steps", 0, MAX_COUNT, "0 (no limit) or more")
         real("max_seconds", "max seconds", lambda v: v >= 0, "0 (no limit) or more")
+        whole("patience", "patience", 0, MAX_COUNT, "0 (never stop early) or more")
         whole("eval_interval", "eval interval", 1, MAX_COUNT, "at least 1")
         whole("eval_max_chars", "evaluation characters", 1, MAX_COUNT, "at least 1")
         whole("log_interval", "log interval", 1, MAX_COUNT, "at least 1")
@@ -219,8 +223,11 @@ TUTORIAL = TrainConfig(
 # tbptt streams, cosine over the budget, L2 3e-5, clip 1.0, evaluated on an average of the weights (ema
 # 0.995) and ending on the best evaluation (keep_best); locked dropout 0.3 and weight drop 0.2, the values
 # fit_to_corpus gives Hamlet's 180 s, which a new run sizes for its own corpus and budget; lr 2e-2, which with
-# the lighter dropout of round 3 beat 1.2e-2 at 600 and 1500 steps by 0.04 and 0.01 nats/char.
-FAST = TrainConfig(dropout=0.3, weight_drop=0.2, locked_dropout=True, lr=2e-2)
+# the lighter dropout of round 3 beat 1.2e-2 at 600 and 1500 steps by 0.04 and 0.01 nats/char. Patience 10: a
+# small text that overfits (evaluated about every 2 epochs) stops ~20 epochs after its best instead of training
+# the whole budget for nothing; no measured run recovered after more than 1 evaluation without a new best, and
+# Hamlet's 60 s and 180 s runs never have 3 in a row (docs/quality.md, "Early stop").
+FAST = TrainConfig(dropout=0.3, weight_drop=0.2, locked_dropout=True, lr=2e-2, patience=10)
 
 # For tests and quick demos: learns something in seconds.
 TINY = TrainConfig(
@@ -239,6 +246,8 @@ DEFAULT_PRESET = "fast"
 
 
 # What makes a preset the preset: the model, the data and the optimiser (not the budget or bookkeeping).
+# Patience is part of the budget (when to stop), as steps and max_seconds are: a default run saved before it
+# existed (patience 0) is still "fast", and so is one given --patience.
 _PRESET_FIELDS = (
     "cell", "n_layers", "hidden", "embed", "dropout", "weight_drop", "embed_dropout", "locked_dropout",
     "batch_size", "seq_len", "sampling", "lr", "lr_schedule", "warmup_steps", "min_lr_frac", "grad_clip",

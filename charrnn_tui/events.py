@@ -90,13 +90,14 @@ class Notice:
 @dataclass(frozen=True)
 class Finished:
     step: int
-    reason: str  # "steps", "time", "stopped"
+    reason: str  # "steps", "time", "patience" (no better evaluation in `stalled_evals`), "stopped"
     elapsed_s: float
     last_val_loss: float | None
     best_val_loss: float | None
     run_dir: str | None
     checkpoint: str | None
     kept_step: int | None = None  # set when keep_best ended the run on an earlier step's weights
+    stalled_evals: int = 0  # evaluations without a new best at the end (this session's, as patience counts them)
 
 
 @dataclass(frozen=True)

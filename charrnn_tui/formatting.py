@@ -40,6 +40,14 @@ def fmt_budget(config: TrainConfig) -> str:
     return " or ".join(parts) or "no limit (stop it yourself)"
 
 
+def fmt_early_stop(evals: int, short: bool = False) -> str:
+    """Why a run stopped early (reason "patience"): `evals` evaluations in a row without a lower validation loss.
+    `short` fits a panel's row."""
+    if short:
+        return f"no better val in {evals} evals"
+    return f"stopped early: no better validation loss in {evals} evaluation{'s' if evals != 1 else ''}"
+
+
 def fmt_epochs(epochs: float) -> str:
     """How many times a run reads its text, as `planned_epochs` gives it: whole epochs from 1.5 on, one decimal
     below (where "0" or "1" would hide what matters)."""

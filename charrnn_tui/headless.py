@@ -18,7 +18,7 @@ from charrnn_tui.config import (
 from charrnn_tui.corpus import builtin_plays, load_corpus
 from charrnn_tui.errors import CharRNNError
 from charrnn_tui.events import CheckpointSaved, Event, Failed, Finished, Logged, Notice, Started, Step
-from charrnn_tui.formatting import LN2, fmt_duration, fmt_epochs, resume_command
+from charrnn_tui.formatting import LN2, fmt_duration, fmt_early_stop, fmt_epochs, resume_command
 from charrnn_tui.requests import BaselineRequest, GenerateRequest, TrainRequest
 from charrnn_tui.safetext import TextOut, write_line
 from charrnn_tui.sampling import MAX_SAMPLES, GenerationSettings, default_prime
@@ -104,7 +104,10 @@ class ProgressPrinter:
 
 
 def summary(result: Finished) -> str:
-    why = {"steps": "step budget reached", "time": "time budget reached", "stopped": "stopped"}[result.reason]
+    if result.reason == "patience":
+        why = fmt_early_stop(result.stalled_evals)
+    else:
+        why = {"steps": "step budget reached", "time": "time budget reached", "stopped": "stopped"}[result.reason]
     val = ""
     if result.last_val_loss is not None:
         val = (

@@ -198,6 +198,10 @@ class Trainer:
             return "steps"
         if s.clock.out_of_time(cfg, self._eval_chars, self._chars_per_step):
             return "time"  # stop while the last evaluation and checkpoint still fit in the budget
+        if cfg.patience and cfg.keep_best and s.best.stalled >= cfg.patience:
+            # Only rank 0 evaluates, so only it counts; ctx.agree stops the other ranks with it ("stopped"
+            # there, which they neither report nor act on).
+            return "patience"  # past its best for long enough: _finish ends on the best weights
         return None
 
     def _wait_while_paused(self, s: TrainingState) -> None:
@@ -279,7 +283,7 @@ class Trainer:
         final_val = s.best.best_val if s.kept_step is not None else s.best.last_val
         result = Finished(
             s.step, reason, s.clock.elapsed(), final_val, s.best.best_val,
-            str(self.run_dir) if self.run_dir else None, self.last_checkpoint, s.kept_step,
+            str(self.run_dir) if self.run_dir else None, self.last_checkpoint, s.kept_step, s.best.stalled,
         )  # fmt: skip
         self._emit(result)
         return result

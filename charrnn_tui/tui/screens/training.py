@@ -21,7 +21,7 @@ from charrnn_tui.tui.screens.quit import QuitScreen
 from charrnn_tui.tui.session import TrainingSession
 from charrnn_tui.tui.widgets.loss_plot import LossPlot
 from charrnn_tui.tui.widgets.sample_panel import SamplePanel
-from charrnn_tui.tui.widgets.stats_panel import WHY_ENDED, StatsPanel
+from charrnn_tui.tui.widgets.stats_panel import StatsPanel, why_ended
 
 # Every UI cycle takes a core from training (2 cores on a laptop), so frames are few: the numbers move
 # twice a second; the plot and the samples, which cost far more to render, at most once a second.
@@ -198,8 +198,8 @@ class TrainingScreen(Screen):
         if isinstance(ev, CheckpointSaved) and ev.reason == "request":
             self.notify(f"checkpoint saved at step {ev.step}")
         elif isinstance(ev, Finished):
-            why = WHY_ENDED.get(ev.reason, "stopped")
-            self.notify(f"training finished at step {ev.step}: {why}. Press g to generate.")
+            kept = f"; it ends on the best weights, of step {ev.kept_step:,}" if ev.kept_step is not None else ""
+            self.notify(f"training finished at step {ev.step:,}: {why_ended(ev)}{kept}. Press g to generate.")
             self.redraw(force=True)  # the final curve and samples now, not on the next slow frame
         elif isinstance(ev, Failed):
             self.notify(escape(ev.message), title="training failed", severity="error", timeout=10, markup=False)

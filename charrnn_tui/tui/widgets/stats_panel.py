@@ -8,11 +8,20 @@ from textual.containers import Vertical
 from textual.widgets import ProgressBar, Static
 
 from charrnn_tui.events import Finished
-from charrnn_tui.formatting import fmt_duration, fmt_loss
+from charrnn_tui.formatting import fmt_duration, fmt_early_stop, fmt_loss
 from charrnn_tui.safetext import one_line
 from charrnn_tui.tui.session import TrainingSession
 
 WHY_ENDED = {"steps": "step budget reached", "time": "time budget spent", "stopped": "stopped by you"}
+
+
+def why_ended(result: Finished, short: bool = False) -> str:
+    """Why a finished run ended, in words; `short` fits the panel's row."""
+    if result.reason == "patience":
+        return fmt_early_stop(result.stalled_evals, short)
+    return WHY_ENDED.get(result.reason, result.reason)
+
+
 STATUS_TEXT = {
     "starting": ("starting (loading PyTorch, building the model)...", "yellow"),
     "running": ("training", "green"),
@@ -41,7 +50,7 @@ class StatsPanel(Vertical):
         label, style = STATUS_TEXT[session.status]
         rows.append(("status", Text(label, style=style)))
         if isinstance(result, Finished):
-            rows.append(("ended", WHY_ENDED.get(result.reason, result.reason)))
+            rows.append(("ended", why_ended(result, short=True)))
         total = session.config.steps
         step = ev.step if ev else (st.step if st else 0)
         if result is not None:  # what the run ended with, not a live-looking budget
