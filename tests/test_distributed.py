@@ -17,6 +17,7 @@ import torch.distributed as dist
 from processes import run_all
 
 from charrnn_tui.checkpoint import load, load_model
+from charrnn_tui.corpus import load_corpus
 from charrnn_tui.distributed import TIMEOUT_ENV, DistContext, from_environment
 from charrnn_tui.errors import CharRNNError
 from charrnn_tui.generate import Generator
@@ -138,6 +139,20 @@ def test_ranks_stay_identical_under_a_time_budget(tmp_path):
     rank0 = torch.load(weights / "rank0.pt", weights_only=True)
     rank1 = torch.load(weights / "rank1.pt", weights_only=True)
     assert all(torch.equal(rank0[name], rank1[name]) for name in rank0)
+
+
+def test_an_early_stop_on_rank_0_ends_every_rank(tmp_path):
+    # Only rank 0 evaluates, so only it counts evaluations past the best (patience); the others must stop with
+    # it, and the run must end on rank 0's best weights with the reason it gave.
+    text = tmp_path / "short.txt"
+    text.write_text(load_corpus("hamlet").text[:3000], encoding="utf-8")
+    overfits = "--hidden 128 --batch-size 4 --lr 2e-2 --lr-schedule constant --keep-best --patience 3".split()
+    flags = [*TINY, "--eval-interval", "10", *overfits, "--steps", "600", "--corpus", str(text)]
+    done = run(torchrun("-m", "charrnn_tui", "--train-only", *flags, "--run-dir", str(tmp_path / "run")), tmp_path)
+    summary = done.stdout.strip().splitlines()[-1]
+    assert summary.startswith("done (stopped early: no better validation loss in 3 evaluations)"), summary
+    saved = load(tmp_path / "run")
+    assert saved["step"] < 300 and saved["evals_since_best"] == 3 and saved["kept_step"] == saved["best_step"]
 
 
 def test_ranks_stream_through_different_text(tmp_path):

@@ -173,3 +173,21 @@ def test_the_presets_patience() -> None:
     assert sized.patience == FAST.patience and preset_name(sized) == "fast"
     # patience is part of the budget, like steps: a default run saved before it, or given --patience, is "fast"
     assert preset_name(sized.with_overrides(patience=0)) == preset_name(sized.with_overrides(patience=3)) == "fast"
+
+
+def test_the_cli_says_why_the_run_stopped_early_and_refuses_a_bad_patience(run_cli_together, tmp_path) -> None:
+    text = tmp_path / "short.txt"
+    text.write_text(load_builtin("hamlet").text[:3000], encoding="utf-8")
+    overfits = "--preset tiny --hidden 128 --batch-size 4 --lr 2e-2 --lr-schedule constant --eval-interval 10".split()
+    common = ["--train-only", "--corpus", str(text), *overfits, "--steps", str(BUDGET)]
+    stops, refused = run_cli_together(
+        [*common, "--keep-best", "--patience", "3", "--run-dir", str(tmp_path / "run")],
+        [*common, "--keep-best", "--patience", "-1", "--run-dir", str(tmp_path / "bad")],
+    )
+    assert stops.returncode == 0, stops.stderr
+    done = stops.stdout.strip().splitlines()[-1]
+    assert done.startswith("done (stopped early: no better validation loss in 3 evaluations) at step "), done
+    assert int(done.split(" at step ")[1].split()[0]) < BUDGET // 2
+    assert "the best evaluation" in done and "kept the weights of step" in done
+    assert refused.returncode == 1 and not (tmp_path / "bad").exists()
+    assert "patience must be 0 (never stop early) or more (got -1)" in refused.stderr

@@ -4,6 +4,7 @@ the question stays current; a rising validation loss is called overfitting."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from textual.widgets import Static
@@ -74,6 +75,25 @@ def test_at_80x24_plot_numbers_and_samples_all_show(make_app, hamlet: Corpus) ->
                 assert inside(screen.query_one(wid), screen), wid
             assert screen.query_one("#loss-plot").region.width >= 36
             assert screen.query_one("#samples-box").region.height >= 6
+
+    run(main())
+
+
+def test_an_early_stop_says_why_and_that_the_best_weights_are_kept(make_app, hamlet: Corpus) -> None:
+    async def main() -> None:
+        app = make_app()
+        async with app.run_test(size=SMALL) as pilot:
+            session, screen = await scripted(pilot, hamlet)
+            session.on_event(replace(finished(), reason="patience", kept_step=100, stalled_evals=10))
+            await pilot.pause(0.6)
+            table = " ".join(shown(screen.query_one("#stats-table")).split())
+            assert "ended no better val in 10 evals" in table  # whole at 80 columns, not cut by an ellipsis
+            assert "weights of step 100 (the best evaluation" in table
+            told = [n.message for n in app._notifications]
+            assert (
+                "training finished at step 150: stopped early: no better validation loss in 10 evaluations; it ends "
+                "on the best weights, of step 100. Press g to generate." in told
+            ), told
 
     run(main())
 
