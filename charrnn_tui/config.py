@@ -225,8 +225,8 @@ TUTORIAL = TrainConfig(
 # fit_to_corpus gives Hamlet's 180 s, which a new run sizes for its own corpus and budget; lr 2e-2, which with
 # the lighter dropout of round 3 beat 1.2e-2 at 600 and 1500 steps by 0.04 and 0.01 nats/char. Patience 10: a
 # small text that overfits (evaluated about every 2 epochs) stops ~20 epochs after its best instead of training
-# the whole budget for nothing; no measured run recovered after more than 1 evaluation without a new best, and
-# Hamlet's 60 s and 180 s runs never have 3 in a row (docs/quality.md, "Early stop").
+# the whole budget for nothing; no measured run found a new best after more than 1 evaluation without one, so 10
+# leaves a wide margin (docs/quality.md, "Early stop (patience)").
 FAST = TrainConfig(dropout=0.3, weight_drop=0.2, locked_dropout=True, lr=2e-2, patience=10)
 
 # For tests and quick demos: learns something in seconds.
