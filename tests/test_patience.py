@@ -12,6 +12,7 @@ import torch
 
 from charrnn_tui import checkpoint
 from charrnn_tui.best_weights import BestWeights
+from charrnn_tui.cli import build_parser, to_request
 from charrnn_tui.config import FAST, TINY, TUTORIAL, TrainConfig, continuation, fit_to_corpus, preset_name
 from charrnn_tui.corpus import Corpus, load_builtin
 from charrnn_tui.errors import CharRNNError
@@ -191,3 +192,16 @@ def test_the_cli_says_why_the_run_stopped_early_and_refuses_a_bad_patience(run_c
     assert "the best evaluation" in done and "kept the weights of step" in done
     assert refused.returncode == 1 and not (tmp_path / "bad").exists()
     assert "patience must be 0 (never stop early) or more (got -1)" in refused.stderr
+
+
+def test_a_resumed_run_may_change_its_patience(overfit_text, overfits, tmp_path) -> None:
+    args = ["--train-only", "--resume", "--run-dir", str(tmp_path / "run"), "--patience", "0"]
+    request = to_request(build_parser().parse_args(args))
+    assert request.overrides == {"patience": 0} and request.ignored_on_resume == ()  # not "ignored"
+    run = tmp_path / "run"
+    first, _, _ = train(overfit_text, overfits(), run)
+    assert first.reason == "patience"
+    more = continuation(read_config(run).config, first.step).with_overrides(steps=first.step + 60)
+    trainer = Trainer(overfit_text, more, run, resume=True, resume_overrides={"patience": 0, "steps": first.step + 60})
+    second = trainer.run()
+    assert isinstance(second, Finished) and (second.reason, second.step) == ("steps", first.step + 60)
