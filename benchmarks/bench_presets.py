@@ -97,6 +97,18 @@ VARIANTS: dict[str, list[str]] = {
     "fast-lr2e-2": "--preset fast --lr 2e-2".split(),  # sized, with the higher learning rate
     "fast-r2": R3,  # the round-2 default as it was, unsized, for a comparison in the same session
     "fast-unsized-b32": "--preset fast --batch-size 32 --eval-interval 100".split(),
+    # Round 4: Hamlet's budgets as this machine reads them (60 s ~ 740 steps, 15 epochs; 180 s ~ 2,000 steps,
+    # 40 epochs), dropout / weight drop / learning rate around the sized default, compared at equal steps.
+    **{
+        f"r4-d{d}-w{w}-lr{lr}": "--preset fast --dropout {} --weight-drop {} --lr {}".format(d, w, lr).split()
+        for d, w, lr in (
+            ("0.1", "0", "2e-2"), ("0.2", "0", "2e-2"), ("0.2", "0.1", "2e-2"), ("0.1", "0", "3e-2"),
+            ("0.2", "0", "3e-2"), ("0.2", "0.1", "3e-2"),
+            ("0.3", "0.2", "2e-2"), ("0.3", "0.2", "3e-2"), ("0.4", "0.2", "2e-2"), ("0.3", "0.3", "2e-2"),
+            ("0.1", "0", "4e-2"), ("0.1", "0", "5e-2"), ("0.2", "0.1", "4e-2"), ("0.3", "0.2", "4e-2"),
+            ("0.3", "0.2", "5e-2"), ("0.1", "0", "7e-2"), ("0.35", "0.25", "3e-2"), ("0.35", "0.25", "4e-2"),
+        )
+    },
 }
 
 

@@ -193,7 +193,7 @@ def test_the_default_preset_is_sized_for_the_corpus_and_budget_and_typed_values_
             dropout = screen.query_one("#set-dropout", Input)
             budget = screen.query_one("#set-max_seconds", Input)
             assert float(dropout.value) == fit_to_corpus(FAST, train_chars).dropout
-            assert "(this corpus: about 34 epochs)" in shown(screen.query_one("#preset-help"))
+            assert "(this corpus: about 45 epochs)" in shown(screen.query_one("#preset-help"))
             budget.value = "20"  # a shorter budget reads the text fewer times: less dropout
             await pilot.pause()
             assert float(dropout.value) == fit_to_corpus(FAST.with_overrides(max_seconds=20), train_chars).dropout
