@@ -224,3 +224,21 @@ def test_help_text_is_written_through_the_escaping() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "a \\u241b]0;pwned\\u2407 b" in done.stdout and "\\x1b" not in done.stdout
+
+
+def test_generate_without_a_checkpoint_says_so_before_importing_torch(tmp_path: Path, cli_environ) -> None:
+    """The missing checkpoint is reported at once (the same line, exit 1), not after torch's ~1.5 s import."""
+    code = (
+        "import sys\n"
+        "from charrnn_tui import cli\n"
+        "code = cli.main(sys.argv[1:])\n"
+        "print(code, sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'textual', 'numpy')))\n"
+    )
+    for run_dir, missing in ((tmp_path, tmp_path / "checkpoint.pt"), (tmp_path / "gone.pt", tmp_path / "gone.pt")):
+        done = subprocess.run(
+            [sys.executable, "-c", code, "--generate-only", "--run-dir", str(run_dir)],
+            capture_output=True, text=True, timeout=60, env=cli_environ,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "1 []"
+        assert done.stderr == f"charrnn-tui: error: no checkpoint at {missing}; train first, or check --run-dir\n"
