@@ -74,11 +74,7 @@ def load(path: str | Path) -> dict[str, Any]:
     rather than read (torch.load mmap=True) until the settings are validated (caps in config.py) and the
     storage the tensors claim is within tensor_budget() of those settings; only then is anything copied.
     """
-    path = Path(path)
-    if path.is_dir():
-        path = path / CHECKPOINT_NAME
-    if not path.exists():
-        raise CharRNNError(f"no checkpoint at {path}; train first, or check --run-dir")
+    path = runfolder.checkpoint_file(path)
     _check_archive(path)
     try:
         with warnings.catch_warnings():

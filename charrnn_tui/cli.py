@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import IO, NoReturn
 
 from charrnn_tui.config import (
     CELLS,
@@ -27,7 +28,7 @@ from charrnn_tui.requests import (
     Request,
     TrainRequest,
 )
-from charrnn_tui.safetext import configure_streams, write_line
+from charrnn_tui.safetext import configure_streams, encodable, escape, write_line
 
 EPILOG = """\
 examples:
@@ -63,8 +64,26 @@ CONFIG_FLAGS = {
 }  # fmt: skip
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse whose every message passes through safetext.escape on its way to the terminal. Its errors quote
+    what was typed (`unrecognized arguments: ...`, `ambiguous option: ...`, `invalid choice: ...`), and
+    arguments often come from scripts, with file names in them: an ESC or a C1 control there would otherwise
+    be obeyed (an OSC sequence retitles the terminal or writes the clipboard) instead of shown."""
+
+    def error(self, message: str) -> NoReturn:
+        # One line, as write_line writes errors: a newline inside an argument cannot forge a line of its own.
+        super().error(escape(message, newlines=False))
+
+    def _print_message(self, message: str, file: IO[str] | None = None) -> None:
+        # The one place argparse writes through (usage, help, error and exit messages alike); private, but
+        # unchanged since Python 3.2, and tests/test_cli.py fails if a new Python stops calling it.
+        if message:
+            file = file or sys.stderr
+            super()._print_message(encodable(escape(message), file), file)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="charrnn-tui",
         description="Train character-level recurrent language models (Char-RNN) and play with them.",
         epilog=EPILOG,

@@ -205,12 +205,15 @@ def generate(args: GenerateRequest) -> int:
     samples = args.num_samples
     if not 1 <= samples <= MAX_SAMPLES:
         raise CharRNNError(f"--num-samples must be 1 to {MAX_SAMPLES} (got {samples})")
+    from charrnn_tui.runfolder import checkpoint_file
+
+    path = checkpoint_file(args.run_dir)  # a missing checkpoint is said at once, not after importing torch
     import tempfile
 
     from charrnn_tui.checkpoint import load_model
     from charrnn_tui.generate import Generator
 
-    model, vocab, ckpt = load_model(args.run_dir)
+    model, vocab, ckpt = load_model(path)
     prime = args.prime if args.prime else default_prime(ckpt["corpus"].get("head", ""), vocab.chars)
     prime = prime.replace("\\n", "\n")
     vocab.check(prime)

@@ -346,6 +346,19 @@ def read_checkpoint_info(run_dir: Path) -> CheckpointInfo | None:
     return info
 
 
+def checkpoint_file(path: str | os.PathLike[str]) -> Path:
+    """The checkpoint that `path` names: a run folder's checkpoint.pt, or the file itself. Torch-free, so a
+    front end can say there is none before it pays for importing torch (about 1.5 s).
+
+    Raises CharRNNError when there is no such file."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / CHECKPOINT_NAME
+    if not path.exists():
+        raise CharRNNError(f"no checkpoint at {path}; train first, or check --run-dir")
+    return path
+
+
 def checkpoint_looks_whole(run_dir: Path) -> bool:
     """A cheap, torch-free check: checkpoint.pt is a complete zip archive (torch.save writes one)."""
     try:

@@ -182,3 +182,63 @@ def test_a_data_dir_that_cannot_be_created(run_cli, tmp_path: Path) -> None:
 def test_argparse_mistakes_exit_2(run_cli) -> None:
     done = run_cli("--train-only", "--steps", "many")
     assert done.returncode == 2 and "invalid int value: 'many'" in done.stderr and "Traceback" not in done.stderr
+
+
+# What a terminal obeys rather than shows: C0 controls but newline, DEL, C1 controls (0x9b is a one-byte CSI).
+OBEYED = {chr(c) for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))} - {"\n"}
+
+
+@pytest.mark.parametrize(
+    "args, shown",
+    [
+        (["--bogus\x1b]0;pwned\x07"], "unrecognized arguments: --bogus␛]0;pwned␇"),
+        (["--corpus", "a.txt", "b\x1b]52;c;cHduZWQ=\x07\nc\x9b2J.txt"], "unrecognized arguments: b␛]52;c;cHduZWQ=␇␊c"),
+        (["--preset", "\x1b[2J"], "argument --preset: invalid choice: "),
+        (["--steps", "\x1b[2J\x9b1m"], "argument --steps: invalid int value: "),
+        (["--t=\x1b]0;pwned\x07"], "ambiguous option: --t=␛]0;pwned␇ could match"),
+    ],
+)
+def test_argparse_errors_show_control_characters_instead_of_obeying_them(run_cli, args: list[str], shown: str) -> None:
+    """Arguments come from scripts, with file names in them: whatever argparse quotes back is escaped."""
+    done = run_cli(*args)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert not OBEYED & set(done.stderr), repr(done.stderr)
+    *usage, error = done.stderr.splitlines()  # a newline in an argument does not make a line of its own
+    assert usage[0].startswith("usage: charrnn-tui") and error.startswith("charrnn-tui: error: ")
+    assert shown in error, error
+    assert "[2J" in error or "]0;pwned" in error or "]52;" in error  # which argument it was still shows
+
+
+def test_help_text_is_written_through_the_escaping() -> None:
+    """argparse writes usage, help and errors through one private method; the parser escapes there. If a new
+    Python stopped calling it, help with a control character in it would come out raw: this notices."""
+    code = (
+        "import contextlib, io\n"
+        "from charrnn_tui import cli\n"
+        "p = cli.build_parser()\n"
+        "p.add_argument('--x', help='a \\x1b]0;pwned\\x07 b')\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        "    p.print_help()\n"
+        "print(ascii(out.getvalue()))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "a \\u241b]0;pwned\\u2407 b" in done.stdout and "\\x1b" not in done.stdout
+
+
+def test_generate_without_a_checkpoint_says_so_before_importing_torch(tmp_path: Path, cli_environ) -> None:
+    """The missing checkpoint is reported at once (the same line, exit 1), not after torch's ~1.5 s import."""
+    code = (
+        "import sys\n"
+        "from charrnn_tui import cli\n"
+        "code = cli.main(sys.argv[1:])\n"
+        "print(code, sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'textual', 'numpy')))\n"
+    )
+    for run_dir, missing in ((tmp_path, tmp_path / "checkpoint.pt"), (tmp_path / "gone.pt", tmp_path / "gone.pt")):
+        done = subprocess.run(
+            [sys.executable, "-c", code, "--generate-only", "--run-dir", str(run_dir)],
+            capture_output=True, text=True, timeout=60, env=cli_environ,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "1 []"
+        assert done.stderr == f"charrnn-tui: error: no checkpoint at {missing}; train first, or check --run-dir\n"

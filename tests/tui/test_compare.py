@@ -8,7 +8,7 @@ import zipfile
 from pathlib import Path
 
 from textual.widgets import OptionList, Static
-from tui_helpers import run, wait_for
+from tui_helpers import run, runs_listed, wait_for
 
 from charrnn_tui import runfolder
 from charrnn_tui.config import FAST, TINY
@@ -47,6 +47,7 @@ def test_marking_two_runs_shows_their_curves_together(make_app, data_home: Path)
         async with app.run_test(size=SIZE) as pilot:
             screen = app.screen
             assert isinstance(screen, CorpusScreen)
+            await runs_listed(pilot)
             runs = screen.query_one("#runs", OptionList)
             runs.focus()
             await pilot.press("c")  # nothing marked yet: it says what to do

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from textual.widgets import Input, OptionList
-from tui_helpers import SMALL, run, wait_for
+from tui_helpers import SMALL, run, runs_listed, wait_for
 
 from charrnn_tui.config import TINY
 from charrnn_tui.corpus import load_file
@@ -35,6 +35,7 @@ def test_a_moved_latin1_corpus_is_asked_for_and_read_as_the_run_read_it(
         async with app.run_test(size=SMALL) as pilot:
             screen = app.screen
             assert isinstance(screen, CorpusScreen)
+            await runs_listed(pilot)
             screen.query_one("#runs", OptionList).focus()
             await pilot.pause()
             await pilot.press("enter")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from textual.widgets import Button, Input, OptionList, Select, Static
-from tui_helpers import RUN_NAME, SMALL, WIDE, fake_saved_run, inside, run, shown, wait_for
+from tui_helpers import RUN_NAME, SMALL, WIDE, fake_saved_run, inside, run, runs_listed, shown, wait_for
 
 from charrnn_tui.formatting import generate_command, resume_command, shown_path
 from charrnn_tui.tui.screens.corpus import CorpusScreen
@@ -17,6 +17,7 @@ async def loaded(pilot) -> CorpusScreen:
     screen = pilot.app.screen
     assert isinstance(screen, CorpusScreen)
     await wait_for(pilot, lambda: screen.corpus is not None, what="Hamlet to load")
+    await runs_listed(pilot, screen)
     await pilot.pause()
     return screen
 

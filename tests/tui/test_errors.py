@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from textual.widgets import Button, Input, Static
-from tui_helpers import SIZE, fake_saved_run, run, scripted_run, wait_for
+from tui_helpers import SIZE, fake_saved_run, run, runs_listed, scripted_run, wait_for
 
 from charrnn_tui.config import TINY
 from charrnn_tui.corpus import Corpus
@@ -146,6 +146,7 @@ def test_continuing_a_corrupt_run_fails_on_screen(make_app, data_home: Path) -> 
         app = make_app()
         async with app.run_test(size=SIZE) as pilot:
             await wait_for(pilot, lambda: app.screen.corpus is not None, what="Hamlet to load")
+            await runs_listed(pilot)
             runs = app.screen.query_one("#runs")
             runs.focus()
             runs.highlighted = 0
@@ -167,6 +168,7 @@ def test_generating_from_a_corrupt_run_is_a_notification(make_app, data_home: Pa
         app = make_app()
         async with app.run_test(size=SIZE) as pilot:
             await wait_for(pilot, lambda: app.screen.corpus is not None, what="Hamlet to load")
+            await runs_listed(pilot)
             app.screen.query_one("#runs").highlighted = 0
             await pilot.press("ctrl+g")
             await app.workers.wait_for_complete()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from textual.widgets import Input, OptionList, Select
-from tui_helpers import SMALL, press_busy, run, wait_for
+from tui_helpers import SMALL, press_busy, run, runs_listed, wait_for
 
 from charrnn_tui.tui.screens.corpus import CorpusScreen
 from charrnn_tui.tui.screens.generation import GenerationScreen
@@ -70,6 +70,7 @@ def test_train_generate_continue_quit(make_app, data_home: Path) -> None:
             corpus_screen = app.screen
             assert isinstance(corpus_screen, CorpusScreen)
             runs = corpus_screen.query_one("#runs", OptionList)
+            await runs_listed(pilot, corpus_screen)
             assert [r.step for r in corpus_screen.runs] == [40]
             runs.focus()
             await pilot.pause()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from textual.widgets import OptionList
-from tui_helpers import run, wait_for
+from tui_helpers import run, runs_listed, wait_for
 
 from charrnn_tui.config import TINY
 from charrnn_tui.corpus import Corpus
@@ -26,6 +26,7 @@ def test_i_on_a_saved_run_opens_surprise_on_its_validation_text(make_app, data_h
     async def main() -> None:
         app = make_app()
         async with app.run_test(size=(80, 24)) as pilot:
+            await runs_listed(pilot)
             app.screen.query_one("#runs", OptionList).focus()
             await pilot.pause()
             await pilot.press("i")

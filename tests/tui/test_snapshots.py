@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from tui_helpers import RUN_NAME, SMALL, WIDE, fake_saved_run, finished, scripted_run
+from tui_helpers import RUN_NAME, SMALL, WIDE, fake_saved_run, finished, runs_listed, scripted_run
 
 from charrnn_tui.config import TINY
 from charrnn_tui.corpus import Corpus
@@ -19,6 +19,7 @@ from charrnn_tui.vocab import Vocab
 
 async def corpus_loaded(pilot) -> None:
     await pilot.app.workers.wait_for_complete()
+    await runs_listed(pilot)
     await pilot.pause()
 
 
@@ -56,6 +57,7 @@ class TestCorpusScreen:
         async def back(pilot) -> None:
             await training(pilot, hamlet)
             await pilot.press("escape")
+            await runs_listed(pilot)  # shown again, the screen reads the saved runs anew
             await pilot.pause()
 
         assert snap_compare(make_app(), terminal_size=SMALL, run_before=back)

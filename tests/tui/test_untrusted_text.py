@@ -9,7 +9,7 @@ from hostile import FIRST_LINE, OSC0, OSC52, hostile_corpus_text
 from rich.console import Console
 from textual.widget import Widget
 from textual.widgets import Static
-from tui_helpers import SIZE, run, scripted_run, wait_for
+from tui_helpers import SIZE, run, runs_listed, scripted_run, wait_for
 
 from charrnn_tui.config import TINY
 from charrnn_tui.corpus import Corpus
@@ -137,6 +137,7 @@ def test_a_one_line_corpus_run_generates_from_the_empty_prime(make_app, data_hom
         app = make_app()
         async with app.run_test(size=SIZE) as pilot:
             await wait_for(pilot, lambda: app.screen.corpus is not None, what="Hamlet to load")
+            await runs_listed(pilot)
             app.screen.query_one("#runs").highlighted = 0
             await pilot.press("ctrl+g")
             await wait_for(pilot, lambda: isinstance(app.screen, GenerationScreen), what="the generation screen")
@@ -163,6 +164,7 @@ def test_a_damaged_run_folder_is_listed_as_damaged(make_app, data_home: Path) ->
         app = make_app()
         async with app.run_test(size=SIZE) as pilot:
             await wait_for(pilot, lambda: app.screen.corpus is not None, what="Hamlet to load")
+            await runs_listed(pilot)
             runs = {r.name: r for r in app.screen.runs}
             assert set(runs) == {good.name, bad.name} and runs[good.name].problem is None
             assert "config.json is damaged" in runs[bad.name].problem

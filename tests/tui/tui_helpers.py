@@ -39,6 +39,13 @@ async def wait_for(pilot, condition: Callable[[], bool], timeout: float = 120.0,
         await pilot.pause(0.05)
 
 
+async def runs_listed(pilot, screen: Any = None) -> None:
+    """Wait until the corpus screen (`screen`, or the app's current one) lists the saved runs: it reads them in
+    a worker, after it mounts and whenever it is shown again."""
+    screen = screen if screen is not None else pilot.app.screen
+    await wait_for(pilot, lambda: screen.runs_read and not screen.reading_runs, what="the saved runs to be read")
+
+
 async def press_busy(pilot, key: str) -> None:
     """Press one key as Pilot.press does (a Key event into the app's queue), without Pilot.press's waits for
     the process to go idle: while a training thread runs it never does, and each key would wait two full

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.text import Text
-from textual import events, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -13,6 +13,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, OptionList, Select, Static
 from textual.widgets.option_list import Option
+from textual.worker import get_current_worker
 
 from charrnn_tui.config import (
     DEFAULT_PRESET,
@@ -90,6 +91,15 @@ class CorpusScreen(Screen):
             super().__init__()
             self.runs = runs
 
+    class RunsListed(Message):
+        """The saved runs, read off the UI thread (`runfolder.list_runs`), the most recently written first; or
+        `error` when the scan itself failed."""
+
+        def __init__(self, runs: list[RunSummary], error: str = "") -> None:
+            super().__init__()
+            self.runs = runs
+            self.error = error
+
     CSS_PATH = "corpus.tcss"
     BINDINGS = [
         Binding("ctrl+t", "train", "Train", priority=True),
@@ -116,6 +126,9 @@ class CorpusScreen(Screen):
         self.plays: list[BuiltinPlay] = []
         self.runs: list[RunSummary] = []
         self.marked: set[Path] = set()  # saved runs marked for comparison
+        self.runs_read = False  # the list shows a finished scan (the first one has ended)
+        self._scanning = False
+        self._rescan = False  # asked for while a scan was running: one more follows it
         # The default preset's settings sized for the corpus (config.fit_to_corpus), as last put in the form: a
         # field whose value differs from it was typed by the user (`_typed`), and later sizing leaves it alone.
         self._sized: dict[str, object] = {}
@@ -162,7 +175,9 @@ class CorpusScreen(Screen):
             plays.add_option(Option(label, id=p.name))
         self.query_one(SettingsForm).load(self._preset())
         self._show_preset_help()
-        self.refresh_runs()
+        # The first scan starts on the ScreenResume that every push sends (on_screen_resume), not here too:
+        # two scans at once would read every run folder twice.
+        self.query_one("#runs", OptionList).add_option(Option(Text("reading saved runs…", style="dim"), disabled=True))
         self._show_default_hint()
         spec = self.initial_corpus or DEFAULT_CORPUS
         names = [p.name for p in self.plays]
@@ -383,9 +398,50 @@ class CorpusScreen(Screen):
 
     # ---- saved runs ------------------------------------------------------------------------------
     def refresh_runs(self) -> None:
-        self.runs = list_runs(runs_dir())
+        """Read the saved runs again, in a worker: list_runs opens every run folder's files, which takes long
+        with hundreds of runs or a slow or network disk. The list says so meanwhile; a list already shown
+        stays usable until the new one arrives. One scan at a time (a thread cannot be interrupted, so
+        cancelling would leave it reading): a refresh asked for during a scan runs once that one ends."""
+        if self._scanning:
+            self._rescan = True
+            return
+        self._scanning, self._rescan = True, False
+        self.query_one("#runs").border_title = "saved runs (reading…)"
+        self._list_runs()
+
+    @property
+    def reading_runs(self) -> bool:
+        """A scan of the saved runs is under way (the list shows the previous one, or says it is reading)."""
+        return self._scanning
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="runs")
+    def _list_runs(self) -> None:
+        try:
+            found, error = list_runs(runs_dir()), ""
+        except Exception as e:  # noqa: BLE001 - list_runs should not raise; if it does, the screen stays up
+            found, error = [], f"cannot read the saved runs: {type(e).__name__}: {e}"
+        if not get_current_worker().is_cancelled:  # the screen went away meanwhile
+            self.post_message(self.RunsListed(found, error))
+
+    @on(RunsListed)
+    def _runs_listed(self, message: RunsListed) -> None:
+        message.stop()
+        self._scanning = False
+        self.runs_read = True
+        self.query_one("#runs").border_title = "saved runs"
+        self._show_runs(message.runs, message.error)
+        if self._rescan:
+            self.refresh_runs()
+
+    def _show_runs(self, found: list[RunSummary], error: str = "") -> None:
         runs = self.query_one("#runs", OptionList)
+        # A scan ends whenever the disk allows, maybe while the user moves in the list: keep their run highlighted.
+        kept = self._selected_run()
+        self.runs = found
         runs.clear_options()
+        if error:
+            runs.add_option(Option(Text(one_line(error), style="red"), disabled=True))
+            return
         if not self.runs:
             runs.add_option(Option(Text("no saved runs yet: train one and it appears here", style="dim"),
                                    disabled=True))  # fmt: skip
@@ -394,6 +450,11 @@ class CorpusScreen(Screen):
         self.marked &= {r.path for r in self.runs}
         for r in self.runs:
             runs.add_option(Option(run_label(r, width, r.path in self.marked), id=str(r.path)))
+        paths = [r.path for r in self.runs]
+        if kept is not None and kept.path in paths:
+            runs.highlighted = paths.index(kept.path)
+        elif runs.has_focus:  # focused while it was being read: land on a run, as Tab does (on_descendant_focus)
+            runs.highlighted = 0
 
     def action_mark_run(self) -> None:
         """Mark or unmark the highlighted run for the side-by-side curves."""
@@ -444,6 +505,9 @@ class CorpusScreen(Screen):
 
     def _no_run_chosen(self) -> bool:
         """True (after saying what to do) when no saved run is highlighted."""
+        if not self.runs and not self.runs_read:
+            self.notify("the saved runs are still being read: try again in a moment", severity="warning")
+            return True
         if not self.runs:
             self.notify("there are no saved runs yet: train one (Ctrl+T) and it is listed here", severity="warning")
             return True
