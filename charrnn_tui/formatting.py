@@ -43,8 +43,8 @@ def fmt_budget(config: TrainConfig) -> str:
 def fmt_early_stop(evals: int, short: bool = False) -> str:
     """Why a run stopped early (reason "patience"): `evals` evaluations in a row without a lower validation loss.
     `short` fits a panel's row."""
-    if short:
-        return f"no better val in {evals} evals"
+    if short:  # the training screen's "run" panel at 80x24 shows 21 columns of it, beside its scrollbar
+        return f"no gain in {evals} evals"
     return f"stopped early: no better validation loss in {evals} evaluation{'s' if evals != 1 else ''}"
 
 

@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from textual.widgets import Static
-from tui_helpers import RUN_NAME, SIZE, SMALL, finished, inside, run, scripted_run, shown, wait_for
+from tui_helpers import RUN_NAME, SIZE, SMALL, drawn, finished, inside, run, scripted_run, shown, wait_for
 
 from charrnn_tui.config import TINY
 from charrnn_tui.corpus import Corpus
@@ -86,9 +86,10 @@ def test_an_early_stop_says_why_and_that_the_best_weights_are_kept(make_app, ham
             session, screen = await scripted(pilot, hamlet)
             session.on_event(replace(finished(), reason="patience", kept_step=100, stalled_evals=10))
             await pilot.pause(0.6)
-            table = " ".join(shown(screen.query_one("#stats-table")).split())
-            assert "ended no better val in 10 evals" in table  # whole at 80 columns, not cut by an ellipsis
-            assert "weights of step 100 (the best evaluation" in table
+            # what is drawn at 80x24, beside the panel's scrollbar: whole, not cut by an ellipsis
+            table = " ".join(drawn(screen.query_one("#stats-table")).split())
+            assert "ended no gain in 10 evals" in table, table
+            assert "weights of step 100 (best)" in table, table
             told = [n.message for n in app._notifications]
             assert (
                 "training finished at step 150: stopped early: no better validation loss in 10 evaluations; it ends "

@@ -106,6 +106,13 @@ def shown(widget: Any) -> str:
     return str(widget.content)
 
 
+def drawn(widget: Any) -> str:
+    """The text a widget draws in its region, line by line: what the user sees, cut where the region cuts."""
+    from textual.geometry import Region
+
+    return "\n".join(strip.text for strip in widget.render_lines(Region(0, 0, *widget.size)))
+
+
 def inside(widget: Any, screen: Any) -> bool:
     """True when the whole widget is drawn on the screen (not cut off, not of zero size)."""
     region = widget.region

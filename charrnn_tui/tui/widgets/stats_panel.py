@@ -65,7 +65,8 @@ class StatsPanel(Vertical):
         rows.append(("val loss", fmt_loss(last_val)))
         rows.append(("best val", fmt_loss(best_val)))
         if isinstance(result, Finished) and result.kept_step is not None:
-            rows.append(("weights", f"of step {result.kept_step:,} (the best evaluation, keep_best)"))
+            # short enough for the panel at 80x24 (21 columns); the end notification says it in full
+            rows.append(("weights", f"of step {result.kept_step:,} (best)"))
         rows.append(("chars/s", f"{ev.chars_per_s:,.0f}" if ev else "-"))
         elapsed = result.elapsed_s if isinstance(result, Finished) else (ev.elapsed_s if ev else None)
         rows.append(("elapsed", fmt_duration(elapsed) if elapsed is not None else "-"))
