@@ -86,10 +86,18 @@ def test_an_early_stop_says_why_and_that_the_best_weights_are_kept(make_app, ham
             session, screen = await scripted(pilot, hamlet)
             session.on_event(replace(finished(), reason="patience", kept_step=100, stalled_evals=10))
             await pilot.pause(0.6)
-            # what is drawn at 80x24, beside the panel's scrollbar: whole, not cut by an ellipsis
-            table = " ".join(drawn(screen.query_one("#stats-table")).split())
+            # what is drawn at 80x24, beside the panel's scrollbar: every row, each whole (only the run folder's
+            # name, as long as its corpus name, may end in an ellipsis)
+            lines = drawn(screen.query_one("#stats-table")).splitlines()
+            labels = [line.split()[0] for line in lines if line.strip()]
+            expected = ["status", "ended", "final", "loss", "val", "best", "weights", "chars/s", "elapsed", "model",
+                        "params", "device", "corpus", "train/val", "vocab", "run", "saved"]  # fmt: skip
+            assert labels == expected, "\n".join(lines)
+            assert all("…" not in line for line in lines if not line.startswith("run")), "\n".join(lines)
+            table = " ".join(" ".join(lines).split())
             assert "ended no gain in 10 evals" in table, table
             assert "weights of step 100 (best)" in table, table
+            assert "params 26,176" in table and "train/val 158,715 / 17,635" in table, table
             told = [n.message for n in app._notifications]
             assert (
                 "training finished at step 150: stopped early: no better validation loss in 10 evaluations; it ends "

@@ -35,8 +35,8 @@ STATUS_TEXT = {
 class StatsPanel(Vertical):
     DEFAULT_CSS = """
     StatsPanel { height: auto; }
-    /* 14: every row it can have, so updates skip the layout */
-    StatsPanel > Static { height: 14; text-wrap: nowrap; text-overflow: ellipsis; }
+    /* 17: every row it can have (a finished run that kept its best weights), so updates skip the layout */
+    StatsPanel > Static { height: 17; text-wrap: nowrap; text-overflow: ellipsis; }
     StatsPanel > ProgressBar { margin-top: 1; }
     """
 
@@ -74,10 +74,12 @@ class StatsPanel(Vertical):
             rows.append(("ETA", fmt_duration(ev.eta_s) if ev and ev.eta_s is not None else "-"))
         if st:
             cfg = st.config
-            rows.append(("model", f"{cfg['cell'].upper()} {cfg['n_layers']}x{cfg['hidden']}, {st.n_params:,} params"))
+            # One fact a row, each short: at 80x24 a value has 21 columns beside the panel's scrollbar.
+            rows.append(("model", f"{cfg['cell'].upper()} {cfg['n_layers']}x{cfg['hidden']}"))
+            rows.append(("params", f"{st.n_params:,}"))
             rows.append(("device", st.device + (f" x{st.world_size}" if st.world_size > 1 else "")))
-            corpus = one_line(st.corpus_name)
-            rows.append(("corpus", f"{corpus}: {st.train_chars:,} train / {st.val_chars:,} val chars"))
+            rows.append(("corpus", one_line(st.corpus_name)))
+            rows.append(("train/val", f"{st.train_chars:,} / {st.val_chars:,}"))  # characters, as on the corpus screen
             rows.append(("vocab", f"{st.vocab_size} characters"))
         if session.run_dir is not None:
             rows.append(("run", one_line(session.run_dir.name)))  # the name only: no absolute paths on screen
