@@ -1,5 +1,6 @@
 """Completion for the corpus path input: the first entry of the typed folder that starts with what follows
-the last slash (folders get a trailing slash so completion can go on)."""
+the last slash (folders get a trailing slash so completion can go on). Names with a character a terminal
+would obey are never offered: they could not be shown as they are, and shown escaped they name no file."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import os
 from pathlib import Path
 
 from textual.suggester import Suggester
+
+from charrnn_tui.safetext import one_line
 
 
 class PathSuggester(Suggester):
@@ -19,7 +22,8 @@ class PathSuggester(Suggester):
         head, _, prefix = value.rpartition("/")
         folder = Path(os.path.expanduser(head + "/" if head or value.startswith("/") else "."))
         try:
-            names = sorted(e.name + ("/" if e.is_dir() else "") for e in os.scandir(folder))
+            entries = [e for e in os.scandir(folder) if one_line(e.name) == e.name]
+            names = sorted(e.name + ("/" if e.is_dir() else "") for e in entries)
         except OSError:
             return None
         for name in names:

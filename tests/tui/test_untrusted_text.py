@@ -7,8 +7,9 @@ from pathlib import Path
 
 from hostile import FIRST_LINE, OSC0, OSC52, hostile_corpus_text
 from rich.console import Console
+from textual.events import Paste
 from textual.widget import Widget
-from textual.widgets import Static
+from textual.widgets import Input, Static
 from tui_helpers import SIZE, run, runs_listed, scripted_run, wait_for
 
 from charrnn_tui.config import TINY
@@ -19,6 +20,7 @@ from charrnn_tui.safetext import escape
 from charrnn_tui.tui.screens.generation import GenerationScreen
 from charrnn_tui.tui.screens.training import TrainingScreen
 from charrnn_tui.tui.widgets.generated_text import GeneratedText
+from charrnn_tui.tui.widgets.safe_input import SafeInput
 from charrnn_tui.tui.widgets.sample_panel import SampleView
 from charrnn_tui.vocab import Vocab
 
@@ -168,5 +170,41 @@ def test_a_damaged_run_folder_is_listed_as_damaged(make_app, data_home: Path) ->
             runs = {r.name: r for r in app.screen.runs}
             assert set(runs) == {good.name, bad.name} and runs[good.name].problem is None
             assert "config.json is damaged" in runs[bad.name].problem
+
+    run(main())
+
+
+def test_text_inputs_never_draw_control_characters(make_app, tmp_path: Path) -> None:
+    # Textual's Input draws its value and its suggestion as they are: a file name offered by completion, a
+    # pasted line or a path from an untrusted record must reach the terminal escaped, in every input.
+    (tmp_path / f"evil{OSC0}\x1b[31m.txt").write_text("x", encoding="utf-8")
+    (tmp_path / "evil-fine.txt").write_text("x", encoding="utf-8")
+    vocab = Vocab.from_text("abc ")
+
+    async def main() -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await runs_listed(pilot)
+            path = app.screen.query_one("#path", Input)
+            path.focus()
+            path.value = str(tmp_path / "ev")
+            await pilot.pause(0.3)
+            # the hostile name is not offered (shown escaped it would name no file); the next one is
+            assert path._suggestion == str(tmp_path / "evil-fine.txt"), path._suggestion
+            assert_no_controls(segments_text(path))
+            path.value = ""
+            path.post_message(Paste(f"{tmp_path}/evil{OSC52}"))  # as the terminal delivers a paste
+            await pilot.pause()
+            assert path.value == f"{tmp_path}/evil{escape(OSC52)}"
+            assert_no_controls(segments_text(path))
+            screen = GenerationScreen(None, vocab, f"ab{OSC0}", "run")
+            await app.push_screen(screen)
+            await pilot.pause()
+            inputs = list(screen.query(Input))
+            assert inputs and all(isinstance(i, SafeInput) for i in inputs)
+            for widget in inputs:
+                widget.value = f"a{OSC0}\x9b"
+                await pilot.pause()
+                assert_no_controls(segments_text(widget))
 
     run(main())

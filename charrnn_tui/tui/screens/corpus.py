@@ -33,6 +33,7 @@ from charrnn_tui.safetext import escape, one_line
 from charrnn_tui.tui.messages import CorpusLoaded
 from charrnn_tui.tui.suggest import PathSuggester
 from charrnn_tui.tui.widgets.baseline_line import BaselineLine
+from charrnn_tui.tui.widgets.safe_input import SafeInput
 from charrnn_tui.tui.widgets.settings_form import SHOWN_FIELDS, SettingsForm
 
 PREVIEW_CHARS = 1500
@@ -140,7 +141,7 @@ class CorpusScreen(Screen):
         with CorpusColumns(id="corpus-top"):
             with Vertical(id="corpus-left"):
                 yield OptionList(id="plays")
-                yield Input(placeholder="path/to/file.txt, then Enter", id="path", suggester=PathSuggester())
+                yield SafeInput(placeholder="path/to/file.txt, then Enter", id="path", suggester=PathSuggester())
                 yield Static(id="corpus-info")
                 yield BaselineLine(id="corpus-baseline")
             with VerticalScroll(id="preview-box"):

@@ -25,6 +25,7 @@ from charrnn_tui.errors import CharRNNError
 from charrnn_tui.safetext import escape, one_line
 from charrnn_tui.sampling import GenerationSettings
 from charrnn_tui.tui.widgets.generated_text import GeneratedText, candidates_text, legend_text
+from charrnn_tui.tui.widgets.safe_input import SafeInput
 
 if TYPE_CHECKING:
     from charrnn_tui.generate import Token
@@ -114,10 +115,10 @@ class GenerationScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="gen-controls"):
-            yield Input(placeholder="prime text: empty starts from the corpus's first line", id="prime")
-            yield Input("500", type="integer", id="length")
-            yield Input("0.8", restrict=r"[0-9eE.,+\- ]*", id="temperature")
-            yield Input("0", type="integer", id="top-k")
+            yield SafeInput(placeholder="prime text: empty starts from the corpus's first line", id="prime")
+            yield SafeInput("500", type="integer", id="length")
+            yield SafeInput("0.8", restrict=r"[0-9eE.,+\- ]*", id="temperature")
+            yield SafeInput("0", type="integer", id="top-k")
         yield Static(id="gen-status", markup=False)
         with Horizontal(id="gen-body"):
             with Grid(id="gen-panes"):

@@ -21,6 +21,7 @@ from textual.widgets import Footer, Header, Input, Static
 
 from charrnn_tui.errors import CharRNNError
 from charrnn_tui.tui.widgets.char_heat import CharHeat, safe_char
+from charrnn_tui.tui.widgets.safe_input import SafeInput
 
 
 class InsideComputed(Message):
@@ -81,7 +82,7 @@ class InsideScreen(Screen):
             with VerticalScroll(id="inside-side"):
                 yield Static(id="inside-detail", markup=False)
                 yield Static(id="inside-legend", markup=False)
-        yield Input(placeholder=r"type or paste text, Enter runs the model on it (\n: new line)", id="inside-input")
+        yield SafeInput(placeholder=r"type or paste text, Enter runs the model on it (\n: new line)", id="inside-input")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:

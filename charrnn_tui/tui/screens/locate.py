@@ -11,6 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
 from charrnn_tui.tui.suggest import PathSuggester
+from charrnn_tui.tui.widgets.safe_input import SafeInput
 
 
 class LocateCorpusScreen(ModalScreen[str | None]):
@@ -35,7 +36,7 @@ class LocateCorpusScreen(ModalScreen[str | None]):
                 "(Enter continues the run on it, Esc cancels)",
                 markup=False,
             )
-            yield Input(value=self.old_path, id="locate-path", suggester=PathSuggester())
+            yield SafeInput(value=self.old_path, id="locate-path", suggester=PathSuggester())
             yield Static(id="locate-error", markup=False)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:

@@ -12,6 +12,7 @@ from textual.widgets import Input, Label, Select
 
 from charrnn_tui.config import CELLS, DEVICES, SAMPLINGS, SCHEDULES, TrainConfig
 from charrnn_tui.errors import CharRNNError
+from charrnn_tui.tui.widgets.safe_input import SafeInput
 
 # (TrainConfig field, label, type or the allowed values); the rest of the config comes from the preset.
 FIELDS: tuple[tuple[str, str, type | tuple[str, ...]], ...] = (
@@ -58,7 +59,7 @@ class SettingsForm(Grid):
             else:
                 # compact: one row, so the typed text and the cursor stay visible while focused; no
                 # select-on-focus, so Backspace after Tab deletes one character, not the whole value.
-                yield Input(id=f"set-{name}", type=INPUT_TYPE[kind], compact=True, select_on_focus=False)
+                yield SafeInput(id=f"set-{name}", type=INPUT_TYPE[kind], compact=True, select_on_focus=False)
 
     def load(self, config: TrainConfig) -> None:
         for name, _, kind in FIELDS:
