@@ -217,6 +217,15 @@ def test_the_default_preset_is_sized_for_the_corpus_and_budget_and_typed_values_
             expected = fit_to_corpus(FAST.with_overrides(max_seconds=600), screen.corpus.split_sizes(0.1)[0])
             assert (config.batch_size, config.eval_interval) == (expected.batch_size, expected.eval_interval)
             assert config.batch_size < FAST.batch_size and config.dropout == 0.07
+            # Back to a play: sized for it again from the preset, not from the small text's settings.
+            screen.load("macbeth")
+            await wait_for(pilot, lambda: screen.corpus is not None and screen.corpus.name == "macbeth", what="macbeth")
+            await pilot.pause()
+            config = screen.config()
+            expected = fit_to_corpus(FAST.with_overrides(max_seconds=600), screen.corpus.split_sizes(0.1)[0])
+            assert (config.batch_size, config.eval_interval) == (expected.batch_size, expected.eval_interval) == (
+                FAST.batch_size, expected.eval_interval)  # fmt: skip
+            assert screen.query_one("#set-batch_size", Input).value == str(FAST.batch_size)
             # Another preset is its own settings, unsized.
             screen.query_one("#preset", Select).value = "tutorial"
             await pilot.pause()

@@ -337,6 +337,10 @@ class CorpusScreen(Screen):
         except CharRNNError:
             return  # a half-typed number: sized again once it reads
         keep = self._user_set(form)
+        # Sized from the preset's values, not the form's: those were sized for the last corpus, and sizing only
+        # ever lowers the batch (a small text's 5 streams would stay for a play that wants 32).
+        preset = self._preset()
+        form = form.with_overrides(**{f: getattr(preset, f) for f in FITTED_FIELDS if f not in keep})
         sized = fit_to_corpus(form, self.corpus.split_sizes(form.val_fraction)[0], keep=keep)
         self._sized = {f: getattr(sized, f) for f in FITTED_FIELDS if f not in keep}
         self.query_one(SettingsForm).load(sized)
