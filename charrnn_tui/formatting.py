@@ -49,9 +49,13 @@ def fmt_early_stop(evals: int, short: bool = False) -> str:
 
 
 def fmt_epochs(epochs: float) -> str:
-    """How many times a run reads its text, as `planned_epochs` gives it: whole epochs from 1.5 on, one decimal
-    below (where "0" or "1" would hide what matters)."""
-    return f"{epochs:.0f}" if epochs >= 1.5 else f"{epochs:.1f}"
+    """How many times a run reads its text, as `planned_epochs` gives it, in words: "about 45 epochs" (whole
+    epochs from 1.5 on, one decimal down to 0.1, two significant digits below, where "0" would hide what
+    matters), or "no budget" for a run with neither a step nor a time budget (infinity)."""
+    if math.isinf(epochs):
+        return "no budget"
+    n = f"{epochs:.0f}" if epochs >= 1.5 else f"{epochs:.1f}" if epochs >= 0.1 else f"{epochs:.2g}"
+    return f"about {n} epochs"
 
 
 def fmt_chars(n: int) -> str:

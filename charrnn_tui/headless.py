@@ -124,9 +124,10 @@ def summary(result: Finished) -> str:
 
 def fitted_line(config: TrainConfig, train_chars: int) -> str:
     """What fit_to_corpus chose, and why, for the line before training starts."""
-    reads = fmt_epochs(planned_epochs(config, train_chars))
+    epochs = planned_epochs(config, train_chars)
+    reads = "no budget, so as for the longest runs" if math.isinf(epochs) else f"{fmt_epochs(epochs)} in the budget"
     return (
-        f"sized for {train_chars:,} training characters, about {reads} epochs in the budget: dropout "
+        f"sized for {train_chars:,} training characters, {reads}: dropout "
         f"{config.dropout:g}, weight drop {config.weight_drop:g}, batch {config.batch_size}, evaluation every "
         f"{config.eval_interval} steps"
     )

@@ -173,3 +173,20 @@ def test_generation_settings_share_one_rule() -> None:
         with pytest.raises(CharRNNError, match=reason):
             GenerationSettings.parse(*fields).validate(min_length=1, max_length=100_000)
     GenerationSettings(5, 1e-300, 0).validate()  # finite and tiny: allowed, generation treats it as argmax
+
+
+def test_the_planned_epochs_read_as_words_at_every_size() -> None:
+    from charrnn_tui.formatting import fmt_epochs
+    from charrnn_tui.headless import fitted_line
+
+    assert [fmt_epochs(e) for e in (45.4, 1.5, 1.2, 0.1, 0.02, 0.004)] == [
+        "about 45 epochs", "about 2 epochs", "about 1.2 epochs", "about 0.1 epochs", "about 0.02 epochs",
+        "about 0.004 epochs",
+    ]  # fmt: skip
+    assert fmt_epochs(float("inf")) == "no budget"  # neither steps nor seconds: not "about inf epochs"
+    unbounded = fit_to_corpus(FAST.with_overrides(steps=0, max_seconds=0), HAMLET_TRAIN)
+    assert fitted_line(unbounded, HAMLET_TRAIN).startswith(
+        "sized for 158,715 training characters, no budget, so as for the longest runs: dropout 0.5, weight drop 0.4"
+    )
+    one_step = fit_to_corpus(FAST.with_overrides(steps=1, max_seconds=180), HAMLET_TRAIN)
+    assert "about 0.02 epochs in the budget" in fitted_line(one_step, HAMLET_TRAIN)

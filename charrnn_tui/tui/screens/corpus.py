@@ -320,7 +320,7 @@ class CorpusScreen(Screen):
         if self._sized and self.corpus is not None:
             config = self._config_or_preset()
             epochs = fmt_epochs(planned_epochs(config, self.corpus.split_sizes(config.val_fraction)[0]))
-            help_text += f" (this corpus: about {epochs} epochs)"
+            help_text += f" (this corpus: {epochs})"
         self.query_one("#preset-help", Static).update(Text(help_text, style="dim"))
 
     def _user_set(self, form: TrainConfig) -> set[str]:
