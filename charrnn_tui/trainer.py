@@ -357,6 +357,13 @@ class Trainer:
                     f"{runfolder.display_path(self.run_dir)} holds a checkpoint whose training state is damaged "
                     f"({type(e).__name__}); it can still generate text, but cannot be resumed"
                 ) from None
+            if cfg.patience and cfg.keep_best and s.best.since_best >= cfg.patience and s.best.best_step is not None:
+                # Training on a run that stopped early starts past its best: say so, and what it ends on.
+                self._notices.append(
+                    f"this run stopped early: no better validation loss in {s.best.since_best} evaluations after "
+                    f"step {s.best.best_step:,}. Training on continues from its last weights (step {s.step:,}), "
+                    f"past its best, and ends on the best weights again unless it beats them"
+                )
         if ctx.rank:
             # Other ranks draw their own dropout masks too; after a resume they start afresh (only rank 0's
             # random state is saved) rather than replay the windows of their first session.

@@ -16,7 +16,7 @@ from charrnn_tui.cli import build_parser, to_request
 from charrnn_tui.config import FAST, TINY, TUTORIAL, TrainConfig, continuation, fit_to_corpus, preset_name
 from charrnn_tui.corpus import Corpus, load_builtin
 from charrnn_tui.errors import CharRNNError
-from charrnn_tui.events import Evaluated, Finished
+from charrnn_tui.events import Evaluated, Finished, Notice
 from charrnn_tui.headless import summary
 from charrnn_tui.runfolder import read_config, read_metrics
 from charrnn_tui.trainer import Trainer
@@ -40,9 +40,16 @@ def overfits(tiny):
     return make
 
 
-def train(corpus: Corpus, cfg: TrainConfig, run_dir: Path | None = None, resume: bool = False):
+def train(corpus: Corpus, cfg: TrainConfig, run_dir: Path | None = None, resume: bool = False, notices=None):
     evals: list[Evaluated] = []
-    trainer = Trainer(corpus, cfg, run_dir, lambda e: evals.append(e) if isinstance(e, Evaluated) else None, resume)
+
+    def on_event(e) -> None:
+        if isinstance(e, Evaluated):
+            evals.append(e)
+        elif isinstance(e, Notice) and notices is not None:
+            notices.append(e.message)
+
+    trainer = Trainer(corpus, cfg, run_dir, on_event, resume)
     result = trainer.run()
     assert isinstance(result, Finished), result
     return result, evals, trainer
@@ -96,14 +103,23 @@ def test_the_count_survives_a_resume_and_a_continued_session_counts_afresh(overf
     # Continued by another budget: the saved count goes on (2 + this session's evaluations), but the session
     # stops only after 5 evaluations of its own, not at its third as the run's count alone would have it.
     cfg = continuation(read_config(run).config, first.step).with_overrides(steps=first.step + 200)
-    second, evals, trainer = train(overfit_text, cfg, run, resume=True)
+    notices: list[str] = []
+    second, evals, trainer = train(overfit_text, cfg, run, resume=True, notices=notices)
+    assert not [n for n in notices if "stopped early" in n]  # it ended on its budget, not early
     assert second.reason == "patience" and second.step == first.step + 5 * 10
     assert len(evals) == 5 and trainer._state.best.since_best == 2 + 5
     assert checkpoint.load(run)["evals_since_best"] == 7
     # A third session after the early stop is not stopped by the old count either.
     cfg = cfg.with_overrides(steps=second.step + 200)
-    third, evals, _ = train(overfit_text, cfg, run, resume=True)
+    third, evals, _ = train(overfit_text, cfg, run, resume=True, notices=notices)
     assert third.reason == "patience" and len(evals) == 5 and third.step == second.step + 50
+    # and it was told that it trains on from past its best, and what it will end on
+    told = [n for n in notices if "stopped early" in n]
+    assert told == [
+        f"this run stopped early: no better validation loss in 7 evaluations after step {second.kept_step:,}. "
+        f"Training on continues from its last weights (step {second.step:,}), past its best, and ends on the best "
+        "weights again unless it beats them"
+    ], notices
 
 
 def test_best_weights_count_evaluations_since_the_best_and_restore_them() -> None:
