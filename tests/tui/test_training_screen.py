@@ -12,7 +12,7 @@ from tui_helpers import RUN_NAME, SIZE, SMALL, drawn, finished, inside, run, scr
 
 from charrnn_tui.config import TINY
 from charrnn_tui.corpus import Corpus
-from charrnn_tui.events import CheckpointSaved, Evaluated, Sample, Step
+from charrnn_tui.events import CheckpointSaved, Evaluated, Notice, Sample, Step
 from charrnn_tui.headless import fmt_duration
 from charrnn_tui.tui.overfitting import Overfit, overfitting
 from charrnn_tui.tui.screens.corpus import CorpusScreen
@@ -75,6 +75,20 @@ def test_at_80x24_plot_numbers_and_samples_all_show(make_app, hamlet: Corpus) ->
                 assert inside(screen.query_one(wid), screen), wid
             assert screen.query_one("#loss-plot").region.width >= 36
             assert screen.query_one("#samples-box").region.height >= 6
+
+    run(main())
+
+
+def test_the_trainers_notices_reach_the_user(make_app, hamlet: Corpus) -> None:
+    # e.g. training on a run that stopped early, or a run folder deleted under a running training
+    async def main() -> None:
+        app = make_app()
+        async with app.run_test(size=SMALL) as pilot:
+            session, _ = await scripted(pilot, hamlet)
+            session.on_event(Notice(150, "this run stopped early: \x1b]0;x\x07 training on continues"))
+            await pilot.pause()
+            told = [n.message for n in app._notifications]
+            assert "this run stopped early: ␛]0;x␇ training on continues" in told, told
 
     run(main())
 

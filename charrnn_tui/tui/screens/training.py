@@ -13,7 +13,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from charrnn_tui.events import CheckpointSaved, Event, Failed, Finished
+from charrnn_tui.events import CheckpointSaved, Event, Failed, Finished, Notice
 from charrnn_tui.formatting import generate_command, resume_command, shown_path
 from charrnn_tui.safetext import escape, one_line
 from charrnn_tui.tui.overfitting import Overfit, overfitting
@@ -201,6 +201,8 @@ class TrainingScreen(Screen):
             kept = f"; it ends on the best weights, of step {ev.kept_step:,}" if ev.kept_step is not None else ""
             self.notify(f"training finished at step {ev.step:,}: {why_ended(ev)}{kept}. Press g to generate.")
             self.redraw(force=True)  # the final curve and samples now, not on the next slow frame
+        elif isinstance(ev, Notice):  # what the trainer wants the user to know (a resumed run past its best, ...)
+            self.notify(escape(ev.message), title="note", severity="warning", timeout=12, markup=False)
         elif isinstance(ev, Failed):
             self.notify(escape(ev.message), title="training failed", severity="error", timeout=10, markup=False)
             self.redraw(force=True)  # rare and important: show the error panel now
