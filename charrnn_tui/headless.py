@@ -163,6 +163,9 @@ def train(req: TrainRequest) -> int:
         printer.print(
             f"note: {', '.join(req.ignored_on_resume)} ignored: a resumed run keeps its own settings", err=True
         )
+    if main and req.overrides.get("patience") and not config.keep_best:
+        # The early stop ends a run on its best weights; without keeping them there is nothing to end on.
+        printer.print("note: --patience is ignored without --keep-best: the run trains its whole budget", err=True)
     trainer = Trainer(corpus, config, run_dir, printer, resume=req.resume, resume_overrides=req.overrides)
     signals = []
     # Under torchrun a rank can get the same signal twice (from a scheduler and from the launcher passing it

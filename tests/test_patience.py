@@ -197,10 +197,14 @@ def test_the_cli_says_why_the_run_stopped_early_and_refuses_a_bad_patience(run_c
     text.write_text(load_builtin("hamlet").text[:3000], encoding="utf-8")
     overfits = "--preset tiny --hidden 128 --batch-size 4 --lr 2e-2 --lr-schedule constant --eval-interval 10".split()
     common = ["--train-only", "--corpus", str(text), *overfits, "--steps", str(BUDGET)]
-    stops, refused = run_cli_together(
+    stops, refused, ignored = run_cli_together(
         [*common, "--keep-best", "--patience", "3", "--run-dir", str(tmp_path / "run")],
         [*common, "--keep-best", "--patience", "-1", "--run-dir", str(tmp_path / "bad")],
+        [*common, "--no-keep-best", "--patience", "1", "--steps", "30", "--run-dir", str(tmp_path / "ignored")],
     )
+    assert ignored.returncode == 0, ignored.stderr
+    assert "note: --patience is ignored without --keep-best: the run trains its whole budget" in ignored.stderr
+    assert ignored.stdout.strip().splitlines()[-1].startswith("done (step budget reached) at step 30 ")
     assert stops.returncode == 0, stops.stderr
     done = stops.stdout.strip().splitlines()[-1]
     assert done.startswith("done (stopped early: no better validation loss in 3 evaluations) at step "), done
