@@ -94,6 +94,12 @@ class TrainConfig:
     def with_overrides(self, **overrides: Any) -> TrainConfig:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
+    @property
+    def early_stop_after(self) -> int:
+        """Evaluations without a lower validation loss after which the run stops early; 0 when it never does
+        (patience 0, or keep_best off: there are no best weights to end on)."""
+        return self.patience if self.keep_best else 0
+
     def validate(self) -> None:
         """Raise a CharRNNError listing every setting that cannot work, with the reason.
 

@@ -198,7 +198,7 @@ class Trainer:
             return "steps"
         if s.clock.out_of_time(cfg, self._eval_chars, self._chars_per_step):
             return "time"  # stop while the last evaluation and checkpoint still fit in the budget
-        if cfg.patience and cfg.keep_best and s.best.stalled >= cfg.patience:
+        if cfg.early_stop_after and s.best.stalled >= cfg.early_stop_after:
             # Only rank 0 evaluates, so only it counts; ctx.agree stops the other ranks with it ("stopped"
             # there, which they neither report nor act on).
             return "patience"  # past its best for long enough: _finish ends on the best weights
@@ -357,7 +357,7 @@ class Trainer:
                     f"{runfolder.display_path(self.run_dir)} holds a checkpoint whose training state is damaged "
                     f"({type(e).__name__}); it can still generate text, but cannot be resumed"
                 ) from None
-            if cfg.patience and cfg.keep_best and s.best.since_best >= cfg.patience and s.best.best_step is not None:
+            if cfg.early_stop_after and s.best.since_best >= cfg.early_stop_after and s.best.best_step is not None:
                 # Training on a run that stopped early starts past its best: say so, and what it ends on.
                 self._notices.append(
                     f"this run stopped early: no better validation loss in {s.best.since_best} evaluations after "
