@@ -12,6 +12,10 @@ import pytest
 TINY = ["--preset", "tiny", "--device", "cpu", "--eval-interval", "10", "--log-interval", "5"]
 
 
+# For a `python -c` probe: the heavy packages (torch, textual, numpy) it imported, as a sorted list.
+HEAVY_IMPORTED = "sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'textual', 'numpy'))"
+
+
 def one_error_line(done: subprocess.CompletedProcess, *needles: str) -> str:
     """The error contract: non-zero exit, exactly one line on stderr, no traceback."""
     assert done.returncode != 0, done.stdout
@@ -35,7 +39,7 @@ def test_help_imports_neither_torch_nor_textual() -> None:
         "    except SystemExit as e:\n"
         "        assert e.code == 0\n"
         "assert '--train-only' in out.getvalue()\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'textual', 'numpy')))\n"
+        f"print({HEAVY_IMPORTED})\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
@@ -232,8 +236,8 @@ def test_generate_without_a_checkpoint_says_so_before_importing_torch(tmp_path: 
         "import sys\n"
         "from charrnn_tui import cli\n"
         "code = cli.main(sys.argv[1:])\n"
-        "print(code, sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'textual', 'numpy')))\n"
-    )
+        f"print(code, {HEAVY_IMPORTED})\n"
+    )  # fmt: skip
     for run_dir, missing in ((tmp_path, tmp_path / "checkpoint.pt"), (tmp_path / "gone.pt", tmp_path / "gone.pt")):
         done = subprocess.run(
             [sys.executable, "-c", code, "--generate-only", "--run-dir", str(run_dir)],
