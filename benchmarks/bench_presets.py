@@ -153,7 +153,7 @@ def run_variant(
         raise SystemExit(f"{name} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     vals = [r for r in rows if "val_loss" in r]
-    summary = proc.stdout.strip().splitlines()[-1]
+    summary = next(line for line in proc.stdout.splitlines() if line.startswith("done ("))
     print(summary, flush=True)
     return {
         "variant": name, "corpus": tag, "budget_s": -steps if steps else seconds, "flags": " ".join(flags),

@@ -18,7 +18,7 @@ from charrnn_tui.config import (
 from charrnn_tui.corpus import builtin_plays, load_corpus
 from charrnn_tui.errors import CharRNNError
 from charrnn_tui.events import CheckpointSaved, Event, Failed, Finished, Logged, Notice, Started, Step
-from charrnn_tui.formatting import LN2, fmt_duration, fmt_early_stop, fmt_epochs, resume_command
+from charrnn_tui.formatting import LN2, fmt_duration, fmt_early_stop, fmt_epochs, generate_command, resume_command
 from charrnn_tui.requests import BaselineRequest, GenerateRequest, TrainRequest
 from charrnn_tui.safetext import TextOut, write_line
 from charrnn_tui.sampling import MAX_SAMPLES, GenerationSettings, default_prime
@@ -196,6 +196,10 @@ def train(req: TrainRequest) -> int:
         if main:
             printer.print(f"resume with: {resume_command(trainer.run_dir)}")
         return 130 if signals[0] == signal.SIGINT else 143
+    if main and result.checkpoint:
+        # What a newcomer does next: the run is only useful once it generates, or trains further.
+        printer.print(f"generate with: {generate_command(trainer.run_dir)}")
+        printer.print(f"train further with: {resume_command(trainer.run_dir)}")
     return 0
 
 

@@ -74,8 +74,13 @@ def test_train_resume_generate_end_to_end(run_cli, run_cli_together, small_text_
     assert [line.split()[1] for line in steps] == ["5/20", "10/20", "15/20", "20/20"]
     assert all("loss " in line and " chars/s" in line and "ETA " in line for line in steps)
     assert "val -" not in steps[-1] and " val " in steps[-1]
-    assert out[-1].startswith("done (step budget reached) at step 20") and "bits/char" in out[-1]
-    assert f"checkpoint {run / 'checkpoint.pt'}" in out[-1]
+    assert out[-3].startswith("done (step budget reached) at step 20") and "bits/char" in out[-3]
+    assert f"checkpoint {run / 'checkpoint.pt'}" in out[-3]
+    # and what to do next, as commands to copy
+    assert out[-2:] == [
+        f"generate with: charrnn-tui --generate-only --run-dir {run}",
+        f"train further with: charrnn-tui --train-only --resume --run-dir {run}",
+    ]
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [5, 10, 15, 20]
     assert all({"step", "train_loss", "chars_per_s", "elapsed_s"} <= r.keys() for r in rows)

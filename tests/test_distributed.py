@@ -149,7 +149,7 @@ def test_an_early_stop_on_rank_0_ends_every_rank(tmp_path):
     overfits = "--hidden 128 --batch-size 4 --lr 2e-2 --lr-schedule constant --keep-best --patience 3".split()
     flags = [*TINY, "--eval-interval", "10", *overfits, "--steps", "600", "--corpus", str(text)]
     done = run(torchrun("-m", "charrnn_tui", "--train-only", *flags, "--run-dir", str(tmp_path / "run")), tmp_path)
-    summary = done.stdout.strip().splitlines()[-1]
+    summary = done.stdout.strip().splitlines()[-3]
     assert summary.startswith("done (stopped early: no better validation loss in 3 evaluations)"), summary
     saved = load(tmp_path / "run")
     assert saved["step"] < 300 and saved["evals_since_best"] == 3 and saved["kept_step"] == saved["best_step"]

@@ -204,9 +204,9 @@ def test_the_cli_says_why_the_run_stopped_early_and_refuses_a_bad_patience(run_c
     )
     assert ignored.returncode == 0, ignored.stderr
     assert "note: --patience is ignored without --keep-best: the run trains its whole budget" in ignored.stderr
-    assert ignored.stdout.strip().splitlines()[-1].startswith("done (step budget reached) at step 30 ")
+    assert ignored.stdout.strip().splitlines()[-3].startswith("done (step budget reached) at step 30 ")
     assert stops.returncode == 0, stops.stderr
-    done = stops.stdout.strip().splitlines()[-1]
+    done = stops.stdout.strip().splitlines()[-3]
     assert done.startswith("done (stopped early: no better validation loss in 3 evaluations) at step "), done
     assert int(done.split(" at step ")[1].split()[0]) < BUDGET // 2
     assert "the best evaluation" in done and "kept the weights of step" in done
