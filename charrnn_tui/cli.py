@@ -57,7 +57,7 @@ CONFIG_FLAGS = {
     "optimizer": "optimizer",
     "batch_size": "batch_size", "seq_len": "seq_len", "sampling": "sampling", "val_fraction": "val_fraction",
     "lr": "lr", "lr_schedule": "lr_schedule", "warmup": "warmup_steps", "grad_clip": "grad_clip",
-    "weight_decay": "weight_decay", "ema": "ema", "keep_best": "keep_best",
+    "weight_decay": "weight_decay", "adam_beta2": "adam_beta2", "ema": "ema", "keep_best": "keep_best",
     "steps": "steps", "max_seconds": "max_seconds", "patience": "patience",
     "eval_interval": "eval_interval", "log_interval": "log_interval",
     "checkpoint_seconds": "checkpoint_seconds", "seed": "seed", "device": "device", "precision": "precision",
@@ -158,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--grad-clip", type=float, metavar="X", help="clip the gradient norm at X (0: off)")
     m.add_argument("--optimizer", choices=OPTIMIZERS, help="adam (L2 decay) or adamw (decoupled decay)")
     m.add_argument("--weight-decay", type=float, metavar="X")
+    m.add_argument(
+        "--adam-beta2", type=float, metavar="B", help="Adam's decay of its mean squared gradient (PyTorch: 0.999)"
+    )
     m.add_argument(
         "--ema",
         type=float,

@@ -65,6 +65,10 @@ class TrainConfig:
     min_lr_frac: float = 0.05  # cosine decays to lr * min_lr_frac at the end of the budget
     grad_clip: float = 1.0  # 0 turns clipping off
     weight_decay: float = 3e-5  # L2 (Adam's): keeps the val loss from climbing in the second half of a run
+    # Adam's beta2, the decay of its running mean of squared gradients (Kingma & Ba 2015). 0.999 (PyTorch's
+    # default, and what runs saved before this setting trained with) remembers ~1000 steps: more than a short
+    # run has, so its per-weight step sizes lag a learning rate and gradients that change quickly.
+    adam_beta2: float = 0.999
     # weights that are evaluated, saved for generation and shown: a running average of the trained ones
     ema: float = 0.995  # per-step decay of that average (~200 steps); 0 uses the trained weights as they are
     keep_best: bool = True  # when the budget ends, keep the evaluated weights with the lowest val loss
@@ -150,6 +154,7 @@ class TrainConfig:
         real("min_lr_frac", "min lr fraction", lambda v: 0 <= v <= 1, "in [0, 1]")
         real("grad_clip", "gradient clip", lambda v: v >= 0, "0 (off) or positive")
         real("weight_decay", "weight decay", lambda v: 0 <= v <= 1, "in [0, 1]")
+        real("adam_beta2", "Adam beta2", lambda v: 0 <= v < 1, "in [0, 1)")
         real("ema", "weight averaging decay", lambda v: 0 <= v < 1, "in [0, 1)")
         need(isinstance(self.keep_best, bool), f"keep best must be true or false (got {self.keep_best!r})")
         whole("steps", "steps", 0, MAX_COUNT, "0 (no limit) or more")
@@ -257,7 +262,7 @@ DEFAULT_PRESET = "fast"
 _PRESET_FIELDS = (
     "cell", "n_layers", "hidden", "embed", "dropout", "weight_drop", "embed_dropout", "locked_dropout",
     "batch_size", "seq_len", "sampling", "lr", "lr_schedule", "warmup_steps", "min_lr_frac", "grad_clip",
-    "optimizer", "weight_decay", "ema", "keep_best",
+    "optimizer", "weight_decay", "adam_beta2", "ema", "keep_best",
 )  # fmt: skip
 
 

@@ -552,9 +552,9 @@ class Trainer:
 def make_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
     """Adam with `weight_decay` as an L2 term in the gradient (the original default), or AdamW, whose decay
     shrinks the weights directly by lr x weight_decay per step, apart from Adam's scaling (Loshchilov &
-    Hutter, "Decoupled Weight Decay Regularization", 2019)."""
+    Hutter, "Decoupled Weight Decay Regularization", 2019). Either with beta1 0.9 and `cfg.adam_beta2`."""
     kind = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
-    return kind(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return kind(model.parameters(), lr=cfg.lr, betas=(0.9, cfg.adam_beta2), weight_decay=cfg.weight_decay)
 
 
 def _to_float(state: State | None) -> State | None:

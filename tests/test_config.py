@@ -39,10 +39,11 @@ def test_a_run_saved_before_the_regularisers_resumes_without_them() -> None:
     old = {
         k: v
         for k, v in FAST.to_dict().items()
-        if k not in ("weight_drop", "embed_dropout", "locked_dropout", "optimizer")
+        if k not in ("weight_drop", "embed_dropout", "locked_dropout", "optimizer", "adam_beta2")
     }
     cfg = TrainConfig.from_dict(old)
     assert (cfg.weight_drop, cfg.embed_dropout, cfg.locked_dropout, cfg.optimizer) == (0.0, 0.0, False, "adam")
+    assert cfg.adam_beta2 == 0.999  # what torch.optim.Adam used before the setting existed
 
 
 HAMLET_TRAIN, ALL_PLAYS_TRAIN, KOREAN_TRAIN = 158_715, 4_460_700, 9_246

@@ -1,12 +1,12 @@
-"""Merity et al.'s regularisers (charrnn_tui/model.py) and AdamW: what each one drops, that they act in training
-only, and that the layer-at-a-time forward they need is the same network as the fused nn.LSTM."""
+"""Merity et al.'s regularisers (charrnn_tui/model.py), AdamW and Adam's beta2: what each one drops, that they act
+in training only, and that the layer-at-a-time forward they need is the same network as the fused nn.LSTM."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from charrnn_tui.config import TrainConfig
+from charrnn_tui.config import OPTIMIZERS, TUTORIAL, TrainConfig
 from charrnn_tui.errors import CharRNNError
 from charrnn_tui.model import CharRNN, embedding_dropout, locked_dropout
 from charrnn_tui.trainer import make_optimizer
@@ -90,6 +90,14 @@ def test_the_optimizer_setting_chooses_adamw_s_decoupled_decay() -> None:
     assert type(adamw) is torch.optim.AdamW and adamw.defaults["weight_decay"] == 0.1
 
 
+def test_adam_beta2_is_a_setting_and_the_tutorial_keeps_pytorch_s() -> None:
+    model = CharRNN(VOCAB, "lstm", 1, 8, 4)
+    for optimizer in OPTIMIZERS:
+        opt = make_optimizer(TrainConfig(optimizer=optimizer, adam_beta2=0.95), model)
+        assert opt.defaults["betas"] == (0.9, 0.95)
+    assert make_optimizer(TUTORIAL, model).defaults["betas"] == (0.9, 0.999)
+
+
 @pytest.mark.parametrize(
     ("setting", "value", "says"),
     [
@@ -97,6 +105,8 @@ def test_the_optimizer_setting_chooses_adamw_s_decoupled_decay() -> None:
         ("embed_dropout", -0.1, "embedding dropout must be in [0, 1)"),
         ("locked_dropout", 1, "locked dropout must be true or false"),
         ("optimizer", "sgd", "optimizer must be one of adam, adamw"),
+        ("adam_beta2", 1.0, "Adam beta2 must be in [0, 1)"),
+        ("adam_beta2", True, "Adam beta2 must be a finite number"),
     ],
 )
 def test_bad_regulariser_settings_are_refused(setting: str, value: object, says: str) -> None:
