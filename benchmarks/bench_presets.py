@@ -122,6 +122,24 @@ VARIANTS: dict[str, list[str]] = {
             ("0.35", "0.25", "4e-2"),
         )
     },
+    # Round 5: Adam's beta2 (and a few settings beside it) around the round-4 default at Hamlet's budgets on a
+    # busy machine (600 steps ~ 60 s, 2000 ~ 180 s), compared at equal steps over several seeds.
+    **{
+        f"r5-d{d}-w{w}-beta2-{b2}{extra.replace(' --', '-').replace('--', '-').replace(' ', '')}": (
+            f"--preset fast --dropout {d} --weight-drop {w} --adam-beta2 {b2} {extra}".split()
+        )
+        for d, w, b2, extra in (
+            ("0.2", "0.1", "0.999", ""),
+            ("0.2", "0.1", "0.99", ""),
+            ("0.2", "0.1", "0.95", ""),
+            ("0.2", "0.1", "0.95", "--warmup 20"),
+            ("0.2", "0.1", "0.95", "--weight-decay 1e-4"),
+            ("0.2", "0.1", "0.95", "--embed 128"),
+            ("0.3", "0.2", "0.999", ""),
+            ("0.3", "0.2", "0.99", ""),
+            ("0.3", "0.2", "0.95", ""),
+        )
+    },
 }
 
 

@@ -129,7 +129,7 @@ def fitted_line(config: TrainConfig, train_chars: int) -> str:
     return (
         f"sized for {train_chars:,} training characters, {reads}: dropout "
         f"{config.dropout:g}, weight drop {config.weight_drop:g}, batch {config.batch_size}, evaluation every "
-        f"{config.eval_interval} steps"
+        f"{config.eval_interval} steps, Adam beta2 {config.adam_beta2:g}"
     )
 
 

@@ -8,10 +8,13 @@ from charrnn_tui.config import (
     FAST,
     NOMINAL_CHARS_PER_S,
     PRESETS,
+    SHORT_RUN_ADAM_BETA2,
+    SHORT_RUN_STEPS,
     TUTORIAL,
     TrainConfig,
     fit_to_corpus,
     planned_epochs,
+    planned_steps,
     preset,
     preset_name,
 )
@@ -76,6 +79,26 @@ def test_the_default_is_sized_by_the_epochs_its_budget_allows() -> None:
     assert (kept.dropout, kept.batch_size) == (0.05, 32)
     # Sized or not, it is the default preset; a changed model is not.
     assert preset_name(small) == "fast" and preset_name(small.with_overrides(hidden=384)) == "custom"
+
+
+def test_a_short_run_gets_a_shorter_memory_of_squared_gradients() -> None:
+    # Hamlet's 60 s plans 750 steps (32 x 100 characters at the nominal speed), its 180 s 2,250.
+    assert planned_steps(FAST.with_overrides(max_seconds=60)) == 60 * NOMINAL_CHARS_PER_S / 3_200 == 750
+    assert planned_steps(FAST.with_overrides(steps=600, max_seconds=60)) == 600  # the budget met first
+    assert planned_steps(FAST.with_overrides(steps=0, max_seconds=0)) == float("inf")
+
+    def beta2(**budget: float) -> float:
+        return fit_to_corpus(FAST.with_overrides(**budget), HAMLET_TRAIN).adam_beta2
+
+    assert FAST.adam_beta2 == 0.999
+    assert beta2(max_seconds=60) == beta2(steps=SHORT_RUN_STEPS, max_seconds=0) == SHORT_RUN_ADAM_BETA2 == 0.99
+    assert beta2(max_seconds=180) == beta2(steps=SHORT_RUN_STEPS + 1, max_seconds=0) == beta2(max_seconds=0) == 0.999
+    # A small text's smaller batch makes more steps of the same budget: Korean's 180 s is a long run.
+    assert fit_to_corpus(FAST.with_overrides(max_seconds=180), KOREAN_TRAIN).adam_beta2 == 0.999
+    # Given, it stays; sized or not, the run is the default preset.
+    kept = fit_to_corpus(FAST.with_overrides(max_seconds=60, adam_beta2=0.9), HAMLET_TRAIN, keep={"adam_beta2"})
+    assert kept.adam_beta2 == 0.9
+    assert preset_name(fit_to_corpus(FAST.with_overrides(max_seconds=60), HAMLET_TRAIN)) == "fast"
 
 
 def test_dict_round_trip_ignores_unknown_keys() -> None:
