@@ -288,7 +288,7 @@ FITTED_FIELDS = ("dropout", "weight_drop", "batch_size", "eval_interval", "adam_
 # A run planned for at most SHORT_RUN_STEPS steps trains with Adam's beta2 at SHORT_RUN_ADAM_BETA2 instead of
 # the preset's 0.999, whose ~1000-step memory of squared gradients is longer than the run. Measured on Hamlet at
 # equal steps (docs/quality.md, round 5): at 600 steps (60 s on a busy machine) 0.99 ended 0.008 nats/char below
-# 0.999, lower on each of 4 seeds; at 2000 steps (180 s) 0.999 ended 0.002 below 0.99, and 0.95 0.013 above.
+# 0.999, lower on each of 4 seeds; at 740 steps 0.002 below (3 seeds); at 2000 steps (180 s) 0.002 above.
 SHORT_RUN_STEPS = 1000
 SHORT_RUN_ADAM_BETA2 = 0.99
 
