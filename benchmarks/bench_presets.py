@@ -140,6 +140,9 @@ VARIANTS: dict[str, list[str]] = {
             ("0.3", "0.2", "0.95", ""),
         )
     },
+    # sized, with and without round 5's short-run beta2 whatever the budget
+    "fast-beta2-0.999": "--preset fast --adam-beta2 0.999".split(),
+    "fast-beta2-0.99": "--preset fast --adam-beta2 0.99".split(),
 }
 
 
