@@ -66,8 +66,8 @@ class TrainConfig:
     grad_clip: float = 1.0  # 0 turns clipping off
     weight_decay: float = 3e-5  # L2 (Adam's): keeps the val loss from climbing in the second half of a run
     # Adam's beta2, the decay of its running mean of squared gradients (Kingma & Ba 2015). 0.999 (PyTorch's
-    # default, and what runs saved before this setting trained with) remembers ~1000 steps: more than a short
-    # run has, so its per-weight step sizes lag a learning rate and gradients that change quickly.
+    # default, and what runs saved before this setting trained with) remembers ~1000 steps: longer than a short
+    # run, whose per-weight step sizes then still carry the large gradients of its first steps.
     adam_beta2: float = 0.999
     # weights that are evaluated, saved for generation and shown: a running average of the trained ones
     ema: float = 0.995  # per-step decay of that average (~200 steps); 0 uses the trained weights as they are
@@ -237,8 +237,8 @@ TUTORIAL = TrainConfig(
 # 2e-2 at Hamlet's 60 s and 180 s in steps (round 4; 2e-2 had beaten 1.2e-2 in round 3). Patience 10: a
 # small text that overfits (evaluated about every 2 epochs) stops ~20 epochs after its best instead of training
 # the whole budget for nothing; no measured run found a new best after more than 1 evaluation without one, so 10
-# leaves a wide margin (docs/quality.md, "Early stop (patience)"). Adam's beta2 stays PyTorch's 0.999 for such
-# runs, and fit_to_corpus lowers it to 0.99 for short ones (60 s on Hamlet; round 5).
+# leaves a wide margin (docs/quality.md, "Early stop (patience)"). Adam's beta2 is PyTorch's 0.999; fit_to_corpus
+# lowers it to 0.99 for a run planned for at most 1000 steps (Hamlet's 60 s; round 5).
 FAST = TrainConfig(dropout=0.3, weight_drop=0.2, locked_dropout=True, lr=3e-2, patience=10)
 
 # For tests and quick demos: learns something in seconds.
