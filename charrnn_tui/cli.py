@@ -157,9 +157,15 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--warmup", type=int, metavar="N", help="linear lr warm-up steps")
     m.add_argument("--grad-clip", type=float, metavar="X", help="clip the gradient norm at X (0: off)")
     m.add_argument("--optimizer", choices=OPTIMIZERS, help="adam (L2 decay) or adamw (decoupled decay)")
-    m.add_argument("--weight-decay", type=float, metavar="X")
     m.add_argument(
-        "--adam-beta2", type=float, metavar="B", help="Adam's decay of its mean squared gradient (PyTorch: 0.999)"
+        "--weight-decay", type=float, metavar="X", help="L2 decay with adam, decoupled decay with adamw, in [0, 1]"
+    )
+    m.add_argument(
+        "--adam-beta2",
+        type=float,
+        metavar="B",
+        help="Adam's decay of its mean squared gradient, in [0, 1): 0.999, or 0.99 where the default preset is "
+        "sized for a short run (at most 1000 steps)",
     )
     m.add_argument(
         "--ema",

@@ -235,6 +235,11 @@ class Trainer:
         if not math.isfinite(loss_value):
             # Nothing is saved: the weights are already poisoned, the last checkpoint is the good one.
             raise Diverged(f"the loss became {loss_value} at step {s.step + 1}")
+        if loss_value > diverged_loss(len(s.vocab)):
+            raise Diverged(
+                f"the loss became {loss_value:.1f} nats/char at step {s.step + 1}, more than twice the "
+                f"{math.log(len(s.vocab)):.2f} of a uniform guess over the {len(s.vocab)} characters"
+            )
         s.step += 1
         dt = time.perf_counter() - t0
         s.clock.record_step(dt)
@@ -547,6 +552,14 @@ class Trainer:
         return Failed(
             self.step, message, str(self.run_dir) if self.run_dir else None, self._checkpoint_on_disk(), details
         )
+
+
+def diverged_loss(vocab_size: int) -> float:
+    """The training loss (nats/char) above which a run has diverged: twice ln(vocab_size), what a uniform guess
+    costs and about where a new model starts, plus 1 nat so that a 2-character vocabulary has room. A model that
+    learns stays below ln(vocab_size) after its first steps; one that crosses this line (a learning rate or an
+    optimiser setting that blows the weights up) only wastes its budget, even while its loss is still finite."""
+    return 2 * math.log(max(1, vocab_size)) + 1
 
 
 def make_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:

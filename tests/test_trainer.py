@@ -25,7 +25,8 @@ from charrnn_tui.events import (
 )
 from charrnn_tui.generate import Generator
 from charrnn_tui.runfolder import read_metrics
-from charrnn_tui.trainer import Trainer
+from charrnn_tui.trainer import Trainer, diverged_loss
+from charrnn_tui.vocab import Vocab
 
 
 def train(corpus, cfg, run_dir=None, resume=False, on_event=None, **kw):
@@ -151,6 +152,21 @@ def test_resume_is_exact(small_corpus: Corpus, tiny, tmp_path: Path, sampling: s
     rows = [(r["step"], r["train_loss"]) for r in read_metrics(tmp_path / "split" / "metrics.jsonl")]
     assert rows == one_go
     assert rest.last_val_loss == whole.last_val_loss
+
+
+def test_a_finite_loss_far_above_a_uniform_guess_ends_the_run_as_diverged(
+    small_corpus: Corpus, tiny, tmp_path: Path
+) -> None:
+    # Adam without a mean of squared gradients (beta2 0) blows the weights up within a few steps, yet the loss
+    # stays finite: the run must not go on to report 100+ nats/char as if it had trained.
+    cfg = tiny(steps=60, lr=3e-2, adam_beta2=0.0, log_interval=1)
+    result, events = train(small_corpus, cfg, tmp_path)
+    assert isinstance(result, Failed), result
+    vocab = len(Vocab.from_text(small_corpus.text))
+    assert f"more than twice the {math.log(vocab):.2f} of a uniform guess over the {vocab} characters" in result.message
+    assert "training diverged" in result.message and "--lr" in result.message
+    assert all(e.train_loss <= diverged_loss(vocab) for e in of(events, Step))  # it stopped at the first
+    assert not of(events, Finished)
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(small_corpus: Corpus, tiny, tmp_path: Path) -> None:
