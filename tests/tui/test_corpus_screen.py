@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual.widgets import Button, Input, OptionList, Select, Static
-from tui_helpers import RUN_NAME, SMALL, WIDE, fake_saved_run, inside, run, runs_listed, shown, wait_for
+from textual.widgets import Button, Input, Label, OptionList, Select, Static
+from tui_helpers import RUN_NAME, SMALL, WIDE, drawn, fake_saved_run, inside, run, runs_listed, shown, wait_for
 
 from charrnn_tui.formatting import generate_command, resume_command, shown_path
 from charrnn_tui.tui.screens.corpus import CorpusScreen
-from charrnn_tui.tui.widgets.settings_form import FIELDS
+from charrnn_tui.tui.widgets.settings_form import FIELDS, SettingsForm
 
 
 async def loaded(pilot) -> CorpusScreen:
@@ -46,6 +46,9 @@ def test_at_80x24_the_corpus_numbers_show_and_tab_reaches_every_setting_in_view(
                     seen.append(focused.id)
                 assert len(seen) <= len(FIELDS)
             assert seen == [f"set-{name}" for name, _, _ in FIELDS]
+            # and every setting's label is drawn whole, not wrapped into a second row that its one row cuts away
+            for label in screen.query_one(SettingsForm).query(Label):
+                assert drawn(label).strip() == str(label.content), str(label.content)
             button = screen.query_one("#train", Button)
             assert inside(button, screen) and not button.disabled
 

@@ -26,8 +26,8 @@ FIELDS: tuple[tuple[str, str, type | tuple[str, ...]], ...] = (
     ("sampling", "sampling", SAMPLINGS),
     ("lr", "learning rate", float),
     ("lr_schedule", "lr schedule", SCHEDULES),
-    ("steps", "steps (0: no limit)", int),
-    ("max_seconds", "max seconds (0: none)", float),
+    ("steps", "steps (0: none)", int),
+    ("max_seconds", "seconds (0: none)", float),
     ("device", "device", DEVICES),
 )
 SHOWN_FIELDS = frozenset(name for name, _, _ in FIELDS)
