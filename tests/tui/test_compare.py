@@ -7,13 +7,12 @@ import os
 import zipfile
 from pathlib import Path
 
-from textual.widgets import OptionList, Static
-from tui_helpers import run, runs_listed, wait_for
+from textual.widgets import Static
+from tui_helpers import run, runs_list_focused, wait_for
 
 from charrnn_tui import runfolder
 from charrnn_tui.config import FAST, TINY
 from charrnn_tui.tui.screens.compare import CompareScreen
-from charrnn_tui.tui.screens.corpus import CorpusScreen
 
 SIZE = (80, 24)
 
@@ -45,11 +44,7 @@ def test_marking_two_runs_shows_their_curves_together(make_app, data_home: Path)
     async def main() -> None:
         app = make_app()
         async with app.run_test(size=SIZE) as pilot:
-            screen = app.screen
-            assert isinstance(screen, CorpusScreen)
-            await runs_listed(pilot)
-            runs = screen.query_one("#runs", OptionList)
-            runs.focus()
+            screen, runs = await runs_list_focused(pilot)
             await pilot.press("c")  # nothing marked yet: it says what to do
             await pilot.pause()
             assert any("mark two or more" in n.message for n in app._notifications)

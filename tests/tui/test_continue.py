@@ -5,15 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual.widgets import Input, OptionList
-from tui_helpers import SMALL, run, runs_listed, wait_for
+from textual.widgets import Input
+from tui_helpers import SMALL, run, runs_list_focused, wait_for
 
 from charrnn_tui.config import TINY
 from charrnn_tui.corpus import load_file
 from charrnn_tui.paths import runs_dir
 from charrnn_tui.runfolder import create_run_dir
 from charrnn_tui.trainer import Trainer
-from charrnn_tui.tui.screens.corpus import CorpusScreen
 from charrnn_tui.tui.screens.locate import LocateCorpusScreen
 from charrnn_tui.tui.screens.training import TrainingScreen
 
@@ -33,10 +32,7 @@ def test_a_moved_latin1_corpus_is_asked_for_and_read_as_the_run_read_it(
     async def main() -> None:
         app = make_app()
         async with app.run_test(size=SMALL) as pilot:
-            screen = app.screen
-            assert isinstance(screen, CorpusScreen)
-            await runs_listed(pilot)
-            screen.query_one("#runs", OptionList).focus()
+            await runs_list_focused(pilot)
             await pilot.pause()
             await pilot.press("enter")
             await wait_for(pilot, lambda: isinstance(app.screen, LocateCorpusScreen), what="the path question")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from textual.widgets import OptionList
-from tui_helpers import SMALL, fake_saved_run, run, runs_listed, wait_for
+from tui_helpers import SMALL, fake_saved_run, run, runs_list_focused, runs_listed, wait_for
 
 from charrnn_tui.runfolder import CONFIG_NAME
 from charrnn_tui.tui.screens.corpus import CorpusScreen
@@ -87,11 +87,7 @@ def test_a_refresh_during_a_scan_is_read_once_it_ends_and_keeps_the_marks_and_th
     async def main() -> None:
         app = make_app()
         async with app.run_test(size=SMALL) as pilot:
-            screen = app.screen
-            assert isinstance(screen, CorpusScreen)
-            await runs_listed(pilot)
-            runs = screen.query_one("#runs", OptionList)
-            runs.focus()
+            screen, runs = await runs_list_focused(pilot)
             await pilot.press("down", "m")
             chosen = screen.runs[runs.highlighted].path
             assert screen.marked == {chosen}

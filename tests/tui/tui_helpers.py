@@ -46,6 +46,21 @@ async def runs_listed(pilot, screen: Any = None) -> None:
     await wait_for(pilot, lambda: screen.runs_read and not screen.reading_runs, what="the saved runs to be read")
 
 
+async def runs_list_focused(pilot) -> tuple[Any, Any]:
+    """The corpus screen (the app's current one) once it lists the saved runs, and that list, focused: where
+    Enter trains a run on, m marks it and c compares the marked ones."""
+    from textual.widgets import OptionList
+
+    from charrnn_tui.tui.screens.corpus import CorpusScreen
+
+    screen = pilot.app.screen
+    assert isinstance(screen, CorpusScreen)
+    await runs_listed(pilot, screen)
+    runs = screen.query_one("#runs", OptionList)
+    runs.focus()
+    return screen, runs
+
+
 async def press_busy(pilot, key: str) -> None:
     """Press one key as Pilot.press does (a Key event into the app's queue), without Pilot.press's waits for
     the process to go idle: while a training thread runs it never does, and each key would wait two full
