@@ -11,12 +11,15 @@ with an event handler attached as the app and the CLI attach one.
 Curve: one Trainer run per precision of `--curve-steps` steps from the same seed (eval at the end only, in fp32
 for both): the training loss averaged over blocks of 50 steps, and the validation loss at the end.
 
-Threads (`--threads`): the Trainer in fp32 with torch.set_num_threads(1) against (2), alternating, for the
-tiny and fast presets; `--busy` adds a process spinning on one core meanwhile.
+Threads (`--threads`): the Trainer in the preset's own precision pinned to 1 and to 2 intra-op threads
+(OMP_NUM_THREADS set, so the trainer's chooser stands aside) and choosing for itself (charrnn_tui/threads.py),
+the order reversed every repeat; `--busy` adds a process spinning on one core throughout, `--neighbour` during
+the middle third of the timed steps only.
 
     flock /tmp/charrnn-cpu.lock .venv/bin/python benchmarks/bench_precision.py --preset tutorial
     flock /tmp/charrnn-cpu.lock .venv/bin/python benchmarks/bench_precision.py --preset fast --steps 60 --warmup 20
-    flock /tmp/charrnn-cpu.lock .venv/bin/python benchmarks/bench_precision.py --threads --preset tiny --preset fast
+    flock /tmp/charrnn-cpu.lock .venv/bin/python benchmarks/bench_precision.py --threads --preset fast --steps 600
+    flock /tmp/charrnn-cpu.lock .venv/bin/python benchmarks/bench_precision.py --threads --neighbour --preset fast
 """
 
 from __future__ import annotations
@@ -24,8 +27,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import multiprocessing
+import multiprocessing.synchronize
+import os
 import statistics
 import time
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -76,9 +82,11 @@ def bare_loop(cfg: TrainConfig, data: torch.Tensor, vocab_size: int, warmup: int
     return steps * cfg.batch_size * cfg.seq_len / (time.perf_counter() - t0)
 
 
-def trainer_run(corpus, cfg: TrainConfig, warmup: int, steps: int) -> tuple[float, list[float], float | None]:
+def trainer_run(
+    corpus, cfg: TrainConfig, warmup: int, steps: int, on_step: Callable[[int], None] | None = None
+) -> tuple[float, list[float], float | None]:
     """Our Trainer in-process. Returns chars/s over the timed steps, the per-step training losses and the
-    final validation loss."""
+    final validation loss. `on_step(step)` is called at each Step event."""
     stamps: list[float] = []
     losses: list[float] = []
     val: list[float] = []
@@ -87,6 +95,8 @@ def trainer_run(corpus, cfg: TrainConfig, warmup: int, steps: int) -> tuple[floa
         if isinstance(ev, Step):
             stamps.append(time.perf_counter())
             losses.append(ev.train_loss)
+            if on_step is not None:
+                on_step(ev.step)
         elif isinstance(ev, Logged) and ev.row.get("val_loss") is not None:
             val.append(ev.row["val_loss"])
 
@@ -155,30 +165,74 @@ def _spin(stop) -> None:
         pass
 
 
+class Neighbour:
+    """A process spinning on one core, started and stopped at will: the busy neighbour of a shared machine."""
+
+    def __init__(self) -> None:
+        self._stop: multiprocessing.synchronize.Event | None = None
+        self._proc: multiprocessing.Process | None = None
+
+    def start(self) -> None:
+        if self._proc is None:
+            self._stop = multiprocessing.Event()
+            self._proc = multiprocessing.Process(target=_spin, args=(self._stop,), daemon=True)
+            self._proc.start()
+
+    def stop(self) -> None:
+        if self._proc is not None:
+            self._stop.set()
+            self._proc.join()
+            self._proc = None
+
+
+# The arms of the thread comparison: a pinned count (OMP_NUM_THREADS set, as a user pins it, so the trainer's
+# chooser stands aside) or the chooser (charrnn_tui/threads.py) starting from PyTorch's default count.
+THREAD_ARMS = ("1", "2", "auto")
+
+
+def _pin(arm: str, cores: int) -> None:
+    if arm == "auto":
+        os.environ.pop("OMP_NUM_THREADS", None)
+        torch.set_num_threads(cores)
+    else:
+        os.environ["OMP_NUM_THREADS"] = arm
+        torch.set_num_threads(int(arm))
+
+
 def threads(names: list[str], corpus, args) -> None:
-    busy = None
-    if args.busy:
-        stop = multiprocessing.Event()
-        busy = multiprocessing.Process(target=_spin, args=(stop,), daemon=True)
-        busy.start()
+    """Each preset in its default precision, the arms in turn (order reversed every repeat). --busy: a neighbour
+    spins on one core throughout; --neighbour: it spins during the middle third of the timed steps only."""
+    cores = torch.get_num_threads()
+    neighbour = Neighbour()
+    scene = "beside a busy process" if args.busy else "a neighbour for the middle third" if args.neighbour else "alone"
+    lo, hi = args.warmup + args.steps // 3, args.warmup + 2 * args.steps // 3
+
+    def on_step(step: int) -> None:
+        if args.neighbour and step == lo:
+            neighbour.start()
+        elif args.neighbour and step == hi:
+            neighbour.stop()
+
     try:
         for name in names:
-            cfg = PRESETS[name].with_overrides(precision="fp32")
-            runs: dict[int, list[float]] = {1: [], 2: []}
+            cfg = PRESETS[name]
+
+            runs: dict[str, list[float]] = {arm: [] for arm in THREAD_ARMS}
             for r in range(args.repeats):
-                for n in (1, 2) if r % 2 == 0 else (2, 1):
-                    torch.set_num_threads(n)
-                    runs[n].append(trainer_run(corpus, cfg, args.warmup, args.steps)[0])
-                    print(f"  [{name} r{r + 1}] {n} thread(s) {runs[n][-1]:9,.0f} chars/s", flush=True)
-            m1, m2 = statistics.median(runs[1]), statistics.median(runs[2])
-            pairs = [a / b for a, b in zip(runs[1], runs[2], strict=True)]
-            print(f"| {name}{' beside a busy process' if busy else ''} | {m1:,.0f} | {m2:,.0f} | {m1 / m2:.3f}x "
-                  f"| {', '.join(f'{p:.3f}' for p in pairs)} |")  # fmt: skip
+                for arm in THREAD_ARMS if r % 2 == 0 else THREAD_ARMS[::-1]:
+                    _pin(arm, cores)
+                    if args.busy:
+                        neighbour.start()
+                    runs[arm].append(trainer_run(corpus, cfg, args.warmup, args.steps, on_step)[0])
+                    neighbour.stop()
+                    print(f"  [{name} r{r + 1}] {arm:>4} {runs[arm][-1]:9,.0f} chars/s", flush=True)
+            med = {arm: statistics.median(v) for arm, v in runs.items()}
+            per = "; ".join(f"{', '.join(f'{x:,.0f}' for x in runs[arm])}" for arm in THREAD_ARMS)
+            print(f"| {name}, {scene} | {med['1']:,.0f} | {med['2']:,.0f} | {med['auto']:,.0f} "
+                  f"| {med['auto'] / max(med['1'], med['2']):.3f}x | {per} |", flush=True)  # fmt: skip
     finally:
-        torch.set_num_threads(2)
-        if busy is not None:
-            stop.set()
-            busy.join()
+        _pin("auto", cores)
+        neighbour.stop()
 
 
 def main() -> None:
@@ -189,8 +243,9 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--curve-steps", type=int, default=300, help="steps of the loss-curve pair (0: skip)")
     ap.add_argument("--no-speed", action="store_true", help="only the loss curves")
-    ap.add_argument("--threads", action="store_true", help="time 1 against 2 intra-op threads instead")
+    ap.add_argument("--threads", action="store_true", help="time 1 and 2 intra-op threads and the chooser instead")
     ap.add_argument("--busy", action="store_true", help="with --threads: beside a process spinning on one core")
+    ap.add_argument("--neighbour", action="store_true", help="with --threads: that process for the middle third")
     args = ap.parse_args()
     names = args.preset or ["tutorial", "fast"]
 
@@ -203,7 +258,10 @@ def main() -> None:
         f"{args.warmup} warm-up + {args.steps} timed steps x {args.repeats} repeats"
     )
     if args.threads:
-        print("| preset | 1 thread chars/s | 2 threads chars/s | 1/2 | per repeat |\n|---|---:|---:|---:|---|")
+        print(
+            "| preset, load | 1 thread | 2 threads | chosen | chosen / best pinned | per repeat: 1; 2; chosen |\n"
+            "|---|---:|---:|---:|---:|---|"
+        )
         threads(names, corpus, args)
         return
     for name in names:

@@ -34,6 +34,7 @@ class Step:
     elapsed_s: float
     eta_s: float | None
     progress: float | None  # 0..1 of the step or time budget; None when unbounded
+    threads: int | None = None  # intra-op threads training runs on (charrnn_tui/threads.py); None on a GPU
 
 
 @dataclass(frozen=True)

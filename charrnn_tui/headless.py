@@ -48,6 +48,7 @@ class ProgressPrinter:
         self.val_loss: float | None = None
         self.steps = 0
         self.eta: float | None = None
+        self.threads: int | None = None
 
     def __call__(self, ev: Event) -> None:
         if isinstance(ev, Step):
@@ -90,6 +91,10 @@ class ProgressPrinter:
             parts.append(f"elapsed {fmt_duration(row['elapsed_s'])}")
             parts.append(f"ETA {fmt_duration(self.eta)}")
             self.print("  ".join(parts))
+            threads = row.get("threads")
+            if self.threads is not None and threads is not None and threads != self.threads:
+                self.print(f"intra-op threads: {threads} from here on, the fastest when timed just now")
+            self.threads = threads if threads is not None else self.threads
         elif isinstance(ev, Failed):
             self.print(f"charrnn-tui: error: {ev.message}", err=True)
         elif isinstance(ev, Notice):

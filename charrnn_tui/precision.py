@@ -1,6 +1,7 @@
-"""How a training step does its arithmetic: the number format of its forward pass (fp32, or bf16 autocast)
-and the number of intra-op threads. Pure choices from the settings and the hardware's facts; the trainer
-applies them. Measurements behind each choice: docs/benchmarks.md, "Training precision and threads"."""
+"""How a training step does its arithmetic: the number format of its forward pass (fp32, or bf16 autocast).
+A pure choice from the settings and the hardware's facts; the trainer applies it (the thread count, which is
+measured during the run instead, is threads.py's). Measurements behind it: docs/benchmarks.md, "Training
+precision"."""
 
 from __future__ import annotations
 

@@ -49,6 +49,7 @@ from charrnn_tui.model import CharRNN, State, detach_state
 from charrnn_tui.precision import resolve_precision
 from charrnn_tui.run_clock import RunClock
 from charrnn_tui.runfolder import CHECKPOINT_NAME, MetricsLog, RunLock, record_corpus
+from charrnn_tui.threads import ThreadChooser, thread_candidates
 from charrnn_tui.train_state import HEAD_CHARS, TrainingState, checkpoint_payload, restore
 from charrnn_tui.vocab import Vocab
 
@@ -105,6 +106,7 @@ class Trainer:
         self._notices: list[str] = []  # told once the run has started (a changed corpus, skipped rows)
         self._recovered = False  # the folder was made again: save the weights in memory at once
         self._is_main, self._rank = True, 0
+        self._threads, self._fixed_threads = ThreadChooser(()), None  # set for the device when the run starts
 
     @property
     def step(self) -> int:
@@ -157,9 +159,12 @@ class Trainer:
     def _train(self) -> Finished | Failed:
         device = resolve_device(self.config.device)
         ctx = distributed.from_environment(device.type)
+        self._threads = ThreadChooser(thread_candidates(device, ctx.enabled))
+        self._fixed_threads = torch.get_num_threads() if device.type == "cpu" else None
         try:
             return self._train_in(ctx, device)
         finally:
+            self._threads.restore()
             ctx.close()
             self._close_folder()
 
@@ -210,6 +215,7 @@ class Trainer:
         self._emit(Unpaused(s.step))
 
     def _train_step(self, s: TrainingState, train_model: torch.nn.Module) -> None:
+        self._threads.before_step()
         cfg, t0 = s.config, time.perf_counter()
         x, y, reset = s.batches.next()
         if reset:
@@ -242,14 +248,20 @@ class Trainer:
             )
         s.step += 1
         dt = time.perf_counter() - t0
+        self._threads.after_step(dt)
         s.clock.record_step(dt)
         self._meter.add(loss_value, dt)
         eta = s.clock.eta(cfg, s.step, self._eval_chars, self._chars_per_step)
         rate = self._chars_per_step / s.clock.step_time
-        self._emit(Step(s.step, loss_value, self._lr, rate, s.clock.elapsed(), eta, s.clock.progress(cfg, s.step)))
+        progress = s.clock.progress(cfg, s.step)
+        self._emit(Step(s.step, loss_value, self._lr, rate, s.clock.elapsed(), eta, progress, self._thread_count))
         if self.on_event is not None and self._is_main:
             pred = logits[0].detach().argmax(-1)
             self._emit(Sample(s.step, s.vocab.decode(x[0]), s.vocab.decode(y[0]), s.vocab.decode(pred)))
+
+    @property
+    def _thread_count(self) -> int | None:
+        return self._threads.threads if self._threads.active else self._fixed_threads
 
     def _precision(self, device: torch.device) -> contextlib.AbstractContextManager:
         if self._autocast is None:
@@ -451,6 +463,8 @@ class Trainer:
 
     def _log_row(self, s: TrainingState, val_loss: float | None) -> None:
         row = self._meter.row(s.step, self._lr, s.clock.elapsed(), self._chars_per_step, val_loss)
+        if self._thread_count is not None:
+            row["threads"] = self._thread_count
         if not self._is_main:
             return
         if self._writes:

@@ -262,3 +262,27 @@ def test_with_the_keys_panel_open_at_80x24_plot_and_numbers_share_the_width(make
                 assert inside(widget, screen) and widget.region.width >= 20, wid
 
     run(main())
+
+
+def test_the_speed_row_says_how_many_threads_train_while_the_run_lasts(make_app, hamlet: Corpus) -> None:
+    # The trainer picks the intra-op thread count during the run (charrnn_tui/threads.py); at 80x24 the widest
+    # case, a 6-digit speed on 16 threads, is drawn whole beside the panel's scrollbar.
+    async def main() -> None:
+        app = make_app()
+        async with app.run_test(size=SMALL) as pilot:
+            session, screen = await scripted(pilot, hamlet)
+            session.on_event(Step(151, 2.0, 0.01, 123_456.0, 7.6, 1.0, 151 / 200, threads=16))
+            screen.redraw(force=True)
+            await pilot.pause()
+            table = drawn(screen.query_one("#stats-table"))
+            assert "chars/s   123,456 · 16 threads" in table, table
+            session.on_event(Step(152, 2.0, 0.01, 54_321.0, 7.7, 1.0, 152 / 200, threads=1))
+            screen.redraw(force=True)
+            await pilot.pause()
+            assert "54,321 · 1 thread " in drawn(screen.query_one("#stats-table"))  # one thread, no plural
+            session.on_event(finished())
+            await pilot.pause(0.6)
+            table = shown(screen.query_one("#stats-table"))
+            assert "chars/s" in table and "thread" not in table  # a finished run trains on no threads
+
+    run(main())

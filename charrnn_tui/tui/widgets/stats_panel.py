@@ -67,7 +67,10 @@ class StatsPanel(Vertical):
         if isinstance(result, Finished) and result.kept_step is not None:
             # short enough for the panel at 80x24 (21 columns); the end notification says it in full
             rows.append(("weights", f"of step {result.kept_step:,} (best)"))
-        rows.append(("chars/s", f"{ev.chars_per_s:,.0f}" if ev else "-"))
+        rate = f"{ev.chars_per_s:,.0f}" if ev else "-"
+        if ev and ev.threads is not None and session.active:  # 21 columns: "123,456 · 16 threads"
+            rate += f" · {ev.threads} thread{'s' if ev.threads > 1 else ''}"
+        rows.append(("chars/s", rate))
         elapsed = result.elapsed_s if isinstance(result, Finished) else (ev.elapsed_s if ev else None)
         rows.append(("elapsed", fmt_duration(elapsed) if elapsed is not None else "-"))
         if session.active:
