@@ -140,6 +140,19 @@ VARIANTS: dict[str, list[str]] = {
             ("0.3", "0.2", "0.95", ""),
         )
     },
+    # Round 6: narrower LSTMs at Hamlet's 60 s (bf16 asked for: auto keeps fp32 below 256 wide), sized as the
+    # default or with the regularisation their larger step count reads as epochs
+    **{
+        f"r6-h{h}{name}": f"--preset fast --hidden {h} --precision bf16 {flags}".split()
+        for h, name, flags in (
+            ("128", "", ""),
+            ("160", "", ""),
+            ("192", "", ""),
+            ("160", "-d0.3-w0.2-beta2-0.999", "--dropout 0.3 --weight-drop 0.2 --adam-beta2 0.999"),
+            ("160", "-d0.25-w0.15", "--dropout 0.25 --weight-drop 0.15"),
+            ("192", "-d0.25-w0.15", "--dropout 0.25 --weight-drop 0.15"),
+        )
+    },
     # sized, with and without round 5's short-run beta2 whatever the budget
     "fast-beta2-0.999": "--preset fast --adam-beta2 0.999".split(),
     "fast-beta2-0.99": "--preset fast --adam-beta2 0.99".split(),
