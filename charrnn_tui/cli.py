@@ -48,6 +48,10 @@ output:
   is data and stays unchanged. Progress, notes and errors are always escaped.
   Characters the output encoding cannot represent (PYTHONIOENCODING=ascii, a cp1252 console) are written
   as backslash escapes (\\u2605) rather than ending the run; set PYTHONIOENCODING=utf-8 to keep them.
+
+threads:
+  On a CPU, training times one thread per core against fewer as it trains, and keeps the fastest: fewer
+  while another program keeps the cores busy. OMP_NUM_THREADS=N pins the count (torchrun sets it).
 """
 
 # Flags that map one-to-one onto TrainConfig fields; None means "the preset's value".

@@ -21,6 +21,8 @@ class Started:
     world_size: int = 1
     resumed: bool = False
     history: tuple[dict[str, Any], ...] = ()  # metrics rows of a resumed run, for its curve
+    threads: int | None = None  # intra-op threads on a CPU (None on a GPU)
+    threads_chosen: bool = False  # the trainer times the counts as it trains (charrnn_tui/threads.py)
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,18 @@ class Step:
     elapsed_s: float
     eta_s: float | None
     progress: float | None  # 0..1 of the step or time budget; None when unbounded
-    threads: int | None = None  # intra-op threads training runs on (charrnn_tui/threads.py); None on a GPU
+    threads: int | None = None  # intra-op threads training runs on, a probe's own steps aside; None on a GPU
+
+
+@dataclass(frozen=True)
+class ThreadsChanged:
+    """Training moved to another intra-op thread count, the fastest when the counts were just timed
+    (charrnn_tui/threads.py): `step_seconds` holds (count, median seconds a step) pairs, fastest first."""
+
+    step: int
+    threads: int
+    previous: int
+    step_seconds: tuple[tuple[int, float], ...]
 
 
 @dataclass(frozen=True)
@@ -110,4 +123,17 @@ class Failed:
     details: str = field(default="", repr=False)  # a traceback for logs, never the main message
 
 
-Event = Started | Step | Sample | Logged | Evaluated | CheckpointSaved | Paused | Unpaused | Notice | Finished | Failed
+Event = (
+    Started
+    | Step
+    | ThreadsChanged
+    | Sample
+    | Logged
+    | Evaluated
+    | CheckpointSaved
+    | Paused
+    | Unpaused
+    | Notice
+    | Finished
+    | Failed
+)

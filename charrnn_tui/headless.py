@@ -17,7 +17,17 @@ from charrnn_tui.config import (
 )
 from charrnn_tui.corpus import builtin_plays, load_corpus
 from charrnn_tui.errors import CharRNNError
-from charrnn_tui.events import CheckpointSaved, Event, Failed, Finished, Logged, Notice, Started, Step
+from charrnn_tui.events import (
+    CheckpointSaved,
+    Event,
+    Failed,
+    Finished,
+    Logged,
+    Notice,
+    Started,
+    Step,
+    ThreadsChanged,
+)
 from charrnn_tui.formatting import LN2, fmt_duration, fmt_early_stop, fmt_epochs, generate_command, resume_command
 from charrnn_tui.requests import BaselineRequest, GenerateRequest, TrainRequest
 from charrnn_tui.safetext import TextOut, write_line
@@ -48,7 +58,6 @@ class ProgressPrinter:
         self.val_loss: float | None = None
         self.steps = 0
         self.eta: float | None = None
-        self.threads: int | None = None
 
     def __call__(self, ev: Event) -> None:
         if isinstance(ev, Step):
@@ -65,7 +74,7 @@ class ProgressPrinter:
             self.print(
                 f"{what} {cfg['cell'].upper()} {cfg['n_layers']}x{cfg['hidden']} ({ev.n_params:,} parameters) "
                 f"on {ev.corpus_name}: {ev.train_chars:,} train / {ev.val_chars:,} val chars, "
-                f"vocabulary {ev.vocab_size}, device {ev.device}"
+                f"vocabulary {ev.vocab_size}, device {ev.device}{fmt_threads(ev)}"
                 + (
                     f" x{ev.world_size} ranks (batch {cfg['batch_size']} x {ev.world_size} = "
                     f"{cfg['batch_size'] * ev.world_size} sequences a step)"
@@ -91,10 +100,8 @@ class ProgressPrinter:
             parts.append(f"elapsed {fmt_duration(row['elapsed_s'])}")
             parts.append(f"ETA {fmt_duration(self.eta)}")
             self.print("  ".join(parts))
-            threads = row.get("threads")
-            if self.threads is not None and threads is not None and threads != self.threads:
-                self.print(f"intra-op threads: {threads} from here on, the fastest when timed just now")
-            self.threads = threads if threads is not None else self.threads
+        elif isinstance(ev, ThreadsChanged):
+            self.print(threads_changed_line(ev))
         elif isinstance(ev, Failed):
             self.print(f"charrnn-tui: error: {ev.message}", err=True)
         elif isinstance(ev, Notice):
@@ -106,6 +113,22 @@ class ProgressPrinter:
         # Escaped (a corpus or folder name can hold control characters) and never failing on the encoding:
         # a progress line that cannot print must not end the training.
         write_line(line, sys.stderr if err else self.out)
+
+
+def fmt_threads(started: Started) -> str:
+    """The start line's thread count, e.g. ", 2 threads (timed as it trains)"; empty on a GPU."""
+    if started.threads is None:
+        return ""
+    how = " (timed as it trains)" if started.threads_chosen else ""
+    return f", {started.threads} thread{'s' if started.threads > 1 else ''}{how}"
+
+
+def threads_changed_line(ev: ThreadsChanged) -> str:
+    """The line that says training moved to another thread count, and the timings that made it move."""
+    why = "the cores are busy with other work" if ev.threads < ev.previous else "the cores are free again"
+    timed = ", ".join(f"{s:.3f} s on {n}" for n, s in ev.step_seconds)
+    threads = f"{ev.threads} thread{'s' if ev.threads > 1 else ''}"
+    return f"step {ev.step}: training on {threads} from here on ({why}; a step took {timed})"
 
 
 def summary(result: Finished) -> str:

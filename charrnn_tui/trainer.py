@@ -40,6 +40,7 @@ from charrnn_tui.events import (
     Sample,
     Started,
     Step,
+    ThreadsChanged,
     Unpaused,
 )
 from charrnn_tui.lr_schedule import learning_rate
@@ -248,13 +249,15 @@ class Trainer:
             )
         s.step += 1
         dt = time.perf_counter() - t0
-        self._threads.after_step(dt)
+        choice = self._threads.after_step(dt)
         s.clock.record_step(dt)
         self._meter.add(loss_value, dt)
         eta = s.clock.eta(cfg, s.step, self._eval_chars, self._chars_per_step)
         rate = self._chars_per_step / s.clock.step_time
         progress = s.clock.progress(cfg, s.step)
         self._emit(Step(s.step, loss_value, self._lr, rate, s.clock.elapsed(), eta, progress, self._thread_count))
+        if choice is not None:
+            self._emit(ThreadsChanged(s.step, choice.threads, choice.previous, choice.step_seconds))
         if self.on_event is not None and self._is_main:
             pred = logits[0].detach().argmax(-1)
             self._emit(Sample(s.step, s.vocab.decode(x[0]), s.vocab.decode(y[0]), s.vocab.decode(pred)))
@@ -542,6 +545,7 @@ class Trainer:
             run_dir=str(self.run_dir) if self.run_dir else None, device=str(s.device),
             n_params=s.model.num_params(), vocab_size=len(s.vocab), train_chars=self._train_chars,
             val_chars=len(self._val_data), world_size=s.world_size, resumed=resumed, history=tuple(self.history),
+            threads=self._thread_count, threads_chosen=self._threads.active,
         ))  # fmt: skip
         for note in self._notices:
             self._emit(Notice(s.step, note))
