@@ -2,8 +2,8 @@
 
 PyTorch's default, one thread per core, is the fastest only while the cores are free. On a machine whose cores
 are shared, every parallel region waits for its slowest thread, and a thread whose core another process holds
-is descheduled: beside one busy process on 2 cores, one thread trained the default preset 2.4x faster than two,
-while alone two were 1.43x faster than one (docs/benchmarks.md, "Intra-op threads"); in the app, whose own
+is descheduled: beside one busy process on 2 cores, one thread trained the default preset 2.3x faster than two,
+while alone two were 1.4x faster than one (docs/benchmarks.md, "Intra-op threads"); in the app, whose own
 drawing also wants a core, two threads' steps took seconds. Neither count suits every moment, and neighbours
 come and go, so the trainer times a few steps with each candidate count, keeps the fastest, and times them
 again now and then, or at once when its step time drifts.

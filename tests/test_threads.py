@@ -57,10 +57,10 @@ def test_no_candidates_where_the_count_is_not_the_trainer_s_to_choose(device, di
 
 @dataclass
 class SharedMachine:
-    """Step seconds by thread count, alone and beside a busy process: the fast preset's pinned medians on 2 cores
-    in docs/benchmarks.md's thread table (3,200 characters a step; alone 2 threads 33,566 chars/s, 1 thread
-    23,486; beside a busy process 9,911 and 24,037). `busy_steps` are the step indices the neighbour runs
-    during."""
+    """Step seconds by thread count, alone and beside a busy process, about those of docs/benchmarks.md's
+    thread table for the fast preset on 2 cores (3,200 characters a step; alone about 33K chars/s on 2 threads
+    and 23.5K on 1, beside a busy process about 10K and 23K). `busy_steps` are the step indices the neighbour
+    runs during."""
 
     busy_steps: range = range(0)
     alone: dict[int, float] = field(default_factory=lambda: {2: 0.095, 1: 0.136})
