@@ -286,3 +286,20 @@ def test_the_speed_row_says_how_many_threads_train_while_the_run_lasts(make_app,
             assert "chars/s" in table and "thread" not in table  # a finished run trains on no threads
 
     run(main())
+
+
+def test_every_hint_line_fits_at_80x24(make_app, hamlet: Corpus) -> None:
+    # The hint under the panels says what each key does in each state; cut at 80 columns it read "... · q".
+    from charrnn_tui.tui.screens.training import HINTS
+
+    async def main() -> None:
+        app = make_app()
+        async with app.run_test(size=SMALL) as pilot:
+            _, screen = await scripted(pilot, hamlet)
+            hint = screen.query_one("#training-hint", Static)
+            for status, text in HINTS.items():
+                hint.update(text, layout=False)
+                await pilot.pause()
+                assert drawn(hint).strip() == text, status
+
+    run(main())

@@ -34,7 +34,7 @@ HINTS = {
     "running": "space pause · s save · g generate · x stop · Esc back (training goes on)",
     "paused": "Paused. space goes on · s save · g generate · x stop · Esc back",
     "stopping": "Stopping after this step...",
-    "finished": "Done. g generates text with this model · Esc back to the corpus screen · q quits",
+    "finished": "Done. g generates with this model · Esc back to the corpus screen · q quits",
     "failed": "Training failed (see above). Esc back to the corpus screen · q quits",
 }
 
