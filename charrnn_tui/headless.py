@@ -116,10 +116,11 @@ class ProgressPrinter:
 
 
 def fmt_threads(started: Started) -> str:
-    """The start line's thread count, e.g. ", 2 threads (timed as it trains)"; empty on a GPU."""
+    """The start line's thread count, e.g. ", 2 threads (fewer while other programs keep the cores busy)"; empty
+    on a GPU."""
     if started.threads is None:
         return ""
-    how = " (timed as it trains)" if started.threads_chosen else ""
+    how = " (fewer while other programs keep the cores busy)" if started.threads_chosen else ""
     return f", {started.threads} thread{'s' if started.threads > 1 else ''}{how}"
 
 

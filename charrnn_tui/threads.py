@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import statistics
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -30,6 +31,11 @@ RECHECK_FEWER_SECONDS = 10.0  # ...on fewer threads: the neighbour that made the
 PROBE_SHARE = 0.03  # ...or later, so that re-timing slower counts costs at most this share of the training time
 DRIFT = 0.3  # ...or sooner, once the step time has moved this fraction away from what the probe measured
 _SMOOTHING = 0.2  # weight of the newest step in the running step time that the drift is read from
+# On fewer threads, a re-check also comes (after RECHECK_FEWER_SECONDS) as soon as the cores left out sat idle
+# this share of the time over the last IDLE_WINDOW_SECONDS: the neighbour has gone. One thread's own step time
+# cannot show that, and re-checks spaced by PROBE_SHARE after a stall would otherwise wait minutes.
+FREE_SHARE = 0.5
+IDLE_WINDOW_SECONDS = 1.0
 
 # Set by the user (or by torchrun, which sets OMP_NUM_THREADS for its ranks) to a count: their choice stands.
 THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -70,6 +76,47 @@ def _steps_to_give_up(seconds: float, fastest: float) -> int | None:
     return 2 if seconds > ABANDON * fastest else None
 
 
+def system_idle_seconds() -> float | None:
+    """Seconds all CPUs of the machine have sat idle since boot, summed over CPUs (psutil), or None where the
+    system does not say. Inside a container limited to fewer CPUs than the host has, this is the host's."""
+    try:
+        import psutil
+
+        return float(psutil.cpu_times().idle)
+    except Exception:  # no psutil, or a platform or sandbox that hides the counters: go without the signal
+        return None
+
+
+class IdleMeter:
+    """How many cores sat idle, on average, over the last IDLE_WINDOW_SECONDS or more: `free_cores()`.
+
+    `idle_seconds` returns the cumulative idle CPU-seconds of the machine (None: unknown) and `now` the time."""
+
+    def __init__(
+        self,
+        idle_seconds: Callable[[], float | None] = system_idle_seconds,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._idle_seconds, self._now = idle_seconds, now
+        self._mark: tuple[float, float] | None = None
+        self._free: float | None = None
+
+    def free_cores(self) -> float | None:
+        idle, now = self._idle_seconds(), self._now()
+        if idle is None:
+            return None
+        if self._mark is None:
+            self._mark = (now, idle)
+        elif now - self._mark[0] >= IDLE_WINDOW_SECONDS:
+            self._free = (idle - self._mark[1]) / (now - self._mark[0])
+            self._mark = (now, idle)
+        return self._free
+
+    def reset(self) -> None:
+        """Forget the window: what follows a probe is measured afresh."""
+        self._mark, self._free = None, None
+
+
 @dataclass(frozen=True)
 class ThreadChoice:
     """A probe that changed the count: `threads` from now on instead of `previous`, and the median step
@@ -86,19 +133,27 @@ class ThreadChooser:
     The trainer calls `before_step()` before each step (it sets the count for that step) and `after_step(s)`
     after it with the step's wall-clock seconds; `after_step` returns a ThreadChoice when a probe has changed the
     count. A probe comes after the first WARMUP_STEPS, every RECHECK_SECONDS (RECHECK_FEWER_SECONDS on fewer
-    threads than the default) and whenever the step time drifts by DRIFT. It times PROBE_STEPS steps per
-    candidate, interleaved so that a change of load hits every candidate alike, the count in use last (its
-    recent steps are what set the probe off, and a probe set off by drift counts the step that drifted); a
-    candidate is dropped once two of its steps took ABANDON times another's best, or one step STALL times, so
-    a neighbour that stalls the count in use costs the one step that shows it, not several more, while one
-    slow step of a count that is otherwise fine (a hiccup) does not decide the probe; re-checks are spaced so
-    that they cost at most PROBE_SHARE of the training time. The fastest median wins, ties to the larger count.
-    With fewer than two candidates it does nothing. `threads` is the count it trains on: the default until the
-    first probe ends, then each probe's winner (a probe's own steps try the others).
+    threads than the default), whenever the step time drifts by DRIFT, and on fewer threads as soon as the
+    cores they leave out sit idle (`idle`, the machine's idle time: the neighbour has gone).
+
+    A probe times PROBE_STEPS steps per candidate, interleaved so that a change of load hits every candidate
+    alike, the count in use last (its recent steps are what set the probe off, and a probe set off by drift
+    counts the step that drifted). A candidate is dropped once two of its steps took ABANDON times another's
+    best, or one step STALL times, so a neighbour that stalls the count in use costs the one step that shows
+    it, while one slow step of a count that is otherwise fine (a hiccup) does not decide the probe. Re-checks
+    are spaced so that they cost at most PROBE_SHARE of the training time. The fastest median wins, ties to the
+    larger count. With fewer than two candidates it does nothing. `threads` is the count it trains on: the
+    default until the first probe ends, then each probe's winner (a probe's own steps try the others).
     """
 
-    def __init__(self, candidates: Sequence[int], set_threads: Callable[[int], None] = torch.set_num_threads) -> None:
+    def __init__(
+        self,
+        candidates: Sequence[int],
+        set_threads: Callable[[int], None] = torch.set_num_threads,
+        idle: IdleMeter | None = None,
+    ) -> None:
         self.candidates = tuple(candidates)
+        self._idle = idle if idle is not None else IdleMeter()
         self.threads: int | None = self.candidates[0] if self.candidates else None
         self.probes = 0  # probes finished so far
         self._set_threads = set_threads
@@ -152,7 +207,14 @@ class ThreadChooser:
             self._use(self.candidates[0])
 
     def _probe_due(self) -> bool:
-        return self._probed_time is None or self._since_probe >= self._recheck_after or self._drifted()
+        if self._probed_time is None or self._since_probe >= self._recheck_after or self._drifted():
+            return True
+        return self.threads < self.candidates[0] and self._since_probe >= RECHECK_FEWER_SECONDS and self._freed()
+
+    def _freed(self) -> bool:
+        """The cores this count leaves out have sat mostly idle lately: the neighbour has gone."""
+        free = self._idle.free_cores()
+        return free is not None and free >= FREE_SHARE * (self.candidates[0] - self.threads)
 
     def _drifted(self) -> bool:
         return self._probed_time is not None and abs(self._running_time / self._probed_time - 1) >= DRIFT
@@ -170,6 +232,7 @@ class ThreadChooser:
         self._probed_time = self._running_time = medians[best]
         self._since_probe = 0.0
         self._recheck_after = self._recheck_interval(medians, best)
+        self._idle.reset()
         self.probes += 1
         if best == previous:
             return None
