@@ -48,6 +48,11 @@ def fmt_early_stop(evals: int, short: bool = False) -> str:
     return f"stopped early: no better validation loss in {evals} evaluation{'s' if evals != 1 else ''}"
 
 
+def fmt_thread_count(threads: int) -> str:
+    """ "1 thread", "2 threads": an intra-op thread count, as the CLI's lines and the training screen say it."""
+    return f"{threads} thread{'s' if threads != 1 else ''}"
+
+
 def fmt_epochs(epochs: float) -> str:
     """How many times a run reads its text, as `planned_epochs` gives it, in words: "about 45 epochs" (whole
     epochs from 1.5 on, one decimal down to 0.1, two significant digits below, where "0" would hide what

@@ -28,7 +28,15 @@ from charrnn_tui.events import (
     Step,
     ThreadsChanged,
 )
-from charrnn_tui.formatting import LN2, fmt_duration, fmt_early_stop, fmt_epochs, generate_command, resume_command
+from charrnn_tui.formatting import (
+    LN2,
+    fmt_duration,
+    fmt_early_stop,
+    fmt_epochs,
+    fmt_thread_count,
+    generate_command,
+    resume_command,
+)
 from charrnn_tui.requests import BaselineRequest, GenerateRequest, TrainRequest
 from charrnn_tui.safetext import TextOut, write_line
 from charrnn_tui.sampling import MAX_SAMPLES, GenerationSettings, default_prime
@@ -121,15 +129,14 @@ def fmt_threads(started: Started) -> str:
     if started.threads is None:
         return ""
     how = " (fewer while other programs keep the cores busy)" if started.threads_chosen else ""
-    return f", {started.threads} thread{'s' if started.threads > 1 else ''}{how}"
+    return f", {fmt_thread_count(started.threads)}{how}"
 
 
 def threads_changed_line(ev: ThreadsChanged) -> str:
     """The line that says training moved to another thread count, and the timings that made it move."""
     why = "the cores are busy with other work" if ev.threads < ev.previous else "the cores are free again"
     timed = ", ".join(f"{s:.3f} s on {n}" for n, s in ev.step_seconds)
-    threads = f"{ev.threads} thread{'s' if ev.threads > 1 else ''}"
-    return f"step {ev.step}: training on {threads} from here on ({why}; a step took {timed})"
+    return f"step {ev.step}: training on {fmt_thread_count(ev.threads)} from here on ({why}; a step took {timed})"
 
 
 def summary(result: Finished) -> str:

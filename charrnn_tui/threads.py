@@ -221,7 +221,11 @@ class ThreadChooser:
 
     def _abandon_slow(self) -> None:
         fastest = min(min(t) for t in self._timings.values() if t)
-        slow = {n for n, t in self._timings.items() if t and (_steps_to_give_up(min(t), fastest) or 1e9) <= len(t)}
+        slow = set()
+        for count, times in self._timings.items():
+            give_up_after = _steps_to_give_up(min(times), fastest) if times else None
+            if give_up_after is not None and len(times) >= give_up_after:
+                slow.add(count)
         self._plan = [n for n in self._plan if n not in slow]
 
     def _choose(self) -> ThreadChoice | None:

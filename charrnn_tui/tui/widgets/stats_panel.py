@@ -8,7 +8,7 @@ from textual.containers import Vertical
 from textual.widgets import ProgressBar, Static
 
 from charrnn_tui.events import Finished
-from charrnn_tui.formatting import fmt_duration, fmt_early_stop, fmt_loss
+from charrnn_tui.formatting import fmt_duration, fmt_early_stop, fmt_loss, fmt_thread_count
 from charrnn_tui.safetext import one_line
 from charrnn_tui.tui.session import TrainingSession
 
@@ -69,7 +69,7 @@ class StatsPanel(Vertical):
             rows.append(("weights", f"of step {result.kept_step:,} (best)"))
         rate = f"{ev.chars_per_s:,.0f}" if ev else "-"
         if ev and ev.threads is not None and session.active:  # 21 columns: "123,456 · 16 threads"
-            rate += f" · {ev.threads} thread{'s' if ev.threads > 1 else ''}"
+            rate += f" · {fmt_thread_count(ev.threads)}"
         rows.append(("chars/s", rate))
         elapsed = result.elapsed_s if isinstance(result, Finished) else (ev.elapsed_s if ev else None)
         rows.append(("elapsed", fmt_duration(elapsed) if elapsed is not None else "-"))
