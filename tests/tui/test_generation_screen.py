@@ -43,6 +43,13 @@ def test_bars_fit_their_width_and_zero_draws_nothing():
         assert "█" not in lines[2] and "0.0%" in lines[2]
 
 
+def test_the_empty_candidates_panel_says_what_it_is_for_without_a_wrap():
+    # The panel is 26 cells wide inside its border; a longer line wrapped "model's" onto a line of its own.
+    lines = candidates_text(None).plain.split("\n")
+    assert "top guesses" in " ".join(lines) and len(lines) <= 5
+    assert all(cell_len(line) <= 26 for line in lines), lines
+
+
 def test_candidates_panel_keeps_five_rows_at_100_percent(make_app):
     async def main() -> None:
         app = make_app()

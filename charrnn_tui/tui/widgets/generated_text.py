@@ -143,7 +143,7 @@ def candidates_text(token: Token | None, width: int = 26) -> Text:
     """The model's top guesses at the last step, as a small bar chart `width` cells wide (no line wraps)."""
     out = Text()
     if token is None:
-        out.append("Generate to see the model's\ntop guesses at each step.", style="dim")
+        out.append("Generate to see the\nmodel's top guesses\nat each step.", style="dim")
         return out
     for ch, p in token.top:
         label = {"\n": "↵", " ": "␣", "\t": "→"}.get(ch, visible(ch))
