@@ -2,7 +2,8 @@
 probability it gave that character and the candidates it expected, for the character under the cursor.
 
 The sum and mean at the top are the model's loss on this text read as one stream with the state carried,
-the number the trainer's validation loss measures (it reads up to 32 streams, so it differs slightly).
+the number the trainer's validation loss measures (it reads up to 32 parts side by side, each started with
+its preceding characters, which gives the one-stream value to about 0.00001 nats/char).
 """
 
 from __future__ import annotations
