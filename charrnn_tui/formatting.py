@@ -48,6 +48,18 @@ def fmt_early_stop(evals: int, short: bool = False) -> str:
     return f"stopped early: no better validation loss in {evals} evaluation{'s' if evals != 1 else ''}"
 
 
+# Why a run ended, by its Finished.reason; "patience" is fmt_early_stop's.
+STOP_REASONS = {"steps": "step budget reached", "time": "time budget reached", "stopped": "stopped"}
+
+
+def fmt_why_ended(reason: str, stalled_evals: int = 0, short: bool = False) -> str:
+    """Why a run ended, in the words the CLI's summary and the training screen share; `short` fits a panel's
+    row. An unknown reason is shown as it is."""
+    if reason == "patience":
+        return fmt_early_stop(stalled_evals, short)
+    return STOP_REASONS.get(reason, reason)
+
+
 def fmt_thread_count(threads: int) -> str:
     """ "1 thread", "2 threads": an intra-op thread count, as the CLI's lines and the training screen say it."""
     return f"{threads} thread{'s' if threads != 1 else ''}"

@@ -31,9 +31,9 @@ from charrnn_tui.events import (
 from charrnn_tui.formatting import (
     LN2,
     fmt_duration,
-    fmt_early_stop,
     fmt_epochs,
     fmt_thread_count,
+    fmt_why_ended,
     generate_command,
     resume_command,
 )
@@ -140,10 +140,7 @@ def threads_changed_line(ev: ThreadsChanged) -> str:
 
 
 def summary(result: Finished) -> str:
-    if result.reason == "patience":
-        why = fmt_early_stop(result.stalled_evals)
-    else:
-        why = {"steps": "step budget reached", "time": "time budget reached", "stopped": "stopped"}[result.reason]
+    why = fmt_why_ended(result.reason, result.stalled_evals)
     val = ""
     if result.last_val_loss is not None:
         val = (

@@ -132,7 +132,7 @@ def test_a_finished_run_shows_what_it_ended_with_and_only_keys_that_work(make_ap
             await pilot.pause(0.6)
             table = shown(screen.query_one("#stats-table"))
             assert "ETA" not in table and "/ 200" not in table  # no live-looking budget
-            assert "final step 150" in " ".join(table.split()) and "time budget spent" in table
+            assert "final step 150" in " ".join(table.split()) and "time budget reached" in table
             assert "elapsed" in table and fmt_duration(7.5) in table
             assert not screen.query_one("#stats-progress").display
             assert footer_keys(screen) & {"pause", "save", "stop"} == set()

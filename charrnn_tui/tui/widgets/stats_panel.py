@@ -8,18 +8,17 @@ from textual.containers import Vertical
 from textual.widgets import ProgressBar, Static
 
 from charrnn_tui.events import Finished
-from charrnn_tui.formatting import fmt_duration, fmt_early_stop, fmt_loss, fmt_thread_count
+from charrnn_tui.formatting import fmt_duration, fmt_loss, fmt_thread_count, fmt_why_ended
 from charrnn_tui.safetext import one_line
 from charrnn_tui.tui.session import TrainingSession
 
-WHY_ENDED = {"steps": "step budget reached", "time": "time budget spent", "stopped": "stopped by you"}
-
 
 def why_ended(result: Finished, short: bool = False) -> str:
-    """Why a finished run ended, in words; `short` fits the panel's row."""
-    if result.reason == "patience":
-        return fmt_early_stop(result.stalled_evals, short)
-    return WHY_ENDED.get(result.reason, result.reason)
+    """Why a finished run ended, in the CLI's words; `short` fits the panel's row. Here only the user stops a
+    run, so the screen says so."""
+    if result.reason == "stopped":
+        return "stopped by you"
+    return fmt_why_ended(result.reason, result.stalled_evals, short)
 
 
 STATUS_TEXT = {
