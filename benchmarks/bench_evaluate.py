@@ -2,7 +2,8 @@
 
 `evaluate()` reads the validation text as up to 32 parts side by side; each part but the first first reads
 its WARM_UP preceding characters unscored. On the checkpoint of a trained run this prints the loss with
-blank starts (the evaluation before round 7), with warm-ups of 32 to 512 characters, and read as one unbroken
+blank starts (warm-up 0: the evaluation before round 7, except that it also scores the few characters that one
+left out), with warm-ups of 32 to 512 characters, and read as one unbroken
 stream (the exact value, by definition); then the time of an evaluation with blank starts and with the
 default warm-up, as a ratio measured in the same run (median of 10 alternating repeats).
 

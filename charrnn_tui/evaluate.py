@@ -35,10 +35,13 @@ def evaluate(
     characters per stream (at most WINDOW) as keep its logits, and one-hot inputs, under `chunk_bytes`; the
     state carries across passes, so the value depends neither on the chunking nor, beyond the warm-up's
     approximation and fp32 rounding, on the number of parts. Restores the model's training mode.
+    Raises ValueError for fewer than 2 ids (nothing to predict); the trainer refuses such a split earlier.
     """
     if max_chars and len(data) > max_chars + 1:
         data = data[: max_chars + 1]
     n = len(data) - 1
+    if n < 1:
+        raise ValueError(f"evaluation needs at least 2 character ids, got {len(data)}")
     streams = max(1, min(MAX_STREAMS, n // 512))
     length = n // streams
     per_char = streams * model.vocab_size * 4 * (1 if model.embed is not None else 2)
@@ -94,7 +97,8 @@ def _score(
 
 
 def _row(state: State, k: int) -> State:
-    """Stream k's state, as a batch of one."""
+    """Stream k's state, as a batch of one. Contiguous: with several layers the slice is not, and cuDNN
+    refuses a non-contiguous hx ("rnn: hx is not contiguous")."""
     if isinstance(state, tuple):
-        return tuple(part[:, k : k + 1] for part in state)
-    return state[:, k : k + 1]
+        return tuple(part[:, k : k + 1].contiguous() for part in state)
+    return state[:, k : k + 1].contiguous()
