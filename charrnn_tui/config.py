@@ -291,6 +291,12 @@ FITTED_FIELDS = ("dropout", "weight_drop", "batch_size", "eval_interval", "adam_
 # 0.999, lower on each of 4 seeds; at 740 steps 0.002 below (3 seeds); at 2000 steps (180 s) 0.002 above.
 SHORT_RUN_STEPS = 1000
 SHORT_RUN_ADAM_BETA2 = 0.99
+# What an evaluation of the fast preset reads per second (validation characters, forward only, fp32): measured on
+# the reference machine, 97,000 on all the plays' 200,000 capped characters and 72,000 on Hamlet's 17,635
+# (docs/quality.md, round 7). With it the sizing keeps evaluation to at most EVAL_SHARE of a run's time: every
+# 100 steps, a 60 s run on all the plays spent 14 s of its budget evaluating.
+NOMINAL_EVAL_CHARS_PER_S = 80_000
+EVAL_SHARE = 0.1
 
 
 def planned_steps(config: TrainConfig) -> float:
@@ -319,7 +325,8 @@ def fit_to_corpus(config: TrainConfig, train_chars: int, keep: Collection[str] =
     - a text too small for 16 batches an epoch gets a smaller batch (at least 4 streams), so that it still
       has several updates per pass rather than one or two;
     - evaluation comes about every 2 epochs on a small text (at least every 10 steps, at most every 100),
-      so that the best weights (keep_best) are not missed between evaluations;
+      so that the best weights (keep_best) are not missed between evaluations, and on a large one no more
+      often than keeps it to EVAL_SHARE of the run's time (`eval_interval_for_cost`);
     - a short run (at most SHORT_RUN_STEPS planned steps) gets Adam's beta2 SHORT_RUN_ADAM_BETA2.
 
     Fields named in `keep` (the ones the user set) are left as they are. Returns a new TrainConfig.
@@ -333,12 +340,24 @@ def fit_to_corpus(config: TrainConfig, train_chars: int, keep: Collection[str] =
             fitted = fitted.with_overrides(**{field: value})
     if "eval_interval" not in keep:
         steps_per_epoch = train_chars / (fitted.batch_size * fitted.seq_len)
-        fitted = fitted.with_overrides(
-            eval_interval=min(config.eval_interval, max(10, 10 * round(steps_per_epoch / 5)))
-        )
+        by_epochs = min(config.eval_interval, max(10, 10 * round(steps_per_epoch / 5)))
+        fitted = fitted.with_overrides(eval_interval=max(by_epochs, eval_interval_for_cost(fitted, train_chars)))
     if "adam_beta2" not in keep and planned_steps(fitted) <= SHORT_RUN_STEPS:
         fitted = fitted.with_overrides(adam_beta2=min(config.adam_beta2, SHORT_RUN_ADAM_BETA2))
     return fitted
+
+
+def eval_interval_for_cost(config: TrainConfig, train_chars: int) -> int:
+    """The fewest steps between evaluations (a multiple of 10) that keep evaluating to at most EVAL_SHARE of
+    the run's time, for a text of `train_chars` training characters: an evaluation reads the validation split
+    (val_fraction of the text, at most eval_max_chars) at NOMINAL_EVAL_CHARS_PER_S, a step batch_size x seq_len
+    characters at NOMINAL_CHARS_PER_S. 290 for all the plays with the fast preset, 30 for Hamlet."""
+    val_chars = train_chars * config.val_fraction / (1 - config.val_fraction)
+    if config.eval_max_chars:
+        val_chars = min(val_chars, config.eval_max_chars)
+    eval_s = val_chars / NOMINAL_EVAL_CHARS_PER_S
+    step_s = config.batch_size * config.seq_len / NOMINAL_CHARS_PER_S
+    return max(10, 10 * math.ceil(eval_s * (1 - EVAL_SHARE) / EVAL_SHARE / step_s / 10))
 
 
 # (epochs, locked dropout, weight drop), log-linear in between: measured on Hamlet at equal steps with lr 3e-2,

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from charrnn_tui.config import (
+    EVAL_SHARE,
     FAST,
     NOMINAL_CHARS_PER_S,
+    NOMINAL_EVAL_CHARS_PER_S,
     PRESETS,
     SHORT_RUN_ADAM_BETA2,
     SHORT_RUN_STEPS,
@@ -79,6 +81,27 @@ def test_the_default_is_sized_by_the_epochs_its_budget_allows() -> None:
     assert (kept.dropout, kept.batch_size) == (0.05, 32)
     # Sized or not, it is the default preset; a changed model is not.
     assert preset_name(small) == "fast" and preset_name(small.with_overrides(hidden=384)) == "custom"
+
+
+def test_a_large_text_is_evaluated_no_more_often_than_its_time_allows() -> None:
+    def share(cfg: TrainConfig, train_chars: int) -> float:
+        """The part of a run's nominal time its evaluations take, from the sizing's own yardsticks."""
+        val = min(train_chars / 9, cfg.eval_max_chars)  # val_fraction 0.1
+        eval_s = val / NOMINAL_EVAL_CHARS_PER_S
+        steps_s = cfg.eval_interval * cfg.batch_size * cfg.seq_len / NOMINAL_CHARS_PER_S
+        return eval_s / (eval_s + steps_s)
+
+    big = fit_to_corpus(FAST.with_overrides(max_seconds=60), ALL_PLAYS_TRAIN)
+    # Every 100 steps, evaluating 200,000 characters took 14 s of a 60 s run on all the plays.
+    assert big.eval_interval == 290 and share(FAST, ALL_PLAYS_TRAIN) > 0.2
+    assert share(big, ALL_PLAYS_TRAIN) <= EVAL_SHARE
+    # Hamlet's evaluation is cheap: its interval stays the preset's 100.
+    assert fit_to_corpus(FAST.with_overrides(max_seconds=60), HAMLET_TRAIN).eval_interval == 100
+    # A 1M-character text lies between; an interval the user gave stays as given.
+    middle = fit_to_corpus(FAST.with_overrides(max_seconds=60), 1_000_000)
+    assert 100 < middle.eval_interval < 290 and share(middle, 1_000_000) <= EVAL_SHARE
+    kept = fit_to_corpus(FAST.with_overrides(eval_interval=50), ALL_PLAYS_TRAIN, keep={"eval_interval"})
+    assert kept.eval_interval == 50
 
 
 def test_a_short_run_gets_a_shorter_memory_of_squared_gradients() -> None:
