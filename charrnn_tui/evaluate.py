@@ -11,13 +11,13 @@ from charrnn_tui.model import CharRNN, State
 # log-softmax of the same size, so evaluation's peak is a few times this, whatever the vocabulary: 32
 # streams x 256 characters x a 20,000-character CJK vocabulary would otherwise be 655 MB of logits alone.
 CHUNK_BYTES = 32 << 20
-MAX_STREAMS = 32
+MAX_STREAMS = 32  # parts of the text read side by side
 WINDOW = 256  # characters per stream per forward pass when the vocabulary is small
-# Characters each stream but the first reads, unscored, before its own part of the text, so that its first
-# characters are predicted with their context rather than from a blank state. Measured on Hamlet's validation
-# text with a 60 s default model (docs/quality.md, round 7): from a blank state the 31 later streams cost
-# 0.0105 nats/char in all; 32 characters of warm-up leave 0.00006 of it, 64 or more match one unbroken stream
-# to 0.00001. 128 is twice the measured need, for about 23% more evaluation work on Hamlet.
+# Characters each part of the text but the first reads, unscored, before its own, so that its first characters
+# are predicted with their context rather than from a blank state. Measured on Hamlet's validation text with a
+# 60 s default model (docs/quality.md, round 7; benchmarks/bench_evaluate.py): from a blank state the 31 later
+# parts cost 0.0105 nats/char in all; 32 characters of warm-up leave 0.00006 of it, 64 or more match one
+# unbroken stream to 0.00001. 128 is twice the measured need, for about 23% more evaluation work on Hamlet.
 WARM_UP = 128
 
 
