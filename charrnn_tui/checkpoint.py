@@ -323,6 +323,7 @@ def _drop_malformed_optional(ckpt: dict, config: TrainConfig) -> None:
         "elapsed_s": lambda v: _is_real(v) and v >= 0,
         "world_size": lambda v: _is_int(v) and v >= 1,
         "evals_since_best": lambda v: _is_int(v) and 0 <= v <= MAX_COUNT,
+        "evaluation": lambda v: _is_int(v) and 1 <= v <= MAX_COUNT,
         "rng_torch": _is_byte_state,
         "rng_data": _is_byte_state,
         "rng_cuda": _is_byte_state,

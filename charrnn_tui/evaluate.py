@@ -19,6 +19,9 @@ WINDOW = 256  # characters per stream per forward pass when the vocabulary is sm
 # parts cost 0.0105 nats/char in all; 32 characters of warm-up leave 0.00006 of it, 64 or more match one
 # unbroken stream to 0.00001. 128 is twice the measured need, for about 23% more evaluation work on Hamlet.
 WARM_UP = 128
+# The version of what evaluate() measures, saved in checkpoints: 1 read parts 2-32 from blank states (runs saved
+# before round 7, whose losses read about 0.01 nats/char high on Hamlet), 2 warms them up.
+EVALUATION = 2
 
 
 @torch.no_grad()

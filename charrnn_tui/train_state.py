@@ -11,6 +11,7 @@ import torch
 from charrnn_tui.batches import RandomWindows, Streams
 from charrnn_tui.best_weights import BestWeights
 from charrnn_tui.config import TrainConfig
+from charrnn_tui.evaluate import EVALUATION
 from charrnn_tui.model import CharRNN, State
 from charrnn_tui.run_clock import RunClock
 from charrnn_tui.runfolder import CorpusRecord
@@ -51,6 +52,7 @@ def checkpoint_payload(s: TrainingState) -> dict[str, Any]:
         "model": s.model.state_dict(),
         **({"eval_model": s.eval_model.state_dict()} if s.eval_model is not s.model else {}),
         **s.best.state_dict(),
+        "evaluation": EVALUATION,  # what its losses measure: a resume re-scores those of an older measure
         "kept_step": s.kept_step,
         "optimizer": s.optimizer.state_dict(),
         "vocab": s.vocab.chars,

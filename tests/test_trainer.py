@@ -316,6 +316,41 @@ def test_weight_averaging_is_what_is_evaluated_saved_and_generated(small_corpus:
     assert evaluate(model, data[cut:], model.head.weight.device) == pytest.approx(result.last_val_loss, rel=1e-5)
 
 
+def test_a_run_saved_by_the_older_evaluation_is_scored_again_on_resume(small_corpus: Corpus, tiny, tmp_path) -> None:
+    import torch
+
+    from charrnn_tui.evaluate import evaluate
+    from charrnn_tui.events import Notice
+
+    def resumed_notes(steps: int) -> tuple[Finished, list[str]]:
+        cfg = tiny(steps=steps, eval_interval=1000, keep_best=True)
+        result, events = train(small_corpus, cfg, tmp_path / "run", resume=True)
+        assert isinstance(result, Finished), result
+        return result, [e.message for e in of(events, Notice) if "measured before" in e.message]
+
+    train(small_corpus, tiny(steps=40, eval_interval=20, keep_best=True), tmp_path / "run")
+    path = tmp_path / "run" / "checkpoint.pt"
+    payload = torch.load(path, weights_only=True)
+    assert payload["evaluation"] == 2
+    # What a checkpoint saved before round 7 holds: no version of the measure, and losses that read high.
+    del payload["evaluation"]
+    payload["best_val_loss"] += 0.5
+    payload["last_val_loss"] += 0.5
+    checkpoint.save(path, {k: v for k, v in payload.items() if k not in ("format", "version")})
+    ckpt = checkpoint.load(path)
+    best = ckpt["model_obj"]
+    best.load_state_dict(ckpt["best_weights"])
+    data = ckpt["vocab_obj"].encode_tensor(small_corpus.text)
+    want = evaluate(best, data[len(data) - int(len(data) * 0.1) :], torch.device("cpu"))
+
+    result, notes = resumed_notes(41)
+    assert len(notes) == 1 and f"scored {payload['best_val_loss']:.4f} then and {want:.4f} now" in notes[0]
+    assert result.best_val_loss <= want + 1e-6  # compared with the new figure, not the inflated one
+    # Saved again, by this measure: not scored again.
+    assert torch.load(path, weights_only=True)["evaluation"] == 2
+    assert resumed_notes(42)[1] == []
+
+
 def test_keep_best_ends_on_the_best_evaluation(tiny, tmp_path) -> None:
     from charrnn_tui.checkpoint import load_model
     from charrnn_tui.trainer import evaluate
