@@ -18,6 +18,7 @@ the middle third of the timed steps only.
 
     flock /tmp/charrnn-cpu.lock .venv/bin/python benchmarks/bench_precision.py --preset tutorial
     flock /tmp/charrnn-cpu.lock .venv/bin/python benchmarks/bench_precision.py --preset fast --steps 60 --warmup 20
+    flock /tmp/charrnn-cpu.lock .venv/bin/python benchmarks/bench_precision.py --preset fast --sized 60
     flock /tmp/charrnn-cpu.lock .venv/bin/python benchmarks/bench_precision.py --threads --preset fast --steps 600
     flock /tmp/charrnn-cpu.lock .venv/bin/python benchmarks/bench_precision.py --threads --neighbour --preset fast
 """
@@ -37,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from charrnn_tui.config import PRESETS, TrainConfig
+from charrnn_tui.config import DEFAULT_PRESET, PRESETS, TrainConfig, fit_to_corpus
 from charrnn_tui.corpus import load_corpus
 from charrnn_tui.events import Finished, Logged, Step
 from charrnn_tui.trainer import Trainer
@@ -246,6 +247,9 @@ def main() -> None:
     ap.add_argument("--threads", action="store_true", help="time 1 and 2 intra-op threads and the chooser instead")
     ap.add_argument("--busy", action="store_true", help="with --threads: beside a process spinning on one core")
     ap.add_argument("--neighbour", action="store_true", help="with --threads: that process for the middle third")
+    ap.add_argument("--sized", type=float, default=0, metavar="S",
+                    help="the fast preset as a run of S seconds on Hamlet gets it (fit_to_corpus: dropout, weight "
+                         "drop, beta2); the schedule still follows the steps")  # fmt: skip
     args = ap.parse_args()
     names = args.preset or ["tutorial", "fast"]
 
@@ -267,6 +271,11 @@ def main() -> None:
     for name in names:
         cfg = PRESETS[name]
         train = data[: len(data) - int(len(data) * cfg.val_fraction)]
+        if args.sized and name == DEFAULT_PRESET:
+            cfg = fit_to_corpus(cfg.with_overrides(max_seconds=args.sized), len(train))
+            name = f"{name}, sized for {args.sized:g} s"
+            print(f"{name}: dropout {cfg.dropout:g} (locked {cfg.locked_dropout}), weight drop {cfg.weight_drop:g}, "
+                  f"beta2 {cfg.adam_beta2:g}, lr {cfg.lr:g}")  # fmt: skip
         if not args.no_speed:
             speed_table(name, cfg, speed(name, cfg, corpus, train, len(vocab), args))
         if args.curve_steps:
