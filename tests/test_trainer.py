@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import threading
 from pathlib import Path
 
@@ -326,7 +327,7 @@ def test_a_run_saved_by_the_older_evaluation_is_scored_again_on_resume(small_cor
         cfg = tiny(steps=steps, eval_interval=1000, keep_best=True)
         result, events = train(small_corpus, cfg, tmp_path / "run", resume=True)
         assert isinstance(result, Finished), result
-        return result, [e.message for e in of(events, Notice) if "measured before" in e.message]
+        return result, [e.message for e in of(events, Notice) if "scored again" in e.message]
 
     train(small_corpus, tiny(steps=40, eval_interval=20, keep_best=True), tmp_path / "run")
     path = tmp_path / "run" / "checkpoint.pt"
@@ -344,11 +345,36 @@ def test_a_run_saved_by_the_older_evaluation_is_scored_again_on_resume(small_cor
     want = evaluate(best, data[len(data) - int(len(data) * 0.1) :], torch.device("cpu"))
 
     result, notes = resumed_notes(41)
-    assert len(notes) == 1 and f"scored {payload['best_val_loss']:.4f} then and {want:.4f} now" in notes[0]
+    assert len(notes) == 1 and f"{payload['best_val_loss']:.4f} then, {want:.4f} now" in notes[0]
     assert result.best_val_loss <= want + 1e-6  # compared with the new figure, not the inflated one
     # Saved again, by this measure: not scored again.
     assert torch.load(path, weights_only=True)["evaluation"] == 2
     assert resumed_notes(42)[1] == []
+
+
+def test_without_kept_best_weights_the_old_best_moves_by_the_measured_difference(
+    small_corpus: Corpus, tiny, tmp_path
+) -> None:
+    import torch
+
+    from charrnn_tui.events import Notice
+
+    train(small_corpus, tiny(steps=40, eval_interval=20, keep_best=False), tmp_path / "run")
+    path = tmp_path / "run" / "checkpoint.pt"
+    payload = torch.load(path, weights_only=True)
+    del payload["evaluation"]
+    payload["best_val_loss"] += 0.5  # read high, as the older evaluation's did
+    payload["last_val_loss"] += 0.5
+    checkpoint.save(path, {k: v for k, v in payload.items() if k not in ("format", "version")})
+    result, events = train(small_corpus, tiny(steps=41, eval_interval=1000), tmp_path / "run", resume=True)
+    notes = [e.message for e in of(events, Notice) if "scored again" in e.message]
+    assert len(notes) == 1 and "not kept" in notes[0]
+    # The best moved down by what the current weights' figure moved: "... 2.9 then, 2.4 now; its best 2.9 then,
+    # about 2.4 now".
+    last_then, last_now, best_then, best_now = (float(x) for x in re.findall(r"(\d+\.\d{4})", notes[0]))
+    assert (last_then, best_then) == (round(payload["last_val_loss"], 4), round(payload["best_val_loss"], 4))
+    assert best_now == pytest.approx(best_then - (last_then - last_now), abs=2e-4)
+    assert result.best_val_loss <= best_now + 1e-4
 
 
 def test_keep_best_ends_on_the_best_evaluation(tiny, tmp_path) -> None:
