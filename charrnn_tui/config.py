@@ -326,7 +326,8 @@ def fit_to_corpus(config: TrainConfig, train_chars: int, keep: Collection[str] =
       has several updates per pass rather than one or two;
     - evaluation comes about every 2 epochs on a small text (at least every 10 steps, at most every 100),
       so that the best weights (keep_best) are not missed between evaluations, and on a large one no more
-      often than keeps it to EVAL_SHARE of the run's time (`eval_interval_for_cost`);
+      often than keeps it to EVAL_SHARE of the run's time (`eval_interval_for_cost`), yet at least three
+      times in the planned steps, so that a short run still draws a validation curve;
     - a short run (at most SHORT_RUN_STEPS planned steps) gets Adam's beta2 SHORT_RUN_ADAM_BETA2.
 
     Fields named in `keep` (the ones the user set) are left as they are. Returns a new TrainConfig.
@@ -341,7 +342,11 @@ def fit_to_corpus(config: TrainConfig, train_chars: int, keep: Collection[str] =
     if "eval_interval" not in keep:
         steps_per_epoch = train_chars / (fitted.batch_size * fitted.seq_len)
         by_epochs = min(config.eval_interval, max(10, 10 * round(steps_per_epoch / 5)))
-        fitted = fitted.with_overrides(eval_interval=max(by_epochs, eval_interval_for_cost(fitted, train_chars)))
+        interval = max(by_epochs, eval_interval_for_cost(fitted, train_chars))
+        planned = planned_steps(fitted)
+        if math.isfinite(planned):  # ... but a short run still draws its validation curve: 3 points at least
+            interval = min(interval, max(10, 10 * math.floor(planned / 30)))
+        fitted = fitted.with_overrides(eval_interval=interval)
     if "adam_beta2" not in keep and planned_steps(fitted) <= SHORT_RUN_STEPS:
         fitted = fitted.with_overrides(adam_beta2=min(config.adam_beta2, SHORT_RUN_ADAM_BETA2))
     return fitted

@@ -125,7 +125,7 @@ def test_train_without_run_dir_uses_the_data_dir(run_cli, data_home: Path) -> No
 
 def test_the_default_preset_says_how_it_was_sized_and_keeps_given_flags(run_cli, small_text_file: Path, tmp_path):
     # 18,000 training characters: too few for 16 batches of 32 x 100 an epoch, so the batch shrinks; the
-    # dropout given on the command line stays.
+    # dropout given on the command line stays; 2 steps get the shortest interval, 10 (3 evaluations at least).
     run = tmp_path / "run"
     args = ["--corpus", str(small_text_file), "--hidden", "16", "--dropout", "0.05", "--steps", "2", "--device", "cpu"]
     done = run_cli("--train-only", *args, "--run-dir", str(run))
@@ -133,10 +133,10 @@ def test_the_default_preset_says_how_it_was_sized_and_keeps_given_flags(run_cli,
     first = done.stdout.splitlines()[0]
     assert (
         first == "sized for 18,000 training characters, about 0.1 epochs in the budget: dropout 0.05, weight drop 0, "
-        "batch 11, evaluation every 30 steps, Adam beta2 0.99"
+        "batch 11, evaluation every 10 steps, Adam beta2 0.99"
     )
     saved = json.loads((run / "config.json").read_text())["config"]
-    assert (saved["batch_size"], saved["dropout"], saved["eval_interval"], saved["adam_beta2"]) == (11, 0.05, 30, 0.99)
+    assert (saved["batch_size"], saved["dropout"], saved["eval_interval"], saved["adam_beta2"]) == (11, 0.05, 10, 0.99)
 
 
 @pytest.mark.parametrize(

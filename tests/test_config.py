@@ -91,14 +91,19 @@ def test_a_large_text_is_evaluated_no_more_often_than_its_time_allows() -> None:
         steps_s = cfg.eval_interval * cfg.batch_size * cfg.seq_len / NOMINAL_CHARS_PER_S
         return eval_s / (eval_s + steps_s)
 
-    big = fit_to_corpus(FAST.with_overrides(max_seconds=60), ALL_PLAYS_TRAIN)
+    big = fit_to_corpus(FAST.with_overrides(max_seconds=180), ALL_PLAYS_TRAIN)
     # Every 100 steps, evaluating 200,000 characters took 14 s of a 60 s run on all the plays.
     assert big.eval_interval == 290 and share(FAST, ALL_PLAYS_TRAIN) > 0.2
     assert share(big, ALL_PLAYS_TRAIN) <= EVAL_SHARE
+    # A short run evaluates at least 3 times in its planned steps, whatever that costs: 60 s plans 750 steps,
+    # 20 s 250 (a third: 83, to the 10 below).
+    assert fit_to_corpus(FAST.with_overrides(max_seconds=60), ALL_PLAYS_TRAIN).eval_interval == 250
+    assert fit_to_corpus(FAST.with_overrides(max_seconds=20), ALL_PLAYS_TRAIN).eval_interval == 80
+    assert fit_to_corpus(FAST.with_overrides(steps=60, max_seconds=0), ALL_PLAYS_TRAIN).eval_interval == 20
     # Hamlet's evaluation is cheap: its interval stays the preset's 100.
     assert fit_to_corpus(FAST.with_overrides(max_seconds=60), HAMLET_TRAIN).eval_interval == 100
     # A 1M-character text lies between; an interval the user gave stays as given.
-    middle = fit_to_corpus(FAST.with_overrides(max_seconds=60), 1_000_000)
+    middle = fit_to_corpus(FAST.with_overrides(max_seconds=180), 1_000_000)
     assert 100 < middle.eval_interval < 290 and share(middle, 1_000_000) <= EVAL_SHARE
     kept = fit_to_corpus(FAST.with_overrides(eval_interval=50), ALL_PLAYS_TRAIN, keep={"eval_interval"})
     assert kept.eval_interval == 50
