@@ -4,6 +4,7 @@ a continued run compares against the same best."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import torch
@@ -36,6 +37,12 @@ class BestWeights:
         if self.keep:
             self.weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         return True
+
+    def copy_of(self, model: nn.Module) -> nn.Module:
+        """A copy of `model` holding the best weights (which must be kept: `weights` is not None)."""
+        best = copy.deepcopy(model)
+        best.load_state_dict(self.weights)
+        return best
 
     @property
     def past_best(self) -> bool:

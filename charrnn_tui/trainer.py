@@ -378,7 +378,7 @@ class Trainer:
                     f"({type(e).__name__}); it can still generate text, but cannot be resumed"
                 ) from None
             if ctx.is_main and ckpt.get("evaluation", 1) < EVALUATION:
-                self._rescore(s, device)
+                self._rescore(s)
             if cfg.early_stop_after and s.best.since_best >= cfg.early_stop_after and s.best.best_step is not None:
                 # Training on a run that stopped early starts past its best: say so, and what it ends on.
                 self._notices.append(
@@ -403,7 +403,7 @@ class Trainer:
         self._state, self._model, self.vocab = s, s.eval_model, vocab
         return s
 
-    def _rescore(self, s: TrainingState, device: torch.device) -> None:
+    def _rescore(self, s: TrainingState) -> None:
         """The checkpoint does not record the evaluation that reads every validation part with its context: its
         losses were measured with parts that started blank (about 0.01 nats/char higher on Hamlet), or the
         record is damaged. Score its current and best weights again, so that the evaluations to come are
@@ -411,16 +411,14 @@ class Trainer:
         old_last, old_best = s.best.last_val, s.best.best_val
         if old_last is None:
             return  # never evaluated: nothing to compare with
-        s.best.last_val = evaluate(s.eval_model, self._val_data, device, s.config.eval_max_chars)
+        s.best.last_val = self._val_loss(s, s.eval_model)
         note = (
             f"this run's checkpoint was saved before the evaluation read every part of the validation text with "
             f"its context, so its losses were scored again: the weights of step {s.step:,} {old_last:.4f} then, "
             f"{s.best.last_val:.4f} now"
         )
         if old_best is not None and s.best.weights is not None:
-            best = copy.deepcopy(s.eval_model)
-            best.load_state_dict(s.best.weights)
-            s.best.best_val = evaluate(best, self._val_data, device, s.config.eval_max_chars)
+            s.best.best_val = self._val_loss(s, s.best.copy_of(s.eval_model))
             note += f"; its best (step {s.best.best_step:,}) {old_best:.4f} then, {s.best.best_val:.4f} now"
         elif old_best is not None:  # no best weights kept: move the best figure by the difference just measured
             s.best.best_val = old_best - (old_last - s.best.last_val)
@@ -542,10 +540,14 @@ class Trainer:
             self._run_lock.release()
 
     # ---- evaluation and the end ------------------------------------------------------------------------
+    def _val_loss(self, s: TrainingState, model: CharRNN) -> float:
+        """`model`'s loss on this run's validation split, in nats/char (evaluate())."""
+        return evaluate(model, self._val_data, s.device, s.config.eval_max_chars)
+
     def _evaluate(self, s: TrainingState) -> float:
         t0 = time.perf_counter()
         with self._model_lock:
-            val = evaluate(s.eval_model, self._val_data, s.device, s.config.eval_max_chars)
+            val = self._val_loss(s, s.eval_model)
         s.clock.eval_seconds = time.perf_counter() - t0
         if not math.isfinite(val):
             raise Diverged(f"the validation loss became {val} at step {s.step}")
@@ -557,9 +559,7 @@ class Trainer:
     def _end_on_best(self, s: TrainingState) -> None:
         """The run ended past its best evaluation (overfitting): end on the best weights. The trained and
         averaged weights stay as they are in the checkpoint, so --resume continues the optimisation itself."""
-        best = copy.deepcopy(s.eval_model)
-        best.load_state_dict(s.best.weights)
-        self._model, s.kept_step, self._saved_step = best, s.best.best_step, -1
+        self._model, s.kept_step, self._saved_step = s.best.copy_of(s.eval_model), s.best.best_step, -1
         if self.history:  # the last row keeps its own evaluation; it also says what the run ends with
             self.history[-1].update(kept_step=s.kept_step, final_val_loss=s.best.best_val)
             self._rewrite_metrics()

@@ -317,6 +317,20 @@ def test_weight_averaging_is_what_is_evaluated_saved_and_generated(small_corpus:
     assert evaluate(model, data[cut:], model.head.weight.device) == pytest.approx(result.last_val_loss, rel=1e-5)
 
 
+def as_saved_by_the_older_evaluation(path: Path) -> dict:
+    """Rewrite a checkpoint as one saved before round 7 would be: no version of the measure, and losses that read
+    high (by 0.5 here, for a clear difference). Returns the payload written."""
+    import torch
+
+    payload = torch.load(path, weights_only=True)
+    assert payload["evaluation"] == 2
+    del payload["evaluation"]
+    payload["best_val_loss"] += 0.5
+    payload["last_val_loss"] += 0.5
+    checkpoint.save(path, {k: v for k, v in payload.items() if k not in ("format", "version")})
+    return payload
+
+
 def test_a_run_saved_by_the_older_evaluation_is_scored_again_on_resume(small_corpus: Corpus, tiny, tmp_path) -> None:
     import torch
 
@@ -331,13 +345,7 @@ def test_a_run_saved_by_the_older_evaluation_is_scored_again_on_resume(small_cor
 
     train(small_corpus, tiny(steps=40, eval_interval=20, keep_best=True), tmp_path / "run")
     path = tmp_path / "run" / "checkpoint.pt"
-    payload = torch.load(path, weights_only=True)
-    assert payload["evaluation"] == 2
-    # What a checkpoint saved before round 7 holds: no version of the measure, and losses that read high.
-    del payload["evaluation"]
-    payload["best_val_loss"] += 0.5
-    payload["last_val_loss"] += 0.5
-    checkpoint.save(path, {k: v for k, v in payload.items() if k not in ("format", "version")})
+    payload = as_saved_by_the_older_evaluation(path)
     ckpt = checkpoint.load(path)
     best = ckpt["model_obj"]
     best.load_state_dict(ckpt["best_weights"])
@@ -355,17 +363,11 @@ def test_a_run_saved_by_the_older_evaluation_is_scored_again_on_resume(small_cor
 def test_without_kept_best_weights_the_old_best_moves_by_the_measured_difference(
     small_corpus: Corpus, tiny, tmp_path
 ) -> None:
-    import torch
 
     from charrnn_tui.events import Notice
 
     train(small_corpus, tiny(steps=40, eval_interval=20, keep_best=False), tmp_path / "run")
-    path = tmp_path / "run" / "checkpoint.pt"
-    payload = torch.load(path, weights_only=True)
-    del payload["evaluation"]
-    payload["best_val_loss"] += 0.5  # read high, as the older evaluation's did
-    payload["last_val_loss"] += 0.5
-    checkpoint.save(path, {k: v for k, v in payload.items() if k not in ("format", "version")})
+    payload = as_saved_by_the_older_evaluation(tmp_path / "run" / "checkpoint.pt")
     result, events = train(small_corpus, tiny(steps=41, eval_interval=1000), tmp_path / "run", resume=True)
     notes = [e.message for e in of(events, Notice) if "scored again" in e.message]
     assert len(notes) == 1 and "not kept" in notes[0]
