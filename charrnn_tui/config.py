@@ -279,9 +279,10 @@ def preset_name(config: TrainConfig) -> str:
 
 
 # What the fast preset trains per second on a 2-core laptop CPU (2x256 LSTM, bf16 where the CPU has it): the
-# yardstick that turns a time budget into epochs before any step has run. Measured on the reference machine,
-# quiet: 41,700 chars/s without weight drop, 37,000 with it (docs/quality.md, round 4). A faster machine reads
-# the text more often than planned, and a slower one less; the sizing is meant to be right within a factor of 2.
+# yardstick that turns a time budget into epochs until this machine's own rate is known (charrnn_tui/rates.py
+# keeps the rate each run measured, per machine and model shape; a run that meets another rate re-sizes once).
+# Measured on the reference machine (AVX-512 BF16), quiet: 41,700 chars/s without weight drop, 37,000 with it
+# (docs/quality.md, round 4); an AVX2-only AMD Zen 2 trains at about half of it.
 NOMINAL_CHARS_PER_S = 40_000
 # The settings fit_to_corpus sizes; the others stay the preset's.
 FITTED_FIELDS = ("dropout", "weight_drop", "batch_size", "eval_interval", "adam_beta2")
@@ -291,33 +292,38 @@ FITTED_FIELDS = ("dropout", "weight_drop", "batch_size", "eval_interval", "adam_
 # 0.999, lower on each of 4 seeds; at 740 steps 0.002 below (3 seeds); at 2000 steps (180 s) 0.002 above.
 SHORT_RUN_STEPS = 1000
 SHORT_RUN_ADAM_BETA2 = 0.99
-# What an evaluation of the fast preset reads per second (validation characters, forward only, fp32): measured on
-# the reference machine, 97,000 on all the plays' 200,000 capped characters and 72,000 on Hamlet's 17,635
-# (docs/quality.md, round 7). With it the sizing keeps evaluation to at most EVAL_SHARE of a run's time: every
-# 100 steps, a 60 s run on all the plays spent 14 s of its budget evaluating.
-NOMINAL_EVAL_CHARS_PER_S = 80_000
+# How much faster an evaluation of the fast preset reads characters than training does (forward only, fp32):
+# measured on the reference machine, 97,000 chars/s on all the plays' 200,000 capped characters and 72,000 on
+# Hamlet's 17,635 (docs/quality.md, round 7), against about 40,000 in training. With it the sizing keeps
+# evaluation to at most EVAL_SHARE of a run's time: every 100 steps, a 60 s run on all the plays spent 14 s of its
+# budget evaluating.
+EVAL_RATE_RATIO = 2.0
+NOMINAL_EVAL_CHARS_PER_S = NOMINAL_CHARS_PER_S * EVAL_RATE_RATIO
 EVAL_SHARE = 0.1
 
 
-def planned_steps(config: TrainConfig) -> float:
-    """How many steps a run with these settings makes: exact for a step budget, through NOMINAL_CHARS_PER_S for a
-    time budget (the smaller of the two when both are set, infinity when neither is)."""
+def planned_steps(config: TrainConfig, chars_per_s: float = NOMINAL_CHARS_PER_S) -> float:
+    """How many steps a run with these settings makes: exact for a step budget, through `chars_per_s` (training
+    characters a second) for a time budget (the smaller of the two when both are set, infinity when neither is)."""
     budgets = []
     if config.steps:
         budgets.append(float(config.steps))
     if config.max_seconds:
-        budgets.append(config.max_seconds * NOMINAL_CHARS_PER_S / (config.batch_size * config.seq_len))
+        budgets.append(config.max_seconds * chars_per_s / (config.batch_size * config.seq_len))
     return min(budgets) if budgets else math.inf
 
 
-def planned_epochs(config: TrainConfig, train_chars: int) -> float:
+def planned_epochs(config: TrainConfig, train_chars: int, chars_per_s: float = NOMINAL_CHARS_PER_S) -> float:
     """How many times a run with these settings reads a training text of `train_chars` characters
-    (`planned_steps` of batch_size x seq_len characters each)."""
-    return planned_steps(config) * config.batch_size * config.seq_len / max(1, train_chars)
+    (`planned_steps` of batch_size x seq_len characters each, at `chars_per_s`)."""
+    return planned_steps(config, chars_per_s) * config.batch_size * config.seq_len / max(1, train_chars)
 
 
-def fit_to_corpus(config: TrainConfig, train_chars: int, keep: Collection[str] = ()) -> TrainConfig:
-    """The default preset sized for a corpus of `train_chars` training characters and the run's budget.
+def fit_to_corpus(
+    config: TrainConfig, train_chars: int, keep: Collection[str] = (), chars_per_s: float = NOMINAL_CHARS_PER_S
+) -> TrainConfig:
+    """The default preset sized for a corpus of `train_chars` training characters and the run's budget, for a
+    machine that trains `chars_per_s` characters a second.
 
     - dropout and weight drop grow with the epochs the budget allows (`planned_epochs`): a run that reads the
       text a few times is limited by how fast it learns, one that reads it dozens of times by overfitting
@@ -335,19 +341,19 @@ def fit_to_corpus(config: TrainConfig, train_chars: int, keep: Collection[str] =
     fitted = config
     if "batch_size" not in keep and config.batch_size * config.seq_len * 16 > train_chars:
         fitted = fitted.with_overrides(batch_size=max(4, min(config.batch_size, train_chars // (16 * config.seq_len))))
-    epochs = planned_epochs(fitted, train_chars)
+    epochs = planned_epochs(fitted, train_chars, chars_per_s)
     for field, value in zip(("dropout", "weight_drop"), _regularisation_for(epochs), strict=True):
         if field not in keep:
             fitted = fitted.with_overrides(**{field: value})
+    planned = planned_steps(fitted, chars_per_s)
     if "eval_interval" not in keep:
         steps_per_epoch = train_chars / (fitted.batch_size * fitted.seq_len)
         by_epochs = min(config.eval_interval, max(10, 10 * round(steps_per_epoch / 5)))
         interval = max(by_epochs, eval_interval_for_cost(fitted, train_chars))
-        planned = planned_steps(fitted)
         if math.isfinite(planned):  # ... but a short run still draws its validation curve: 3 points at least
             interval = min(interval, max(10, 10 * math.floor(planned / 30)))
         fitted = fitted.with_overrides(eval_interval=interval)
-    if "adam_beta2" not in keep and planned_steps(fitted) <= SHORT_RUN_STEPS:
+    if "adam_beta2" not in keep and planned <= SHORT_RUN_STEPS:
         fitted = fitted.with_overrides(adam_beta2=min(config.adam_beta2, SHORT_RUN_ADAM_BETA2))
     return fitted
 
@@ -355,14 +361,14 @@ def fit_to_corpus(config: TrainConfig, train_chars: int, keep: Collection[str] =
 def eval_interval_for_cost(config: TrainConfig, train_chars: int) -> int:
     """The fewest steps between evaluations (a multiple of 10) that keep evaluating to at most EVAL_SHARE of
     the run's time, for a text of `train_chars` training characters: an evaluation reads the validation split
-    (val_fraction of the text, at most eval_max_chars) at NOMINAL_EVAL_CHARS_PER_S, a step batch_size x seq_len
-    characters at NOMINAL_CHARS_PER_S. 290 for all the plays with the fast preset, 30 for Hamlet."""
+    (val_fraction of the text, at most eval_max_chars) EVAL_RATE_RATIO times as fast as a step trains on its
+    batch_size x seq_len characters, whatever the machine's rate. 290 for all the plays with the fast preset, 30
+    for Hamlet."""
     val_chars = train_chars * config.val_fraction / (1 - config.val_fraction)
     if config.eval_max_chars:
         val_chars = min(val_chars, config.eval_max_chars)
-    eval_s = val_chars / NOMINAL_EVAL_CHARS_PER_S
-    step_s = config.batch_size * config.seq_len / NOMINAL_CHARS_PER_S
-    return max(10, 10 * math.ceil(eval_s * (1 - EVAL_SHARE) / EVAL_SHARE / step_s / 10))
+    eval_in_steps = val_chars / EVAL_RATE_RATIO / (config.batch_size * config.seq_len)
+    return max(10, 10 * math.ceil(eval_in_steps * (1 - EVAL_SHARE) / EVAL_SHARE / 10))
 
 
 # (epochs, locked dropout, weight drop), log-linear in between: measured on Hamlet at equal steps with lr 3e-2,

@@ -31,6 +31,14 @@ def is_main_process() -> bool:
         return True  # from_environment will refuse it with a message; until then, speak
 
 
+def world_size() -> int:
+    """How many ranks torchrun launched (1 without it), readable before the process group exists."""
+    try:
+        return max(1, int(os.environ.get("WORLD_SIZE") or 1))
+    except ValueError:
+        return 1  # from_environment refuses it with a message
+
+
 class DistContext:
     def __init__(self, rank: int = 0, world_size: int = 1, local_rank: int = 0, backend: str | None = None) -> None:
         self.rank, self.world_size, self.local_rank, self.backend = rank, world_size, local_rank, backend

@@ -7,7 +7,7 @@ import os
 import shlex
 from pathlib import Path
 
-from charrnn_tui.config import TrainConfig
+from charrnn_tui.config import TrainConfig, planned_epochs
 from charrnn_tui.runfolder import display_path
 
 LN2 = math.log(2)
@@ -73,6 +73,20 @@ def fmt_epochs(epochs: float) -> str:
         return "no budget"
     n = f"{epochs:.0f}" if epochs >= 1.5 else f"{epochs:.1f}" if epochs >= 0.1 else f"{epochs:.2g}"
     return f"about {n} epochs"
+
+
+def fmt_sized(config: TrainConfig, train_chars: int, chars_per_s: float, measured: bool) -> str:
+    """What the default preset's sizing (config.fit_to_corpus) chose for `config`, and from what: the text's size
+    and the training rate it planned with, measured on this machine or nominal. For the CLI's line before training,
+    and the note of a run that re-sized."""
+    epochs = planned_epochs(config, train_chars, chars_per_s)
+    reads = "no budget, so as for the longest runs" if math.isinf(epochs) else f"{fmt_epochs(epochs)} in the budget"
+    rate = "measured on this machine" if measured else "nominal: not yet measured on this machine"
+    return (
+        f"sized for {train_chars:,} training characters at {chars_per_s:,.0f} chars/s ({rate}), {reads}: dropout "
+        f"{config.dropout:g}, weight drop {config.weight_drop:g}, batch {config.batch_size}, evaluation every "
+        f"{config.eval_interval} steps, Adam beta2 {config.adam_beta2:g}"
+    )
 
 
 def fmt_chars(n: int) -> str:

@@ -10,9 +10,6 @@ import time
 
 from charrnn_tui.config import (
     DEFAULT_PRESET,
-    TrainConfig,
-    fit_to_corpus,
-    planned_epochs,
     preset,
 )
 from charrnn_tui.corpus import builtin_plays, load_corpus
@@ -31,12 +28,13 @@ from charrnn_tui.events import (
 from charrnn_tui.formatting import (
     LN2,
     fmt_duration,
-    fmt_epochs,
+    fmt_sized,
     fmt_thread_count,
     fmt_why_ended,
     generate_command,
     resume_command,
 )
+from charrnn_tui.rates import Sizing
 from charrnn_tui.requests import BaselineRequest, GenerateRequest, TrainRequest
 from charrnn_tui.safetext import TextOut, write_line
 from charrnn_tui.sampling import MAX_SAMPLES, GenerationSettings, default_prime
@@ -155,17 +153,6 @@ def summary(result: Finished) -> str:
     )
 
 
-def fitted_line(config: TrainConfig, train_chars: int) -> str:
-    """What fit_to_corpus chose, and why, for the line before training starts."""
-    epochs = planned_epochs(config, train_chars)
-    reads = "no budget, so as for the longest runs" if math.isinf(epochs) else f"{fmt_epochs(epochs)} in the budget"
-    return (
-        f"sized for {train_chars:,} training characters, {reads}: dropout "
-        f"{config.dropout:g}, weight drop {config.weight_drop:g}, batch {config.batch_size}, evaluation every "
-        f"{config.eval_interval} steps, Adam beta2 {config.adam_beta2:g}"
-    )
-
-
 def train(req: TrainRequest) -> int:
     from charrnn_tui.paths import runs_dir
     from charrnn_tui.resume import corpus_for_run
@@ -178,20 +165,24 @@ def train(req: TrainRequest) -> int:
         corpus = corpus_for_run(req.run_dir, req.corpus, req.encoding)
     else:
         corpus = load_corpus(req.corpus, req.encoding or "utf-8")
-    fitted = None
+    sizing = None
     train_chars = corpus.split_sizes(config.val_fraction)[0]
-    if not req.resume and (req.preset or DEFAULT_PRESET) == DEFAULT_PRESET:
-        fitted = config = fit_to_corpus(config, train_chars, keep=req.overrides)
-    from charrnn_tui.distributed import is_main_process
-    from charrnn_tui.trainer import Trainer
+    from charrnn_tui.distributed import is_main_process, world_size
+    from charrnn_tui.trainer import Trainer, resolve_device
 
+    if not req.resume and (req.preset or DEFAULT_PRESET) == DEFAULT_PRESET:
+        # Sized with the rate this machine measured for the shape (rates.py), else a nominal one; the run
+        # re-sizes once if the rate it meets is far from the plan's.
+        device = resolve_device(config.device).type
+        sizing = Sizing.for_machine(config, train_chars, req.overrides, device, world_size())
+        config = sizing.config()
     main = is_main_process()
     run_dir = req.run_dir
     if run_dir is None:
         run_dir = create_run_dir(runs_dir(), corpus.name) if main else None
     printer = ProgressPrinter()
-    if fitted is not None and main:
-        printer.print(fitted_line(fitted, train_chars))
+    if sizing is not None and main:
+        printer.print(fmt_sized(config, train_chars, sizing.chars_per_s, sizing.measured))
     if req.ignored_on_resume:
         printer.print(
             f"note: {', '.join(req.ignored_on_resume)} ignored: a resumed run keeps its own settings", err=True
@@ -199,7 +190,9 @@ def train(req: TrainRequest) -> int:
     if main and req.overrides.get("patience") and not config.keep_best:
         # The early stop ends a run on its best weights; without keeping them there is nothing to end on.
         printer.print("note: --patience is ignored without --keep-best: the run trains its whole budget", err=True)
-    trainer = Trainer(corpus, config, run_dir, printer, resume=req.resume, resume_overrides=req.overrides)
+    trainer = Trainer(
+        corpus, config, run_dir, printer, resume=req.resume, resume_overrides=req.overrides, sizing=sizing
+    )
     signals = []
     # Under torchrun a rank can get the same signal twice (from a scheduler and from the launcher passing it
     # on); the launcher escalates to SIGKILL itself after its --shutdown-timeout.

@@ -117,6 +117,13 @@ class CharRNN(nn.Module):
             return F.dropout(out, self.dropout, training=True)
         return locked_dropout(out, self.dropout)
 
+    def set_regularisation(self, dropout: float, weight_drop: float) -> None:
+        """Change the dropout between layers and the weight drop of a built model (a run that re-sizes itself),
+        as if it had been built with them; both are probabilities in [0, 1)."""
+        self.dropout, self.weight_drop = dropout, weight_drop
+        self.drop.p = dropout
+        self.rnn.dropout = dropout if self.n_layers > 1 else 0.0
+
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
 

@@ -23,6 +23,8 @@ class RunClock:
         self._paused = 0.0
         self.agreed = 0.0
         self.step_time: float | None = None  # moving average of a step's seconds
+        self.steps_timed = 0  # this session's steps, and the seconds they took (evaluations and saves excluded)
+        self.seconds_in_steps = 0.0
         self.eval_seconds: float | None = None  # the last evaluation's cost, kept in hand so the budget holds
         self.save_seconds = 0.0  # likewise the last checkpoint's
 
@@ -40,6 +42,8 @@ class RunClock:
         self._paused += seconds
 
     def record_step(self, seconds: float) -> None:
+        self.steps_timed += 1
+        self.seconds_in_steps += seconds
         self.step_time = seconds if self.step_time is None else 0.9 * self.step_time + 0.1 * seconds
 
     def eval_cost(self, eval_chars: int, chars_per_step: int) -> float:

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from charrnn_tui import checkpoint, distributed, runfolder
+from charrnn_tui import checkpoint, distributed, rates, runfolder
 from charrnn_tui.batches import make_batches
 from charrnn_tui.best_weights import BestWeights
 from charrnn_tui.config import RESUME_OVERRIDABLE, TrainConfig
@@ -43,6 +43,7 @@ from charrnn_tui.events import (
     ThreadsChanged,
     Unpaused,
 )
+from charrnn_tui.formatting import fmt_sized
 from charrnn_tui.lr_schedule import learning_rate
 from charrnn_tui.memory_bounds import check_step_logits
 from charrnn_tui.metrics import IntervalMeter
@@ -83,9 +84,12 @@ class Trainer:
         resume: bool = False,
         resume_overrides: dict[str, Any] | None = None,
         control: TrainingControl | None = None,
+        sizing: rates.Sizing | None = None,
     ) -> None:
         """With `resume`, the run keeps its checkpoint's settings except the RESUME_OVERRIDABLE ones:
-        those named in `resume_overrides` when it is given (what a user typed), else `config`'s."""
+        those named in `resume_overrides` when it is given (what a user typed), else `config`'s. `sizing`: how
+        `config` was sized (the default preset, rates.Sizing); a new run with it measures its rate once and, when
+        that is far from the plan's, re-sizes its regularisation, evaluation interval and Adam beta2."""
         self.corpus = corpus
         self.config = config
         self.run_dir = Path(run_dir) if run_dir else None
@@ -108,6 +112,8 @@ class Trainer:
         self._recovered = False  # the folder was made again: save the weights in memory at once
         self._is_main, self._rank = True, 0
         self._threads, self._fixed_threads = ThreadChooser(()), None  # set for the device when the run starts
+        self.sizing = sizing
+        self._rate_check: rates.RateCheck | None = None  # a sized new run's one look at its rate
 
     @property
     def step(self) -> int:
@@ -272,6 +278,8 @@ class Trainer:
         return torch.autocast(device.type, dtype=self._autocast)
 
     def _after_step(self, s: TrainingState, ctx: distributed.DistContext) -> None:
+        if self._rate_check is not None:
+            self._resize_if_off_plan(s, ctx)
         cfg = s.config
         last_step = bool(cfg.steps) and s.step >= cfg.steps
         val = self._evaluate(s) if ctx.is_main and (s.step % cfg.eval_interval == 0 or last_step) else None
@@ -284,7 +292,36 @@ class Trainer:
         elif cfg.checkpoint_seconds and time.perf_counter() - self._last_save >= cfg.checkpoint_seconds:
             self._save(s, "timer")
 
+    def _resize_if_off_plan(self, s: TrainingState, ctx: distributed.DistContext) -> None:
+        """Once, RESIZE_AT_SHARE into a sized run: when the rate it trains at is more than RESIZE_FACTOR away from
+        the plan's, size the settings that depend on it again (not the batch, which depends on the text only). All
+        ranks decide at the same step (the agreed clock) on the same figure (their mean)."""
+        seconds = self._rate_check.seconds_per_step(s.clock.agreed, s.clock.steps_timed, s.clock.seconds_in_steps)
+        if seconds is None:
+            return
+        self._rate_check = None
+        rate = self._chars_per_step / ctx.mean(seconds)
+        resized = self.sizing.resized(rate)
+        if resized is None:
+            return
+        fitted = resized.config()
+        changes = {f: getattr(fitted, f) for f in ("dropout", "weight_drop", "eval_interval", "adam_beta2")}
+        s.config = s.config.with_overrides(**changes)
+        for model in {id(s.model): s.model, id(s.eval_model): s.eval_model}.values():
+            model.set_regularisation(s.config.dropout, s.config.weight_drop)
+        for group in s.optimizer.param_groups:
+            group["betas"] = (group["betas"][0], s.config.adam_beta2)
+        planned, self.sizing = self.sizing.chars_per_s, resized
+        self._emit(Notice(s.step, (
+            f"this machine trains at {rate:,.0f} chars/s, not the {planned:,.0f} the run was planned "
+            f"for: re-{fmt_sized(s.config, self._train_chars, rate, True)}"
+        )))  # fmt: skip
+
     def _finish(self, s: TrainingState, ctx: distributed.DistContext, reason: str) -> Finished:
+        if ctx.is_main and self.run_dir is not None and s.clock.seconds_in_steps > 0:
+            # What this machine trains this shape at, for the next run's plan (rates.py)
+            rate = self._chars_per_step * s.clock.steps_timed / s.clock.seconds_in_steps
+            rates.record_rate(s.config, rate, s.device.type, ctx.world_size)
         if ctx.is_main:
             if self._last_eval_step != s.step:
                 val = self._evaluate(s)
@@ -400,6 +437,8 @@ class Trainer:
         self._last_eval_step = s.step if ckpt is not None else -1
         self._saved_step = s.step if ckpt is not None else -1
         self._last_save = time.perf_counter()
+        at = self.sizing.resize_at() if self.sizing is not None and ckpt is None else None
+        self._rate_check = rates.RateCheck(at) if at is not None else None
         self._state, self._model, self.vocab = s, s.eval_model, vocab
         return s
 

@@ -59,6 +59,24 @@ def test_planned_epochs_is_exact_for_steps_and_nominal_for_seconds() -> None:
     assert planned_epochs(FAST.with_overrides(max_seconds=60), 180_000) == 60 * NOMINAL_CHARS_PER_S / 180_000
     assert planned_epochs(FAST.with_overrides(steps=1, max_seconds=60), 3_200) == 1.0  # the budget met first
     assert planned_epochs(FAST.with_overrides(steps=0, max_seconds=0), 3_200) == float("inf")
+    # ... at the rate given: a machine at half the nominal rate reads the text half as often in the same time
+    assert planned_epochs(FAST.with_overrides(max_seconds=60), 180_000, 20_000) == 60 * 20_000 / 180_000
+    assert planned_epochs(FAST.with_overrides(steps=100, max_seconds=0), 32_000, 20_000) == 10.0
+
+
+def test_the_sizing_follows_the_rate_of_the_machine() -> None:
+    # An AVX2-only Zen 2 trains Hamlet at about 19,500 chars/s: its 60 s reads the text about 7 times, not 15.
+    slow, nominal = (fit_to_corpus(FAST.with_overrides(max_seconds=60), HAMLET_TRAIN, chars_per_s=r)
+                     for r in (19_500, NOMINAL_CHARS_PER_S))  # fmt: skip
+    assert (slow.dropout, slow.weight_drop) < (nominal.dropout, nominal.weight_drop)
+    assert (nominal.dropout, nominal.weight_drop) == (0.2, 0.1)
+    fast = fit_to_corpus(FAST.with_overrides(max_seconds=60), HAMLET_TRAIN, chars_per_s=64_000)
+    assert fast.dropout > nominal.dropout
+    # 60 s at 64,000 chars/s plans 1,200 steps: a long run's beta2
+    assert (nominal.adam_beta2, fast.adam_beta2) == (SHORT_RUN_ADAM_BETA2, 0.999)
+    # The evaluation's share of a step does not depend on the rate, so neither does a big text's interval.
+    assert {fit_to_corpus(FAST.with_overrides(max_seconds=600), ALL_PLAYS_TRAIN, chars_per_s=r).eval_interval
+            for r in (10_000, 40_000, 160_000)} == {290}  # fmt: skip
 
 
 def test_the_default_is_sized_by_the_epochs_its_budget_allows() -> None:
@@ -228,8 +246,10 @@ def test_generation_settings_share_one_rule() -> None:
 
 
 def test_the_planned_epochs_read_as_words_at_every_size() -> None:
-    from charrnn_tui.formatting import fmt_epochs
-    from charrnn_tui.headless import fitted_line
+    from charrnn_tui.formatting import fmt_epochs, fmt_sized
+
+    def fitted_line(config: TrainConfig, train_chars: int) -> str:
+        return fmt_sized(config, train_chars, NOMINAL_CHARS_PER_S, measured=False)
 
     assert [fmt_epochs(e) for e in (45.4, 1.5, 1.2, 0.1, 0.02, 0.004)] == [
         "about 45 epochs", "about 2 epochs", "about 1.2 epochs", "about 0.1 epochs", "about 0.02 epochs",
@@ -238,7 +258,8 @@ def test_the_planned_epochs_read_as_words_at_every_size() -> None:
     assert fmt_epochs(float("inf")) == "no budget"  # neither steps nor seconds: not "about inf epochs"
     unbounded = fit_to_corpus(FAST.with_overrides(steps=0, max_seconds=0), HAMLET_TRAIN)
     assert fitted_line(unbounded, HAMLET_TRAIN).startswith(
-        "sized for 158,715 training characters, no budget, so as for the longest runs: dropout 0.5, weight drop 0.4"
+        "sized for 158,715 training characters at 40,000 chars/s (nominal: not yet measured on this machine), no "
+        "budget, so as for the longest runs: dropout 0.5, weight drop 0.4"
     )
     one_step = fit_to_corpus(FAST.with_overrides(steps=1, max_seconds=180), HAMLET_TRAIN)
     assert "about 0.02 epochs in the budget" in fitted_line(one_step, HAMLET_TRAIN)

@@ -20,6 +20,7 @@ from charrnn_tui.corpus import Corpus
 from charrnn_tui.errors import CharRNNError
 from charrnn_tui.events import Failed, Finished
 from charrnn_tui.paths import runs_dir
+from charrnn_tui.rates import Sizing
 from charrnn_tui.requests import AppRequest
 from charrnn_tui.resume import missing_corpus
 from charrnn_tui.runfolder import RunSummary, create_run_dir, display_path, summarize
@@ -107,6 +108,7 @@ class CharRNNApp(App):
         resume: bool = False,
         scripted: bool = False,
         corpus_name: str = "",
+        sizing: Sizing | None = None,
     ) -> TrainingSession | None:
         """Open the training screen on a new run. `scripted` starts no trainer: a test feeds the session
         events through `session.on_event`, exactly as the trainer's thread would."""
@@ -120,7 +122,9 @@ class CharRNNApp(App):
             except CharRNNError as e:
                 self.notify(str(e), title="cannot start", severity="error", timeout=10)
                 return None
-        session = TrainingSession(corpus, config, run_dir, self.post_message, resume=resume, corpus_name=name)
+        session = TrainingSession(
+            corpus, config, run_dir, self.post_message, resume=resume, corpus_name=name, sizing=sizing
+        )
         self.session = session
         self.push_screen(TrainingScreen(session))
         if not scripted:
@@ -153,7 +157,7 @@ class CharRNNApp(App):
 
     @on(CorpusScreen.TrainRequested)
     def _train_requested(self, message: CorpusScreen.TrainRequested) -> None:
-        self.start_training(message.corpus, message.config)
+        self.start_training(message.corpus, message.config, sizing=message.sizing)
 
     @on(CorpusScreen.ContinueRequested)
     def _continue_requested(self, message: CorpusScreen.ContinueRequested) -> None:

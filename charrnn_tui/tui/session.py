@@ -32,6 +32,7 @@ from charrnn_tui.events import (
     Step,
     Unpaused,
 )
+from charrnn_tui.rates import Sizing
 from charrnn_tui.tui.messages import TrainerEvent
 
 # Step and Sample messages only wake the UI (the state is recorded here), so a few a second are enough;
@@ -49,6 +50,7 @@ class TrainingSession:
         post: Callable[[Message], object],
         resume: bool = False,
         corpus_name: str = "",
+        sizing: Sizing | None = None,
     ) -> None:
         """`corpus` is a loaded Corpus, or for a saved run the spec the user pointed to (None: the one its
         record names), loaded in the worker (a file can be large)."""
@@ -56,6 +58,7 @@ class TrainingSession:
         self.corpus_spec = corpus.name if isinstance(corpus, Corpus) else corpus
         self.corpus_name = corpus.name if isinstance(corpus, Corpus) else corpus_name or Path(corpus or "?").stem
         self.config = config
+        self.sizing = sizing  # how the default preset sized `config` (the run may re-size itself)
         self.run_dir = run_dir
         self.resume = resume
         self._post = post
@@ -89,7 +92,13 @@ class TrainingSession:
         from charrnn_tui.trainer import Trainer
 
         trainer = Trainer(
-            self.corpus, self.config, self.run_dir, on_event=self.on_event, resume=self.resume, control=self.control
+            self.corpus,
+            self.config,
+            self.run_dir,
+            on_event=self.on_event,
+            resume=self.resume,
+            control=self.control,
+            sizing=self.sizing,
         )
         self.trainer = trainer
         result = trainer.run()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from rich.text import Text
@@ -18,16 +19,17 @@ from textual.worker import get_current_worker
 from charrnn_tui.config import (
     DEFAULT_PRESET,
     FITTED_FIELDS,
+    NOMINAL_CHARS_PER_S,
     PRESET_HELP,
     PRESETS,
     TrainConfig,
-    fit_to_corpus,
     planned_epochs,
 )
 from charrnn_tui.corpus import DEFAULT_CORPUS, BuiltinPlay, Corpus, builtin_plays, load_corpus, load_file
 from charrnn_tui.errors import CharRNNError
 from charrnn_tui.formatting import fmt_budget, fmt_epochs, generate_command, shown_path
 from charrnn_tui.paths import runs_dir
+from charrnn_tui.rates import Sizing
 from charrnn_tui.runfolder import RunSummary, list_runs
 from charrnn_tui.safetext import escape, one_line
 from charrnn_tui.tui.messages import CorpusLoaded
@@ -55,11 +57,11 @@ class CorpusScreen(Screen):
     """Posts what the user asks for; the app, which owns the training run, acts on it."""
 
     class TrainRequested(Message):
-        """Train a new run on `corpus` with `config`."""
+        """Train a new run on `corpus` with `config`, sized by `sizing` (the default preset) or not (None)."""
 
-        def __init__(self, corpus: Corpus, config: TrainConfig) -> None:
+        def __init__(self, corpus: Corpus, config: TrainConfig, sizing: Sizing | None = None) -> None:
             super().__init__()
-            self.corpus, self.config = corpus, config
+            self.corpus, self.config, self.sizing = corpus, config, sizing
 
     class ContinueRequested(Message):
         """Train the saved run `run` further."""
@@ -134,6 +136,7 @@ class CorpusScreen(Screen):
         # field whose value differs from it was typed by the user (`_typed`), and later sizing leaves it alone.
         self._sized: dict[str, object] = {}
         self._typed: set[str] = set()
+        self._sizing: Sizing | None = None  # how the form was last sized, handed to the run (it may re-size)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -319,7 +322,8 @@ class CorpusScreen(Screen):
         help_text = PRESET_HELP[self.preset_name]
         if self._sized and self.corpus is not None:
             config = self._config_or_preset()
-            epochs = fmt_epochs(planned_epochs(config, self.corpus.split_sizes(config.val_fraction)[0]))
+            rate = self._sizing.chars_per_s if self._sizing is not None else NOMINAL_CHARS_PER_S
+            epochs = fmt_epochs(planned_epochs(config, self.corpus.split_sizes(config.val_fraction)[0], rate))
             help_text += f" (this corpus: {epochs})"
         self.query_one("#preset-help", Static).update(Text(help_text, style="dim"))
 
@@ -341,10 +345,23 @@ class CorpusScreen(Screen):
         # ever lowers the batch (a small text's 5 streams would stay for a play that wants 32).
         preset = self._preset()
         form = form.with_overrides(**{f: getattr(preset, f) for f in FITTED_FIELDS if f not in keep})
-        sized = fit_to_corpus(form, self.corpus.split_sizes(form.val_fraction)[0], keep=keep)
+        # With the rate this machine measured for the shape (rates.py): the epochs shown are the ones it will read
+        self._sizing = Sizing.for_machine(form, self.corpus.split_sizes(form.val_fraction)[0], keep)
+        sized = self._sizing.config()
         self._sized = {f: getattr(sized, f) for f in FITTED_FIELDS if f not in keep}
         self.query_one(SettingsForm).load(sized)
         self._show_preset_help()
+
+    def _sizing_of(self, config: TrainConfig) -> Sizing | None:
+        """The sizing behind `config`, when the form still holds what it sized (a setting typed since then that
+        the sizing does not choose goes into its base)."""
+        if self.preset_name != DEFAULT_PRESET or self._sizing is None:
+            return None
+        base = config.with_overrides(**{f: getattr(self._sizing.base, f) for f in FITTED_FIELDS})
+        sizing = replace(self._sizing, base=base, keep=frozenset(self._user_set(config)))
+        if sizing.config() != config:
+            return None  # sized fields typed over since: the run keeps the form's values as they are
+        return sizing
 
     def _preset(self) -> TrainConfig:
         """The chosen preset with the command line's settings (e.g. --eval-interval) on top."""
@@ -399,7 +416,7 @@ class CorpusScreen(Screen):
         except CharRNNError as e:
             self.notify(str(e), title="cannot start", severity="error")
             return
-        self.post_message(self.TrainRequested(self.corpus, config))
+        self.post_message(self.TrainRequested(self.corpus, config, self._sizing_of(config)))
 
     # ---- saved runs ------------------------------------------------------------------------------
     def refresh_runs(self) -> None:
