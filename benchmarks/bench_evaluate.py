@@ -21,10 +21,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from charrnn_tui import evaluate as evaluation
-from charrnn_tui.checkpoint import load_model
-from charrnn_tui.corpus import load_corpus
-from charrnn_tui.runfolder import read_config
+from charrnn_tui.model.checkpoint import load_model
+from charrnn_tui.runs.records import read_config
+from charrnn_tui.scoring import evaluate as evaluation
+from charrnn_tui.text.corpus import load_corpus
 
 CPU = torch.device("cpu")
 

@@ -26,12 +26,12 @@ from pathlib import Path
 
 import torch
 
-import charrnn_tui.generate as generate_module
-from charrnn_tui.checkpoint import load_model
-from charrnn_tui.corpus import load_corpus
-from charrnn_tui.generate import Generator, Token
-from charrnn_tui.model import CharRNN
-from charrnn_tui.vocab import Vocab
+import charrnn_tui.generation.generator as generate_module
+from charrnn_tui.generation.generator import Generator, Token
+from charrnn_tui.model.charrnn import CharRNN
+from charrnn_tui.model.checkpoint import load_model
+from charrnn_tui.text.corpus import load_corpus
+from charrnn_tui.text.vocab import Vocab
 
 PRIME = "HAMLET.\n"
 

@@ -31,10 +31,10 @@ from pathlib import Path
 
 import torch
 
-from charrnn_tui.corpus import load_corpus
-from charrnn_tui.generate import Generator
-from charrnn_tui.model import CharRNN
-from charrnn_tui.vocab import Vocab
+from charrnn_tui.generation.generator import Generator
+from charrnn_tui.model.charrnn import CharRNN
+from charrnn_tui.text.corpus import load_corpus
+from charrnn_tui.text.vocab import Vocab
 
 LENGTHS = (10_000, 1_000_000)
 BEFORE = "58de9f6"  # the commit before rows, bounded text and chunked evaluation
@@ -139,8 +139,8 @@ def peak_rss_mb(cmd: list[str], env: dict) -> float:
 
 EVAL_CODE = """
 import resource, torch
-from charrnn_tui.model import CharRNN
-from charrnn_tui.trainer import evaluate
+from charrnn_tui.model.charrnn import CharRNN
+from charrnn_tui.training.trainer import evaluate
 torch.manual_seed(0)
 model = CharRNN(20_000, "lstm", 2, 256, 64)
 data = torch.randint(0, 20_000, (200_000,))

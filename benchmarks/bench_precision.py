@@ -12,7 +12,8 @@ Curve: one Trainer run per precision of `--curve-steps` steps from the same seed
 for both): the training loss averaged over blocks of 50 steps, and the validation loss at the end.
 
 Threads (`--threads`): the Trainer in the preset's own precision pinned to 1 and to 2 intra-op threads
-(OMP_NUM_THREADS set, so the trainer's chooser stands aside) and choosing for itself (charrnn_tui/threads.py),
+(OMP_NUM_THREADS set, so the trainer's chooser stands aside) and choosing for itself
+(charrnn_tui/training/cpu_threads.py),
 the order reversed every repeat; `--busy` adds a process spinning on one core throughout, `--neighbour` during
 the middle third of the timed steps only.
 
@@ -38,11 +39,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from charrnn_tui.config import DEFAULT_PRESET, PRESETS, TrainConfig, fit_to_corpus
-from charrnn_tui.corpus import load_corpus
-from charrnn_tui.events import Finished, Logged, Step
-from charrnn_tui.trainer import Trainer
-from charrnn_tui.vocab import Vocab
+from charrnn_tui.core.config import DEFAULT_PRESET, PRESETS, TrainConfig, fit_to_corpus
+from charrnn_tui.core.events import Finished, Logged, Step
+from charrnn_tui.text.corpus import load_corpus
+from charrnn_tui.text.vocab import Vocab
+from charrnn_tui.training.trainer import Trainer
 
 BLOCK = 50  # steps per block of the loss curve
 
@@ -187,7 +188,7 @@ class Neighbour:
 
 
 # The arms of the thread comparison: a pinned count (OMP_NUM_THREADS set, as a user pins it, so the trainer's
-# chooser stands aside) or the chooser (charrnn_tui/threads.py) starting from PyTorch's default count.
+# chooser stands aside) or the chooser (charrnn_tui/training/cpu_threads.py) starting from PyTorch's default count.
 THREAD_ARMS = ("1", "2", "auto")
 
 

@@ -1,6 +1,6 @@
 """The cost of a training step with Merity et al.'s regularisers against the fused nn.LSTM step.
 
-Locked dropout and weight drop run the layers one at a time (charrnn_tui/model.py); the default `dropout`
+Locked dropout and weight drop run the layers one at a time (charrnn_tui/model/charrnn.py); the default `dropout`
 runs inside the fused multi-layer nn.LSTM. Each variant: the default model's size (2x256 LSTM, embedding
 64, Hamlet's 64-character vocabulary), batch 32 x 100, bf16 autocast as the default precision picks on
 CPUs that have it (fp32 elsewhere), Adam; the median of 25 timed steps after 3 warm-up ones, 3 repeats
@@ -17,8 +17,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-from charrnn_tui.model import CharRNN
-from charrnn_tui.precision import cpu_has_bf16
+from charrnn_tui.model.charrnn import CharRNN
+from charrnn_tui.training.precision import cpu_has_bf16
 
 VOCAB = 64
 VARIANTS = {

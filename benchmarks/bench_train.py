@@ -26,11 +26,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from charrnn_tui.config import TUTORIAL
-from charrnn_tui.corpus import load_corpus
-from charrnn_tui.events import Step
-from charrnn_tui.trainer import Trainer
-from charrnn_tui.vocab import Vocab
+from charrnn_tui.core.config import TUTORIAL
+from charrnn_tui.core.events import Step
+from charrnn_tui.text.corpus import load_corpus
+from charrnn_tui.text.vocab import Vocab
+from charrnn_tui.training.trainer import Trainer
 
 CFG = TUTORIAL
 CHARS_PER_STEP = CFG.batch_size * CFG.seq_len

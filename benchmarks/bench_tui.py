@@ -90,7 +90,7 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=300)
     args = ap.parse_args()
 
-    from charrnn_tui.config import PRESETS
+    from charrnn_tui.core.config import PRESETS
 
     cfg = PRESETS[args.preset]
     chars_per_step = cfg.batch_size * cfg.seq_len

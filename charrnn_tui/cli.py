@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import IO, NoReturn
 
-from charrnn_tui.config import (
+from charrnn_tui.core.config import (
     CELLS,
     DEFAULT_PRESET,
     DEVICES,
@@ -19,8 +19,8 @@ from charrnn_tui.config import (
     SAMPLINGS,
     SCHEDULES,
 )
-from charrnn_tui.errors import CharRNNError
-from charrnn_tui.requests import (
+from charrnn_tui.core.errors import CharRNNError
+from charrnn_tui.core.requests import (
     AppRequest,
     BaselineRequest,
     GenerateRequest,
@@ -28,7 +28,7 @@ from charrnn_tui.requests import (
     Request,
     TrainRequest,
 )
-from charrnn_tui.safetext import configure_streams, encodable, escape, write_line
+from charrnn_tui.present.safetext import configure_streams, encodable, escape, write_line
 
 EPILOG = """\
 examples:
@@ -217,7 +217,7 @@ def to_request(args: argparse.Namespace) -> Request:
     run_dir = Path(args.run_dir) if args.run_dir else None
     overrides = config_overrides(args)
     if args.encoding is not None:
-        from charrnn_tui.corpus import check_encoding
+        from charrnn_tui.text.corpus import check_encoding
 
         check_encoding(args.encoding)  # the app would otherwise refuse every corpus with the same message
     if args.list_corpora:

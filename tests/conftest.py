@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from processes import run_all
+from helpers.processes import run_all
 
-from charrnn_tui.config import TINY, TrainConfig
-from charrnn_tui.corpus import Corpus, load_builtin
+from charrnn_tui.core.config import TINY, TrainConfig
+from charrnn_tui.text.corpus import Corpus, load_builtin
 
 # One intra-op thread in the test process, as the CLI subprocesses get (OMP_NUM_THREADS=1 below): the
 # suite's models are tiny, and on 2 shared cores two spinning OpenMP threads beside a subprocess or another

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 from textual import on, work
 from textual.app import App
@@ -15,22 +16,24 @@ from textual.binding import Binding
 from textual.widgets import Input
 from textual.worker import Worker, WorkerState
 
-from charrnn_tui.config import TrainConfig, continuation
-from charrnn_tui.corpus import Corpus
-from charrnn_tui.errors import CharRNNError
-from charrnn_tui.events import Failed, Finished
-from charrnn_tui.paths import runs_dir
-from charrnn_tui.rates import Sizing
-from charrnn_tui.requests import AppRequest
-from charrnn_tui.resume import missing_corpus
-from charrnn_tui.runfolder import RunSummary, create_run_dir, display_path, summarize
-from charrnn_tui.safetext import escape, one_line
+from charrnn_tui.core.config import TrainConfig, continuation
+from charrnn_tui.core.errors import CharRNNError
+from charrnn_tui.core.events import Failed, Finished
+from charrnn_tui.core.paths import runs_dir
+from charrnn_tui.core.requests import AppRequest
+from charrnn_tui.present.safetext import display_path, escape, one_line
+from charrnn_tui.runs.corpus_of_run import missing_corpus
+from charrnn_tui.runs.folder import create_run_dir
+from charrnn_tui.runs.listing import RunSummary, summarize
+from charrnn_tui.text.corpus import Corpus
+from charrnn_tui.training.rates import Sizing
 from charrnn_tui.tui.messages import InspectionLoaded, ModelLoaded, TrainerEvent
 from charrnn_tui.tui.screens.corpus import CorpusScreen
 from charrnn_tui.tui.screens.generation import GenerationScreen
+from charrnn_tui.tui.screens.inside.base import InsideScreen
 from charrnn_tui.tui.screens.quit import QuitScreen
 from charrnn_tui.tui.screens.training import TrainingScreen
-from charrnn_tui.tui.session import TrainingSession
+from charrnn_tui.tui.state.session import TrainingSession
 
 
 class CharRNNApp(App):
@@ -184,8 +187,8 @@ class CharRNNApp(App):
     def _load_for_inspection(self, run: RunSummary) -> None:
         # The checkpoint and the corpus (maybe a large file) are read off the UI thread.
         try:
-            from charrnn_tui.checkpoint import load_model
-            from charrnn_tui.resume import corpus_for_run
+            from charrnn_tui.model.checkpoint import load_model
+            from charrnn_tui.runs.corpus_of_run import corpus_for_run
 
             model, vocab, ckpt = load_model(run.path)
             corpus = corpus_for_run(run.path)
@@ -197,9 +200,26 @@ class CharRNNApp(App):
         self.post_message(InspectionLoaded(model, vocab, text, f"{run.name}, step {ckpt['step']}"))
 
     def on_inspection_loaded(self, message: InspectionLoaded) -> None:
-        from charrnn_tui.tui.screens.surprise import SurpriseScreen
+        self._push_inside(message.model, message.vocab, message.text, message.title)
 
-        self.push_screen(SurpriseScreen(message.model, message.vocab, message.text, message.title))
+    @on(GenerationScreen.InspectRequested)
+    def _inspect_generated(self, message: GenerationScreen.InspectRequested) -> None:
+        self._push_inside(message.model, message.vocab, message.text, message.title)
+
+    def _push_inside(self, model: Any, vocab: Any, text: str, title: str) -> None:
+        # Imported here: the views' engine (inside/) needs torch, which the app loads only once a model is in hand
+        from charrnn_tui.tui.screens.inside.surprise import SurpriseScreen
+
+        self.push_screen(SurpriseScreen(model, vocab, text, title))
+
+    @on(InsideScreen.ViewRequested)
+    def _other_view(self, message: InsideScreen.ViewRequested) -> None:
+        """The app is the one place that knows which screen follows which: surprise and cells swap in place."""
+        from charrnn_tui.tui.screens.inside.cells import CellsScreen
+        from charrnn_tui.tui.screens.inside.surprise import SurpriseScreen
+
+        view = CellsScreen if message.view == "cells" else SurpriseScreen
+        self.switch_screen(view(message.model, message.vocab, message.text, message.title))
 
     @on(CorpusScreen.CompareRequested)
     def _compare_requested(self, message: CorpusScreen.CompareRequested) -> None:
@@ -281,8 +301,8 @@ class CharRNNApp(App):
     @work(thread=True, exit_on_error=False, group="model")
     def _load_run(self, run: RunSummary) -> None:
         try:
-            from charrnn_tui.checkpoint import load_model
-            from charrnn_tui.sampling import default_prime
+            from charrnn_tui.generation.settings import default_prime
+            from charrnn_tui.model.checkpoint import load_model
 
             model, vocab, ckpt = load_model(run.path)
             prime = default_prime(ckpt["corpus"].get("head", ""), vocab.chars)

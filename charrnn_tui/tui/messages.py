@@ -6,8 +6,8 @@ from typing import Any
 
 from textual.message import Message
 
-from charrnn_tui.corpus import Corpus
-from charrnn_tui.events import Event, Sample, Step
+from charrnn_tui.core.events import Event, Sample, Step
+from charrnn_tui.text.corpus import Corpus
 
 
 class TrainerEvent(Message):

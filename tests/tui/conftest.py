@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from charrnn_tui.corpus import Corpus, load_builtin
+from charrnn_tui.text.corpus import Corpus, load_builtin
 from charrnn_tui.tui.app import CharRNNApp
 
 

@@ -10,12 +10,12 @@ from pathlib import Path
 from textual.app import App, ComposeResult
 from tui_helpers import run, scripted_run, wait_for
 
-from charrnn_tui.baseline import corpus_baseline
-from charrnn_tui.config import TINY
-from charrnn_tui.corpus import Corpus
-from charrnn_tui.tui.baselines import BASELINES
+from charrnn_tui.core.config import TINY
+from charrnn_tui.scoring.baseline import corpus_baseline
+from charrnn_tui.text.corpus import Corpus
 from charrnn_tui.tui.screens.corpus import CorpusScreen
 from charrnn_tui.tui.screens.training import TrainingScreen
+from charrnn_tui.tui.state.baselines import BASELINES
 from charrnn_tui.tui.widgets.baseline_line import BaselineLine
 from charrnn_tui.tui.widgets.loss_plot import LossPlot, tick_labels, value_ticks
 
@@ -49,7 +49,7 @@ def test_corpus_screen_shows_the_baseline_then_the_plot_draws_it(make_app, hamle
 
 def test_a_file_corpus_over_the_cap_says_so(make_app, tmp_path: Path, monkeypatch) -> None:
     """A corpus bigger than the baseline's caps: the line appears, and says it used a capped sample."""
-    import charrnn_tui.baseline as baseline
+    import charrnn_tui.scoring.baseline as baseline
 
     path = tmp_path / "big.txt"
     path.write_text("the cat sat on the mat. " * 400, encoding="utf-8")

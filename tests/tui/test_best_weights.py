@@ -7,8 +7,8 @@ from dataclasses import replace
 from textual.widgets import Static
 from tui_helpers import run, wait_for
 
-from charrnn_tui.config import TINY
-from charrnn_tui.corpus import Corpus, load_builtin
+from charrnn_tui.core.config import TINY
+from charrnn_tui.text.corpus import Corpus, load_builtin
 from charrnn_tui.tui.screens.generation import GenerationScreen
 from charrnn_tui.tui.screens.training import TrainingScreen
 

@@ -10,8 +10,8 @@ from pathlib import Path
 from textual.widgets import Static
 from tui_helpers import run, runs_list_focused, wait_for
 
-from charrnn_tui import runfolder
-from charrnn_tui.config import FAST, TINY
+from charrnn_tui.core.config import FAST, TINY
+from charrnn_tui.runs.records import CorpusRecord, write_checkpoint_info, write_config
 from charrnn_tui.tui.screens.compare import CompareScreen
 
 SIZE = (80, 24)
@@ -20,12 +20,12 @@ SIZE = (80, 24)
 def saved_run(home: Path, name: str, config, losses: list[float], mtime: int) -> Path:
     path = home / "runs" / name
     path.mkdir(parents=True)
-    runfolder.write_config(path, config, runfolder.CorpusRecord("hamlet", builtin=True))
+    write_config(path, config, CorpusRecord("hamlet", builtin=True))
     rows = [{"step": 100 * (i + 1), "elapsed_s": 10.0 * (i + 1), "val_loss": v} for i, v in enumerate(losses)]
     (path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     with zipfile.ZipFile(path / "checkpoint.pt", "w") as z:
         z.writestr("archive/data.pkl", b"-")
-    runfolder.write_checkpoint_info(
+    write_checkpoint_info(
         path, step=rows[-1]["step"], best_val_loss=min(losses), last_val_loss=losses[-1], elapsed_s=1.0, kept_step=None
     )
     for f in path.iterdir():

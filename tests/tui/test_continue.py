@@ -8,11 +8,11 @@ from pathlib import Path
 from textual.widgets import Input
 from tui_helpers import SMALL, run, runs_list_focused, wait_for
 
-from charrnn_tui.config import TINY
-from charrnn_tui.corpus import load_file
-from charrnn_tui.paths import runs_dir
-from charrnn_tui.runfolder import create_run_dir
-from charrnn_tui.trainer import Trainer
+from charrnn_tui.core.config import TINY
+from charrnn_tui.core.paths import runs_dir
+from charrnn_tui.runs.folder import create_run_dir
+from charrnn_tui.text.corpus import load_file
+from charrnn_tui.training.trainer import Trainer
 from charrnn_tui.tui.screens.locate import LocateCorpusScreen
 from charrnn_tui.tui.screens.training import TrainingScreen
 

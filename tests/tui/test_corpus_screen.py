@@ -8,7 +8,7 @@ from pathlib import Path
 from textual.widgets import Button, Input, Label, OptionList, Select, Static
 from tui_helpers import RUN_NAME, SMALL, WIDE, drawn, fake_saved_run, inside, run, runs_listed, shown, wait_for
 
-from charrnn_tui.formatting import generate_command, resume_command, shown_path
+from charrnn_tui.present.formatting import generate_command, resume_command, shown_path
 from charrnn_tui.tui.screens.corpus import CorpusScreen
 from charrnn_tui.tui.widgets.settings_form import FIELDS, SettingsForm
 
@@ -187,7 +187,7 @@ def test_run_paths_are_shown_as_a_shell_takes_them() -> None:
 
 
 def test_the_default_preset_is_sized_for_the_corpus_and_budget_and_typed_values_stay(make_app, tmp_path: Path) -> None:
-    from charrnn_tui.config import FAST, fit_to_corpus
+    from charrnn_tui.core.config import FAST, fit_to_corpus
 
     async def main() -> None:
         app = make_app()

@@ -8,14 +8,14 @@ import pytest
 from textual.widgets import Button, Input, Static
 from tui_helpers import SIZE, fake_saved_run, run, runs_listed, scripted_run, wait_for
 
-from charrnn_tui.config import TINY
-from charrnn_tui.corpus import Corpus
-from charrnn_tui.events import Failed, Step
+from charrnn_tui.core.config import TINY
+from charrnn_tui.core.events import Failed, Step
+from charrnn_tui.text.corpus import Corpus
+from charrnn_tui.text.vocab import Vocab
 from charrnn_tui.tui.screens.corpus import CorpusScreen
 from charrnn_tui.tui.screens.generation import GenerationScreen
 from charrnn_tui.tui.screens.training import TrainingScreen
 from charrnn_tui.tui.widgets.generated_text import GeneratedText
-from charrnn_tui.vocab import Vocab
 
 
 def shown(widget: Static) -> str:

@@ -8,13 +8,13 @@ from textual import on
 from textual.widgets import Input, Static
 from tui_helpers import run, wait_for
 
-from charrnn_tui.errors import CharRNNError
-from charrnn_tui.generate import Token
-from charrnn_tui.model import CharRNN
+from charrnn_tui.core.errors import CharRNNError
+from charrnn_tui.generation.generator import Token
+from charrnn_tui.model.charrnn import CharRNN
+from charrnn_tui.text.vocab import Vocab
 from charrnn_tui.tui.app import CharRNNApp
 from charrnn_tui.tui.screens.generation import GenerationScreen, parse_temperatures
 from charrnn_tui.tui.widgets.generated_text import GeneratedText, bar, candidates_text
-from charrnn_tui.vocab import Vocab
 
 VOCAB = Vocab.from_text("abcdefghij HAMLET\n")
 

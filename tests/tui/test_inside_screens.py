@@ -8,11 +8,11 @@ from textual.app import App
 from textual.widgets import Input, Static
 from tui_helpers import run, wait_for
 
-from charrnn_tui.inspect import rank_cells, record_cells, surprise
-from charrnn_tui.trainer import Trainer
-from charrnn_tui.tui.screens.cells import CellsScreen
+from charrnn_tui.inside.inspection import rank_cells, record_cells, surprise
+from charrnn_tui.training.trainer import Trainer
 from charrnn_tui.tui.screens.generation import GenerationScreen
-from charrnn_tui.tui.screens.surprise import SurpriseScreen
+from charrnn_tui.tui.screens.inside.cells import CellsScreen
+from charrnn_tui.tui.screens.inside.surprise import SurpriseScreen
 from charrnn_tui.tui.widgets.char_heat import CharHeat, safe_char
 
 SIZE = (80, 24)

@@ -7,16 +7,16 @@ from pathlib import Path
 from textual.widgets import OptionList
 from tui_helpers import run, runs_listed, wait_for
 
-from charrnn_tui.config import TINY
-from charrnn_tui.corpus import Corpus
-from charrnn_tui.paths import runs_dir
-from charrnn_tui.runfolder import create_run_dir
-from charrnn_tui.trainer import Trainer
-from charrnn_tui.tui.screens.surprise import SurpriseScreen
+from charrnn_tui.core.config import TINY
+from charrnn_tui.core.paths import runs_dir
+from charrnn_tui.runs.folder import create_run_dir
+from charrnn_tui.text.corpus import Corpus
+from charrnn_tui.training.trainer import Trainer
+from charrnn_tui.tui.screens.inside.surprise import SurpriseScreen
 
 
 def test_i_on_a_saved_run_opens_surprise_on_its_validation_text(make_app, data_home: Path, small_text_file) -> None:
-    from charrnn_tui.corpus import load_file
+    from charrnn_tui.text.corpus import load_file
 
     corpus: Corpus = load_file(small_text_file)
     cfg = TINY.with_overrides(device="cpu", steps=10, eval_interval=10, log_interval=5, checkpoint_seconds=0)

@@ -10,7 +10,7 @@ import pytest
 from textual.widgets import OptionList
 from tui_helpers import SMALL, fake_saved_run, run, runs_list_focused, runs_listed, wait_for
 
-from charrnn_tui.runfolder import CONFIG_NAME
+from charrnn_tui.runs.folder import CONFIG_NAME
 from charrnn_tui.tui.screens.corpus import CorpusScreen
 
 MANY = 300

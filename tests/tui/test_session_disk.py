@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from charrnn_tui.config import TINY
-from charrnn_tui.corpus import Corpus
-from charrnn_tui.trainer import Trainer
-from charrnn_tui.tui.session import TrainingSession
+from charrnn_tui.core.config import TINY
+from charrnn_tui.text.corpus import Corpus
+from charrnn_tui.training.trainer import Trainer
+from charrnn_tui.tui.state.session import TrainingSession
 
 
 def test_a_continued_run_knows_the_checkpoint_on_disk(small_corpus: Corpus, tmp_path: Path) -> None:

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from charrnn_tui import runfolder
+from charrnn_tui.runs.listing import summarize
+from charrnn_tui.runs.metrics_log import read_metrics
 
 
 class Terminal:
@@ -74,7 +75,7 @@ def test_a_signal_during_training_saves_ends_and_restores_the_terminal(
 
         def logged() -> bool:
             folders = list(runs.glob("*/metrics.jsonl")) if runs.exists() else []
-            return bool(folders) and len(runfolder.read_metrics(folders[0])) >= 2
+            return bool(folders) and len(read_metrics(folders[0])) >= 2
 
         term.wait_for(logged, "training to log two rows")
         (run,) = [p.parent for p in runs.glob("*/metrics.jsonl")]
@@ -83,7 +84,7 @@ def test_a_signal_during_training_saves_ends_and_restores_the_terminal(
         os.kill(term.proc.pid, sig)
         assert term.proc.wait(60) == code
         term.reader.join(5)
-        summary = runfolder.summarize(run)
+        summary = summarize(run)
         assert summary.problem is None and summary.step and summary.step > 0
         after = bytes(term.output[mark:])
         assert b"\x1b[?1049l" in after  # the alternate screen is left

@@ -9,12 +9,12 @@ from pathlib import Path
 
 from tui_helpers import RUN_NAME, SMALL, WIDE, fake_saved_run, finished, runs_listed, scripted_run
 
-from charrnn_tui.config import TINY
-from charrnn_tui.corpus import Corpus
-from charrnn_tui.events import CheckpointSaved, Failed
-from charrnn_tui.generate import Token
+from charrnn_tui.core.config import TINY
+from charrnn_tui.core.events import CheckpointSaved, Failed
+from charrnn_tui.generation.generator import Token
+from charrnn_tui.text.corpus import Corpus
+from charrnn_tui.text.vocab import Vocab
 from charrnn_tui.tui.screens.training import TrainingScreen
-from charrnn_tui.vocab import Vocab
 
 
 async def corpus_loaded(pilot) -> None:

@@ -8,10 +8,10 @@ import math
 import pytest
 from textual.widgets import Input
 
-from charrnn_tui.corpus import Corpus
-from charrnn_tui.generate import Token
+from charrnn_tui.generation.generator import Token
+from charrnn_tui.text.corpus import Corpus
+from charrnn_tui.text.vocab import Vocab
 from charrnn_tui.tui.screens.generation import GenerationScreen
-from charrnn_tui.vocab import Vocab
 
 GENERATED = (
     ", my lord.\n\nHORATIO\nWhat, has this thing appear'd again to-night?\n\nHAMLET\n"

@@ -8,11 +8,11 @@ import pytest
 import torch
 from textual.app import App
 
-from charrnn_tui.corpus import load_builtin
-from charrnn_tui.model import CharRNN
-from charrnn_tui.tui.screens.cells import CellsScreen
-from charrnn_tui.tui.screens.surprise import SurpriseScreen
-from charrnn_tui.vocab import Vocab
+from charrnn_tui.model.charrnn import CharRNN
+from charrnn_tui.text.corpus import load_builtin
+from charrnn_tui.text.vocab import Vocab
+from charrnn_tui.tui.screens.inside.cells import CellsScreen
+from charrnn_tui.tui.screens.inside.surprise import SurpriseScreen
 
 TEXT = load_builtin("hamlet").text[3000:3900]
 

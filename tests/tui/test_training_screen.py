@@ -10,14 +10,14 @@ from pathlib import Path
 from textual.widgets import Static
 from tui_helpers import RUN_NAME, SIZE, SMALL, drawn, finished, inside, run, scripted_run, shown, wait_for
 
-from charrnn_tui.config import TINY
-from charrnn_tui.corpus import Corpus
-from charrnn_tui.events import CheckpointSaved, Evaluated, Notice, Sample, Step
+from charrnn_tui.core.config import TINY
+from charrnn_tui.core.events import CheckpointSaved, Evaluated, Notice, Sample, Step
 from charrnn_tui.headless import fmt_duration
-from charrnn_tui.tui.overfitting import Overfit, overfitting
+from charrnn_tui.text.corpus import Corpus
 from charrnn_tui.tui.screens.corpus import CorpusScreen
 from charrnn_tui.tui.screens.quit import QuitScreen
 from charrnn_tui.tui.screens.training import TrainingScreen
+from charrnn_tui.tui.state.overfitting import Overfit, overfitting
 from charrnn_tui.tui.widgets.loss_plot import LossPlot
 from charrnn_tui.tui.widgets.sample_panel import SamplePanel
 
@@ -265,8 +265,8 @@ def test_with_the_keys_panel_open_at_80x24_plot_and_numbers_share_the_width(make
 
 
 def test_the_speed_row_says_how_many_threads_train_while_the_run_lasts(make_app, hamlet: Corpus) -> None:
-    # The trainer picks the intra-op thread count during the run (charrnn_tui/threads.py); at 80x24 the widest
-    # case, a 6-digit speed on 16 threads, is drawn whole beside the panel's scrollbar.
+    # The trainer picks the intra-op thread count during the run (charrnn_tui/training/cpu_threads.py); at 80x24 the
+    # widest case, a 6-digit speed on 16 threads, is drawn whole beside the panel's scrollbar.
     async def main() -> None:
         app = make_app()
         async with app.run_test(size=SMALL) as pilot:

@@ -5,24 +5,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hostile import FIRST_LINE, OSC0, OSC52, hostile_corpus_text
+from helpers.hostile import FIRST_LINE, OSC0, OSC52, hostile_corpus_text
 from rich.console import Console
 from textual.events import Paste
 from textual.widget import Widget
 from textual.widgets import Input, Static
 from tui_helpers import SIZE, run, runs_listed, scripted_run, wait_for
 
-from charrnn_tui.config import TINY
-from charrnn_tui.corpus import Corpus
-from charrnn_tui.events import Failed, Sample, Started
-from charrnn_tui.generate import Token
-from charrnn_tui.safetext import escape
+from charrnn_tui.core.config import TINY
+from charrnn_tui.core.events import Failed, Sample, Started
+from charrnn_tui.generation.generator import Token
+from charrnn_tui.present.safetext import escape
+from charrnn_tui.text.corpus import Corpus
+from charrnn_tui.text.vocab import Vocab
 from charrnn_tui.tui.screens.generation import GenerationScreen
 from charrnn_tui.tui.screens.training import TrainingScreen
 from charrnn_tui.tui.widgets.generated_text import GeneratedText
 from charrnn_tui.tui.widgets.safe_input import SafeInput
 from charrnn_tui.tui.widgets.sample_panel import SampleView
-from charrnn_tui.vocab import Vocab
 
 CONTROLS = {chr(c) for c in [*range(0x20), 0x7F, *range(0x80, 0xA0)]} - {"\n"}
 PERSIAN = "می\u200cخواهم"
@@ -128,7 +128,7 @@ def test_stats_errors_and_notifications_escape_names_and_messages(make_app, haml
 
 def test_a_one_line_corpus_run_generates_from_the_empty_prime(make_app, data_home: Path) -> None:
     """The placeholder promises the corpus's first line; with no newline in the vocabulary it is the line."""
-    from charrnn_tui.trainer import Trainer
+    from charrnn_tui.training.trainer import Trainer
 
     text = ("to be or not to be that is the question " * 40).strip()
     run_dir = data_home / "runs" / "one-line-20260101-120000"

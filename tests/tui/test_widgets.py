@@ -8,7 +8,7 @@ import sys
 
 from rich.console import Console
 
-from charrnn_tui.events import Sample
+from charrnn_tui.core.events import Sample
 from charrnn_tui.tui.widgets.loss_plot import downsample, step_ticks
 from charrnn_tui.tui.widgets.sample_panel import SampleView
 
@@ -60,7 +60,7 @@ def test_the_app_module_does_not_import_torch() -> None:
 def test_generated_text_wraps_streams_and_clears() -> None:
     from textual.app import App
 
-    from charrnn_tui.generate import Token
+    from charrnn_tui.generation.generator import Token
     from charrnn_tui.tui.widgets.generated_text import GeneratedText
 
     line = "To be, or not to be, that is the question: whether 'tis nobler in the mind to suffer"

@@ -13,10 +13,10 @@ from typing import Any
 
 from textual import events
 
-from charrnn_tui import runfolder
-from charrnn_tui.config import TINY
-from charrnn_tui.corpus import Corpus
-from charrnn_tui.events import Evaluated, Event, Finished, Sample, Started, Step
+from charrnn_tui.core.config import TINY
+from charrnn_tui.core.events import Evaluated, Event, Finished, Sample, Started, Step
+from charrnn_tui.runs.records import CorpusRecord, write_checkpoint_info, write_config
+from charrnn_tui.text.corpus import Corpus
 
 SIZE = (120, 36)
 SMALL = (80, 24)  # the terminal most people open: every screen must be usable here
@@ -98,15 +98,13 @@ def fake_saved_run(data_home: Path) -> Path:
     a whole archive, without loading it: a small zip stands in for the weights."""
     run = data_home / "runs" / RUN_NAME
     run.mkdir(parents=True)
-    record = runfolder.CorpusRecord("hamlet", builtin=True)
-    runfolder.write_config(run, TINY, record)
+    record = CorpusRecord("hamlet", builtin=True)
+    write_config(run, TINY, record)
     rows = [{"step": 100, "train_loss": 2.1, "val_loss": 2.2}, {"step": 200, "train_loss": 1.9, "val_loss": 2.05}]
     (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     with zipfile.ZipFile(run / "checkpoint.pt", "w") as z:
         z.writestr("archive/data.pkl", b"not read by the list")
-    runfolder.write_checkpoint_info(
-        run, step=200, best_val_loss=2.05, last_val_loss=2.05, elapsed_s=10.0, kept_step=None
-    )
+    write_checkpoint_info(run, step=200, best_val_loss=2.05, last_val_loss=2.05, elapsed_s=10.0, kept_step=None)
     return run
 
 

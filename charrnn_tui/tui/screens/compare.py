@@ -14,9 +14,10 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 from textual_plotext import PlotextPlot
 
-from charrnn_tui.config import preset_name
-from charrnn_tui.runfolder import MetricsLog, RunSummary
-from charrnn_tui.safetext import one_line
+from charrnn_tui.core.config import preset_name
+from charrnn_tui.present.safetext import one_line
+from charrnn_tui.runs.listing import RunSummary
+from charrnn_tui.runs.metrics_log import MetricsLog
 
 # plotext's colour names, and rich's for the same colour in the legend.
 COLORS = (("cyan", "cyan"), ("orange", "dark_orange"), ("green", "green"), ("magenta", "magenta"),

@@ -16,7 +16,7 @@ from textual.widgets import Button, Footer, Header, Input, OptionList, Select, S
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
-from charrnn_tui.config import (
+from charrnn_tui.core.config import (
     DEFAULT_PRESET,
     FITTED_FIELDS,
     NOMINAL_CHARS_PER_S,
@@ -25,16 +25,16 @@ from charrnn_tui.config import (
     TrainConfig,
     planned_epochs,
 )
-from charrnn_tui.corpus import DEFAULT_CORPUS, BuiltinPlay, Corpus, builtin_plays, load_corpus, load_file
-from charrnn_tui.errors import CharRNNError
-from charrnn_tui.formatting import fmt_budget, fmt_epochs, generate_command, shown_path
-from charrnn_tui.paths import runs_dir
-from charrnn_tui.rates import Sizing
-from charrnn_tui.runfolder import RunSummary, list_runs
-from charrnn_tui.safetext import escape, one_line
+from charrnn_tui.core.errors import CharRNNError
+from charrnn_tui.core.paths import runs_dir
+from charrnn_tui.present.formatting import fmt_budget, fmt_epochs, generate_command, shown_path
+from charrnn_tui.present.safetext import escape, one_line
+from charrnn_tui.runs.listing import RunSummary, list_runs
+from charrnn_tui.text.corpus import DEFAULT_CORPUS, BuiltinPlay, Corpus, builtin_plays, load_corpus, load_file
+from charrnn_tui.training.rates import Sizing
 from charrnn_tui.tui.messages import CorpusLoaded
-from charrnn_tui.tui.suggest import PathSuggester
 from charrnn_tui.tui.widgets.baseline_line import BaselineLine
+from charrnn_tui.tui.widgets.path_suggester import PathSuggester
 from charrnn_tui.tui.widgets.safe_input import SafeInput
 from charrnn_tui.tui.widgets.settings_form import SHOWN_FIELDS, SettingsForm
 
@@ -95,7 +95,7 @@ class CorpusScreen(Screen):
             self.runs = runs
 
     class RunsListed(Message):
-        """The saved runs, read off the UI thread (`runfolder.list_runs`), the most recently written first; or
+        """The saved runs, read off the UI thread (`runs.listing.list_runs`), the most recently written first; or
         `error` when the scan itself failed."""
 
         def __init__(self, runs: list[RunSummary], error: str = "") -> None:

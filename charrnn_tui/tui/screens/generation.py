@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import deque
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -21,15 +22,15 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
 
-from charrnn_tui.errors import CharRNNError
-from charrnn_tui.safetext import escape, one_line
-from charrnn_tui.sampling import GenerationSettings
+from charrnn_tui.core.errors import CharRNNError
+from charrnn_tui.generation.settings import GenerationSettings
+from charrnn_tui.present.safetext import escape, one_line
 from charrnn_tui.tui.widgets.generated_text import GeneratedText, candidates_text, legend_text
 from charrnn_tui.tui.widgets.safe_input import SafeInput
 
 if TYPE_CHECKING:
-    from charrnn_tui.generate import Token
-    from charrnn_tui.vocab import Vocab
+    from charrnn_tui.generation.generator import Token
+    from charrnn_tui.text.vocab import Vocab
 
 # Streamed characters are collected and drawn in batches. Each frame holds the GIL that the generator
 # needs: at 10 frames a second the app streams at ~3/4 of the CLI's rate, at 15 ~0.6 (measured in tmux, 20,000 chars).
@@ -63,6 +64,15 @@ def parse_temperatures(text: str, columns: int) -> list[float]:
 
 
 class GenerationScreen(Screen):
+    @dataclass
+    class InspectRequested(Message):
+        """Open the views inside `model` (surprise first) on `text`, over this screen."""
+
+        model: Any
+        vocab: Any
+        text: str
+        title: str
+
     CSS_PATH = "generation.tcss"
     BINDINGS = [
         # Enter in any field generates (the prime's title says so); the footer must fit 80 columns.
@@ -293,10 +303,8 @@ class GenerationScreen(Screen):
 
     def action_inspect(self) -> None:
         """The Surprise view (and from it the Cells view) of this model on the text in the pane."""
-        from charrnn_tui.tui.screens.surprise import SurpriseScreen
-
         text = self.query_one(GeneratedText).plain or self.default_prime
-        self.app.push_screen(SurpriseScreen(self.model, self.vocab, text, self.title_text))
+        self.post_message(self.InspectRequested(self.model, self.vocab, text, self.title_text))
 
     def action_back(self) -> None:
         if self.generating:
@@ -334,7 +342,7 @@ class GenerationScreen(Screen):
         try:
             with self._gen_lock:
                 if self.generator is None:
-                    from charrnn_tui.generate import Generator
+                    from charrnn_tui.generation.generator import Generator
 
                     self.generator = Generator(self.model, self.vocab, rows=len(temps))
                 if prime is not None:

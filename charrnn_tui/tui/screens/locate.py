@@ -10,7 +10,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
-from charrnn_tui.tui.suggest import PathSuggester
+from charrnn_tui.tui.widgets.path_suggester import PathSuggester
 from charrnn_tui.tui.widgets.safe_input import SafeInput
 
 

@@ -10,7 +10,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
-from charrnn_tui.tui.session import TrainingSession
+from charrnn_tui.tui.state.session import TrainingSession
 
 VERBS = {"quit": ("quit", "Quit"), "stop": ("stop", "Stop")}
 

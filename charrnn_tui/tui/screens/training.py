@@ -13,12 +13,12 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from charrnn_tui.events import CheckpointSaved, Event, Failed, Finished, Notice
-from charrnn_tui.formatting import generate_command, resume_command, shown_path
-from charrnn_tui.safetext import escape, one_line
-from charrnn_tui.tui.overfitting import Overfit, overfitting
+from charrnn_tui.core.events import CheckpointSaved, Event, Failed, Finished, Notice
+from charrnn_tui.present.formatting import generate_command, resume_command, shown_path
+from charrnn_tui.present.safetext import escape, one_line
 from charrnn_tui.tui.screens.quit import QuitScreen
-from charrnn_tui.tui.session import TrainingSession
+from charrnn_tui.tui.state.overfitting import Overfit, overfitting
+from charrnn_tui.tui.state.session import TrainingSession
 from charrnn_tui.tui.widgets.loss_plot import LossPlot
 from charrnn_tui.tui.widgets.sample_panel import SamplePanel
 from charrnn_tui.tui.widgets.stats_panel import StatsPanel, why_ended

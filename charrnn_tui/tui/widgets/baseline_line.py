@@ -9,8 +9,8 @@ from textual.message import Message
 from textual.widgets import Static
 from textual.worker import get_current_worker
 
-from charrnn_tui.baseline import BaselineResult
-from charrnn_tui.corpus import Corpus
+from charrnn_tui.scoring.baseline import BaselineResult
+from charrnn_tui.text.corpus import Corpus
 
 
 class BaselineLine(Static):
@@ -37,7 +37,7 @@ class BaselineLine(Static):
 
     def show_for(self, corpus: Corpus, val_fraction: float) -> None:
         """Compute (or recall) the baseline for this corpus and split; a newer call supersedes an older one."""
-        from charrnn_tui.tui.baselines import BASELINES
+        from charrnn_tui.tui.state.baselines import BASELINES
 
         self._request += 1
         known = BASELINES.get(corpus, val_fraction)
@@ -49,9 +49,9 @@ class BaselineLine(Static):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="baseline")
     def _compute(self, request: int, corpus: Corpus, val_fraction: float) -> None:
-        from charrnn_tui.baseline import Cancelled
-        from charrnn_tui.errors import CharRNNError
-        from charrnn_tui.tui.baselines import BASELINES
+        from charrnn_tui.core.errors import CharRNNError
+        from charrnn_tui.scoring.baseline import Cancelled
+        from charrnn_tui.tui.state.baselines import BASELINES
 
         worker = get_current_worker()
         try:
@@ -76,7 +76,7 @@ class BaselineLine(Static):
 
     @staticmethod
     def _describe(result: BaselineResult) -> Text:
-        from charrnn_tui.tui.baselines import describe
+        from charrnn_tui.tui.state.baselines import describe
 
         out = Text.assemble(("n-gram best ", "dim"), describe(result))
         note = result.cap_note()

@@ -10,11 +10,11 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from charrnn_tui.safetext import escape
+from charrnn_tui.present.safetext import escape
 from charrnn_tui.tui.widgets.sample_panel import visible
 
 if TYPE_CHECKING:
-    from charrnn_tui.generate import Token  # generate.py imports torch; the app must paint without it
+    from charrnn_tui.generation.generator import Token  # generate.py imports torch; the app must paint without it
 
 # (lowest probability, style): how sure the model was of the character it drew.
 CONFIDENCE = (

@@ -10,8 +10,8 @@ from textual.message import Message
 from textual.worker import get_current_worker
 from textual_plotext import PlotextPlot
 
-from charrnn_tui.baseline import BaselineResult
-from charrnn_tui.corpus import Corpus
+from charrnn_tui.scoring.baseline import BaselineResult
+from charrnn_tui.text.corpus import Corpus
 
 # Rows plotext takes beside the plot area: the title, the frame's two edges, the x tick labels and xlabel.
 FRAME_ROWS = 5
@@ -69,7 +69,7 @@ class LossPlot(PlotextPlot):
     def follow_baseline(self, corpus: Corpus | str | None, val_fraction: float, encoding: str = "utf-8") -> None:
         """Show the n-gram baseline of `corpus` (a Corpus, or a spec loaded off the UI thread) on this split:
         at once if it is known, else when a worker has it."""
-        from charrnn_tui.tui.baselines import BASELINES
+        from charrnn_tui.tui.state.baselines import BASELINES
 
         if corpus is None:
             return
@@ -82,10 +82,10 @@ class LossPlot(PlotextPlot):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="baseline")
     def _find_baseline(self, corpus: Corpus | str, val_fraction: float, encoding: str) -> None:
-        from charrnn_tui.baseline import Cancelled
-        from charrnn_tui.corpus import load_corpus
-        from charrnn_tui.errors import CharRNNError
-        from charrnn_tui.tui.baselines import BASELINES
+        from charrnn_tui.core.errors import CharRNNError
+        from charrnn_tui.scoring.baseline import Cancelled
+        from charrnn_tui.text.corpus import load_corpus
+        from charrnn_tui.tui.state.baselines import BASELINES
 
         worker = get_current_worker()
         try:

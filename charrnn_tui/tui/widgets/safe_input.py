@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from textual.widgets import Input
 
-from charrnn_tui.safetext import one_line
+from charrnn_tui.present.safetext import one_line
 
 
 class SafeInput(Input):

@@ -10,8 +10,8 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 from textual.widgets import Static
 
-from charrnn_tui.events import Sample
-from charrnn_tui.safetext import escape
+from charrnn_tui.core.events import Sample
+from charrnn_tui.present.safetext import escape
 
 LABEL = "target "  # the widest row label
 VISIBLE = {"\n": "↵", "\t": "→", "\r": "␍", " ": "·"}  # whitespace made visible, one cell each

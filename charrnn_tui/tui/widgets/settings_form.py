@@ -10,8 +10,8 @@ from textual.app import ComposeResult
 from textual.containers import Grid
 from textual.widgets import Input, Label, Select
 
-from charrnn_tui.config import CELLS, DEVICES, SAMPLINGS, SCHEDULES, TrainConfig
-from charrnn_tui.errors import CharRNNError
+from charrnn_tui.core.config import CELLS, DEVICES, SAMPLINGS, SCHEDULES, TrainConfig
+from charrnn_tui.core.errors import CharRNNError
 from charrnn_tui.tui.widgets.safe_input import SafeInput
 
 # (TrainConfig field, label, type or the allowed values); the rest of the config comes from the preset.

@@ -7,10 +7,10 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import ProgressBar, Static
 
-from charrnn_tui.events import Finished
-from charrnn_tui.formatting import fmt_duration, fmt_loss, fmt_thread_count, fmt_why_ended
-from charrnn_tui.safetext import one_line
-from charrnn_tui.tui.session import TrainingSession
+from charrnn_tui.core.events import Finished
+from charrnn_tui.present.formatting import fmt_duration, fmt_loss, fmt_thread_count, fmt_why_ended
+from charrnn_tui.present.safetext import one_line
+from charrnn_tui.tui.state.session import TrainingSession
 
 
 def why_ended(result: Finished, short: bool = False) -> str:

@@ -1,0 +1,1 @@
+"""The torch-free base every layer stands on: errors, settings and presets, events, requests, control, paths."""

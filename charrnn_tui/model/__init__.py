@@ -1,0 +1,1 @@
+"""The Char-RNN itself (torch): the network, its recurrent state, checkpoints and the bounds on what they may hold."""

@@ -1,0 +1,1 @@
+"""Nats per character on held-out text: the model's validation loss and the Kneser-Ney n-gram baseline."""

@@ -1,0 +1,1 @@
+"""The corpus and its characters: loading texts, the built-in plays, the vocabulary."""

@@ -1,0 +1,1 @@
+"""The two views inside the model, surprise and cells, on one base screen."""

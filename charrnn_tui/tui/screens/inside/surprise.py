@@ -1,0 +1,104 @@
+"""The Surprise screen: a text coloured by how surprised the model was by each character (in bits), with the
+probability it gave that character and the candidates it expected, for the character under the cursor.
+
+The sum and mean at the top are the model's loss on this text read as one stream with the state carried,
+the number the trainer's validation loss measures (it reads up to 32 parts side by side, each started with
+its preceding characters, which gives the one-stream value to about 0.00001 nats/char).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rich.style import Style
+from rich.text import Text
+from textual.binding import Binding
+from textual.widgets import Static
+
+from charrnn_tui.tui.screens.inside.base import InsideScreen, char_label
+from charrnn_tui.tui.widgets.char_heat import CharHeat
+from charrnn_tui.tui.widgets.heat_palette import surprise_legend, surprise_style
+
+TOP_K = 5
+FIRST_CHAR = Style(dim=True)  # nothing precedes it: no prediction, no colour
+
+
+@dataclass
+class Scored:
+    """A Surprise made into plain lists once, in the worker: the UI reads them per keypress."""
+
+    surprise: Any  # charrnn_tui.inside.inspection.Surprise
+    bits: list[float]
+    prob: list[float]
+    top_ids: list[list[int]]
+    top_probs: list[list[float]]
+    styles: list[Style]
+
+
+class SurpriseScreen(InsideScreen):
+    BINDINGS = [Binding("c", "cells", "Cells")]
+    WHAT = "scoring each character"
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one("#inside-text").border_title = "each character coloured by the model's surprise"
+        self.query_one("#inside-legend", Static).update(surprise_legend())
+
+    def compute(self, text: str) -> Scored:
+        from charrnn_tui.inside.inspection import surprise
+
+        s = surprise(self.model, self.vocab, text, top_k=TOP_K)
+        bits = s.bits.tolist()
+        return Scored(
+            surprise=s,
+            bits=bits,
+            prob=s.prob.tolist(),
+            top_ids=s.top_ids.tolist(),
+            top_probs=s.top_probs.tolist(),
+            styles=[FIRST_CHAR] + [surprise_style(b) for b in bits],
+        )
+
+    def show(self, result: Scored) -> None:
+        s = result.surprise
+        info = Text.assemble(
+            (f"{s.n_predicted:,}", "bold"), " characters predicted  ·  sum ",
+            (f"{s.sum_bits:,.0f} bits", "bold"), "  ·  mean ",
+            (f"{s.mean_bits:.3f} bits/char = {s.mean_nats:.4f} nats/char", "bold"),
+            ("  (one stream, state carried)", "dim"),
+        )  # fmt: skip
+        if s.truncated:
+            info.append(f"  ·  the first {len(s.text):,} characters only", style="yellow")
+        self.info(info)
+        heat = self.query_one(CharHeat)
+        heat.set_text(s.text, result.styles, cursor=1 if len(s.text) > 1 else 0)
+
+    def detail(self, index: int) -> Text:
+        result: Scored = self.result
+        text = result.surprise.text
+        out = Text()
+        out.append(f"'{char_label(text[index])}'", style="bold")
+        out.append(f"  character {index + 1:,}\n", style="dim")
+        if index == 0:
+            out.append("the first character: nothing\nbefore it, no prediction", style="dim")
+            return out
+        bits, prob = result.bits[index - 1], result.prob[index - 1]
+        out.append("p = ")
+        out.append(f"{100 * prob:.2f}%", style="bold")
+        out.append(f"  {bits:.2f} bits\n\n", style=surprise_style(bits))
+        out.append("the model expected:\n", style="dim")
+        for idx, p in zip(result.top_ids[index - 1], result.top_probs[index - 1], strict=True):
+            ch = self.vocab.chars[idx]
+            mark = "▶" if ch == text[index] else " "
+            out.append(f"{mark} {char_label(ch)} ", style="bold")
+            out.append(f"{100 * p:5.1f}% ")
+            out.append("█" * max(0, round(p * 12)) + "\n", style="green")
+        out.rstrip()
+        return out
+
+    def palette_commands(self) -> list:
+        return super().palette_commands() + [("Cells view of this text", self.action_cells, "key: c")]
+
+    def action_cells(self) -> None:
+        text = self.result.surprise.text if self.result is not None else self.given
+        self.post_message(self.ViewRequested("cells", self.model, self.vocab, text, self.title_text))

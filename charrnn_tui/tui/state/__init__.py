@@ -1,0 +1,1 @@
+"""The app's Textual-free state: the training session, the baseline cache, the overfitting advice."""
