@@ -87,12 +87,23 @@ class Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The command line: one mode, then the corpus, run, model and generation options, in --help's order."""
     p = Parser(
         prog="charrnn-tui",
         description="Train character-level recurrent language models (Char-RNN) and play with them.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _add_modes(p)
+    _add_corpus_options(p)
+    _add_run_options(p)
+    _add_model_options(p)
+    _add_generation_options(p)
+    return p
+
+
+def _add_modes(p: argparse.ArgumentParser) -> None:
+    """What to do instead of opening the app, one at most."""
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--train-only", action="store_true", help="train without the app, printing progress")
     mode.add_argument("--generate-only", action="store_true", help="generate text from a run's checkpoint")
@@ -101,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--baseline", action="store_true", help="print the n-gram (Kneser-Ney) baseline on the validation split"
     )
 
+
+def _add_corpus_options(p: argparse.ArgumentParser) -> None:
+    """Which text to train on, and how to read it."""
     c = p.add_argument_group("corpus")
     c.add_argument("--corpus", metavar="NAME|PATH", help="a built-in play (default: hamlet) or a text file")
     c.add_argument(
@@ -108,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--val-fraction", type=float, metavar="F", help="held-out tail of the text (default 0.1)")
 
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    """A run's preset, folder, budget and schedule of evaluations, logs and checkpoints."""
     r = p.add_argument_group("run")
     r.add_argument(
         "--preset", default=None, choices=list(PRESETS), help="; ".join(f"{k}: {v}" for k, v in PRESET_HELP.items())
@@ -137,6 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--log-interval", type=int, metavar="N", help="print and log metrics every N steps")
     r.add_argument("--checkpoint-seconds", type=float, metavar="S", help="also checkpoint every S s (0: off)")
 
+
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    """The model's shape, its regularisers and the optimiser; each defaults to the preset's."""
     m = p.add_argument_group("model and optimiser (default: the preset's)")
     m.add_argument("--cell", choices=CELLS)
     m.add_argument("--layers", type=int, metavar="N")
@@ -184,6 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="end on the weights of the best evaluation when a run overshoots it",
     )
 
+
+def _add_generation_options(p: argparse.ArgumentParser) -> None:
+    """How --generate-only samples."""
     g = p.add_argument_group("generation")
     g.add_argument("--prime", default=None, help="text to start from (default: the corpus's opening line)")
     g.add_argument("--length", type=int, default=500, metavar="N", help="characters to generate (default 500)")
@@ -205,7 +228,6 @@ def build_parser() -> argparse.ArgumentParser:
         "20,000 chars (docs/benchmarks.md): 3.3x faster for a 3x512 model (tutorial), 1.1-1.2x for the "
         "default 2x256, whose weights fit in the CPU cache; for a few hundred chars, start-up dominates",
     )
-    return p
 
 
 def config_overrides(args: argparse.Namespace) -> dict:

@@ -111,75 +111,14 @@ class TrainConfig:
         (NaN and infinity are refused everywhere), within the caps at the top of this module: a model of at
         most MAX_LAYERS x MAX_HIDDEN and MAX_PARAMS parameters, batches of at most MAX_STEP_CHARS characters.
         """
-        problems = []
-
-        def need(ok: bool, msg: str) -> None:
-            if not ok:
-                problems.append(msg)
-
-        def whole(name: str, label: str, low: int, high: int, low_rule: str = "") -> None:
-            v = getattr(self, name)
-            if not _is_int(v):
-                problems.append(f"{label} must be a whole number (got {v!r})")
-            elif v < low:
-                problems.append(f"{label} must be {low_rule or f'at least {low:,}'} (got {v})")
-            elif v > high:
-                problems.append(f"{label} must be at most {high:,} (got {v})")
-
-        def real(name: str, label: str, ok, rule: str) -> None:
-            v = getattr(self, name)
-            if not _is_real(v):
-                problems.append(f"{label} must be a finite number (got {v!r})")
-            elif not ok(v):
-                problems.append(f"{label} must be {rule} (got {v})")
-
-        need(self.cell in CELLS, f"cell must be one of {', '.join(CELLS)} (got {self.cell!r})")
-        whole("n_layers", "layers", 1, MAX_LAYERS)
-        whole("hidden", "hidden size", 1, MAX_HIDDEN)
-        whole("embed", "embedding size", 0, MAX_EMBED, "0 (one-hot) or more")
-        real("dropout", "dropout", lambda v: 0 <= v < 1, "in [0, 1)")
-        real("weight_drop", "weight drop", lambda v: 0 <= v < 1, "in [0, 1)")
-        real("embed_dropout", "embedding dropout", lambda v: 0 <= v < 1, "in [0, 1)")
-        need(
-            isinstance(self.locked_dropout, bool), f"locked dropout must be true or false (got {self.locked_dropout!r})"
-        )
-        need(self.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)} (got {self.optimizer!r})")
-        whole("batch_size", "batch size", 1, MAX_BATCH)
-        whole("seq_len", "sequence length", 1, MAX_SEQ_LEN)
-        need(self.sampling in SAMPLINGS, f"sampling must be one of {', '.join(SAMPLINGS)}")
-        real("val_fraction", "validation fraction", lambda v: 0 < v < 1, "in (0, 1)")
-        real("lr", "learning rate", lambda v: v > 0, "positive")
-        need(self.lr_schedule in SCHEDULES, f"lr schedule must be one of {', '.join(SCHEDULES)}")
-        whole("warmup_steps", "warm-up steps", 0, MAX_COUNT, "0 or more")
-        real("min_lr_frac", "min lr fraction", lambda v: 0 <= v <= 1, "in [0, 1]")
-        real("grad_clip", "gradient clip", lambda v: v >= 0, "0 (off) or positive")
-        real("weight_decay", "weight decay", lambda v: 0 <= v <= 1, "in [0, 1]")
-        real("adam_beta2", "Adam beta2", lambda v: 0 <= v < 1, "in [0, 1)")
-        real("ema", "weight averaging decay", lambda v: 0 <= v < 1, "in [0, 1)")
-        need(isinstance(self.keep_best, bool), f"keep best must be true or false (got {self.keep_best!r})")
-        whole("steps", "steps", 0, MAX_COUNT, "0 (no limit) or more")
-        real("max_seconds", "max seconds", lambda v: v >= 0, "0 (no limit) or more")
-        whole("patience", "patience", 0, MAX_COUNT, "0 (never stop early) or more")
-        whole("eval_interval", "eval interval", 1, MAX_COUNT, "at least 1")
-        whole("eval_max_chars", "evaluation characters", 1, MAX_COUNT, "at least 1")
-        whole("log_interval", "log interval", 1, MAX_COUNT, "at least 1")
-        real("checkpoint_seconds", "checkpoint interval", lambda v: v >= 0, "0 (evaluations only) or more")
-        whole("seed", "seed", 0, SEED_MAX, "0 or more, below 2**63")
-        need(self.device in DEVICES, f"device must be one of {', '.join(DEVICES)} (got {self.device!r})")
-        need(self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)} (got {self.precision!r})")
-        if not problems:
-            chars = self.batch_size * self.seq_len
-            need(
-                chars <= MAX_STEP_CHARS,
-                f"batch {self.batch_size} x sequence {self.seq_len} is {chars:,} characters a step, more than "
-                f"the {MAX_STEP_CHARS:,} allowed; lower --batch-size or --seq-len",
-            )
-            # The recurrent layers alone (a vocabulary of 0): the full count is checked once the vocabulary
-            # is known (parameter_count), by the checkpoint loader.
-            n = parameter_count(self, 0)
-            need(n <= MAX_PARAMS, f"the model would have {n:,} parameters, more than the {MAX_PARAMS:,} allowed")
-        if problems:
-            raise CharRNNError("invalid settings: " + "; ".join(problems))
+        check = _Problems(self)
+        _check_model(check)
+        _check_training(check)
+        _check_budget_and_schedule(check)
+        if not check.problems:
+            _check_sizes(check)
+        if check.problems:
+            raise CharRNNError("invalid settings: " + "; ".join(check.problems))
 
     def validate_for(self, train_chars: int, val_chars: int) -> None:
         """Refuse settings that the corpus is too small for."""
@@ -198,6 +137,99 @@ class TrainConfig:
             raise CharRNNError(
                 f"the validation split has {val_chars} characters; use a longer corpus or a larger --val-fraction"
             )
+
+
+class _Problems:
+    """What `TrainConfig.validate` found wrong with `cfg` so far, in the order it checked, and the checks that
+    add to it."""
+
+    def __init__(self, cfg: TrainConfig) -> None:
+        self.cfg = cfg
+        self.problems: list[str] = []
+
+    def need(self, ok: bool, msg: str) -> None:
+        if not ok:
+            self.problems.append(msg)
+
+    def whole(self, name: str, label: str, low: int, high: int, low_rule: str = "") -> None:
+        v = getattr(self.cfg, name)
+        if not _is_int(v):
+            self.problems.append(f"{label} must be a whole number (got {v!r})")
+        elif v < low:
+            self.problems.append(f"{label} must be {low_rule or f'at least {low:,}'} (got {v})")
+        elif v > high:
+            self.problems.append(f"{label} must be at most {high:,} (got {v})")
+
+    def real(self, name: str, label: str, ok, rule: str) -> None:
+        v = getattr(self.cfg, name)
+        if not _is_real(v):
+            self.problems.append(f"{label} must be a finite number (got {v!r})")
+        elif not ok(v):
+            self.problems.append(f"{label} must be {rule} (got {v})")
+
+
+def _check_model(check: _Problems) -> None:
+    """The model's shape and its regularisers."""
+    cfg = check.cfg
+    check.need(cfg.cell in CELLS, f"cell must be one of {', '.join(CELLS)} (got {cfg.cell!r})")
+    check.whole("n_layers", "layers", 1, MAX_LAYERS)
+    check.whole("hidden", "hidden size", 1, MAX_HIDDEN)
+    check.whole("embed", "embedding size", 0, MAX_EMBED, "0 (one-hot) or more")
+    check.real("dropout", "dropout", lambda v: 0 <= v < 1, "in [0, 1)")
+    check.real("weight_drop", "weight drop", lambda v: 0 <= v < 1, "in [0, 1)")
+    check.real("embed_dropout", "embedding dropout", lambda v: 0 <= v < 1, "in [0, 1)")
+    check.need(
+        isinstance(cfg.locked_dropout, bool), f"locked dropout must be true or false (got {cfg.locked_dropout!r})"
+    )
+
+
+def _check_training(check: _Problems) -> None:
+    """The optimiser, the batches and the learning-rate schedule."""
+    cfg = check.cfg
+    check.need(cfg.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)} (got {cfg.optimizer!r})")
+    check.whole("batch_size", "batch size", 1, MAX_BATCH)
+    check.whole("seq_len", "sequence length", 1, MAX_SEQ_LEN)
+    check.need(cfg.sampling in SAMPLINGS, f"sampling must be one of {', '.join(SAMPLINGS)}")
+    check.real("val_fraction", "validation fraction", lambda v: 0 < v < 1, "in (0, 1)")
+    check.real("lr", "learning rate", lambda v: v > 0, "positive")
+    check.need(cfg.lr_schedule in SCHEDULES, f"lr schedule must be one of {', '.join(SCHEDULES)}")
+    check.whole("warmup_steps", "warm-up steps", 0, MAX_COUNT, "0 or more")
+    check.real("min_lr_frac", "min lr fraction", lambda v: 0 <= v <= 1, "in [0, 1]")
+    check.real("grad_clip", "gradient clip", lambda v: v >= 0, "0 (off) or positive")
+    check.real("weight_decay", "weight decay", lambda v: 0 <= v <= 1, "in [0, 1]")
+    check.real("adam_beta2", "Adam beta2", lambda v: 0 <= v < 1, "in [0, 1)")
+    check.real("ema", "weight averaging decay", lambda v: 0 <= v < 1, "in [0, 1)")
+    check.need(isinstance(cfg.keep_best, bool), f"keep best must be true or false (got {cfg.keep_best!r})")
+
+
+def _check_budget_and_schedule(check: _Problems) -> None:
+    """The budget, the schedule of evaluations, logs and checkpoints, the seed and where to train."""
+    cfg = check.cfg
+    check.whole("steps", "steps", 0, MAX_COUNT, "0 (no limit) or more")
+    check.real("max_seconds", "max seconds", lambda v: v >= 0, "0 (no limit) or more")
+    check.whole("patience", "patience", 0, MAX_COUNT, "0 (never stop early) or more")
+    check.whole("eval_interval", "eval interval", 1, MAX_COUNT, "at least 1")
+    check.whole("eval_max_chars", "evaluation characters", 1, MAX_COUNT, "at least 1")
+    check.whole("log_interval", "log interval", 1, MAX_COUNT, "at least 1")
+    check.real("checkpoint_seconds", "checkpoint interval", lambda v: v >= 0, "0 (evaluations only) or more")
+    check.whole("seed", "seed", 0, SEED_MAX, "0 or more, below 2**63")
+    check.need(cfg.device in DEVICES, f"device must be one of {', '.join(DEVICES)} (got {cfg.device!r})")
+    check.need(cfg.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)} (got {cfg.precision!r})")
+
+
+def _check_sizes(check: _Problems) -> None:
+    """Once every setting is of its kind: the characters a step and the parameters are within their caps."""
+    cfg = check.cfg
+    chars = cfg.batch_size * cfg.seq_len
+    check.need(
+        chars <= MAX_STEP_CHARS,
+        f"batch {cfg.batch_size} x sequence {cfg.seq_len} is {chars:,} characters a step, more than "
+        f"the {MAX_STEP_CHARS:,} allowed; lower --batch-size or --seq-len",
+    )
+    # The recurrent layers alone (a vocabulary of 0): the full count is checked once the vocabulary
+    # is known (parameter_count), by the checkpoint loader.
+    n = parameter_count(cfg, 0)
+    check.need(n <= MAX_PARAMS, f"the model would have {n:,} parameters, more than the {MAX_PARAMS:,} allowed")
 
 
 def _is_int(value: object) -> bool:

@@ -181,6 +181,24 @@ def test_every_problem_is_listed_at_once() -> None:
     assert "layers" in str(e.value) and "learning rate" in str(e.value)
 
 
+def test_the_problems_are_listed_in_the_order_of_the_settings_word_for_word() -> None:
+    with pytest.raises(CharRNNError) as e:
+        preset("tiny").with_overrides(cell="cnn", lr=0, seed=-1, precision="fp8").validate()
+    assert str(e.value) == (
+        "invalid settings: cell must be one of lstm, gru, rnn (got 'cnn'); learning rate must be positive (got 0); "
+        "seed must be 0 or more, below 2**63 (got -1); precision must be one of auto, fp32, bf16 (got 'fp8')"
+    )
+
+
+def test_the_sizes_are_checked_once_every_setting_is_of_its_kind() -> None:
+    huge = preset("tiny").with_overrides(batch_size=4096, seq_len=4096)
+    with pytest.raises(CharRNNError, match=r"^invalid settings: batch 4096 x sequence 4096 is 16,777,216 characters"):
+        huge.validate()
+    with pytest.raises(CharRNNError) as e:
+        huge.with_overrides(lr=-1).validate()
+    assert str(e.value) == "invalid settings: learning rate must be positive (got -1)"
+
+
 def test_corpus_too_small_for_the_batch() -> None:
     cfg = preset("tiny")  # batch 16 x sequence 32
     cfg.validate_for(10_000, 1_000)
