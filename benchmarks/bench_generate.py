@@ -26,8 +26,9 @@ from pathlib import Path
 
 import torch
 
-import charrnn_tui.generation.generator as generate_module
-from charrnn_tui.generation.generator import Generator, Token
+import charrnn_tui.generation.stepper as stepper_module
+from charrnn_tui.generation.generator import Generator
+from charrnn_tui.generation.tokens import Token
 from charrnn_tui.model.charrnn import CharRNN
 from charrnn_tui.model.checkpoint import load_model
 from charrnn_tui.text.corpus import load_corpus
@@ -67,12 +68,12 @@ def generator_sample(model, vocab, prime, length, temperature, seed, **kw) -> It
 
 def on_small_pages(model, vocab, prime, length, temperature, seed) -> Iterator[Token]:
     """The Generator with its weights on ordinary 4 KB pages, to show what huge pages buy."""
-    keep = generate_module._on_huge_pages
-    generate_module._on_huge_pages = lambda tensors: [t.contiguous().clone() for t in tensors]
+    keep = stepper_module.on_huge_pages
+    stepper_module.on_huge_pages = lambda tensors: [t.contiguous().clone() for t in tensors]
     try:
         return generator_sample(model, vocab, prime, length, temperature, seed)
     finally:
-        generate_module._on_huge_pages = keep
+        stepper_module.on_huge_pages = keep
 
 
 @torch.no_grad()

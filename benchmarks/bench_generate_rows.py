@@ -140,7 +140,7 @@ def peak_rss_mb(cmd: list[str], env: dict) -> float:
 EVAL_CODE = """
 import resource, torch
 from charrnn_tui.model.charrnn import CharRNN
-from charrnn_tui.training.trainer import evaluate
+from charrnn_tui.scoring.evaluate import evaluate
 torch.manual_seed(0)
 model = CharRNN(20_000, "lstm", 2, 256, 64)
 data = torch.randint(0, 20_000, (200_000,))

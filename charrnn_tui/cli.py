@@ -275,19 +275,19 @@ def to_request(args: argparse.Namespace) -> Request:
 def dispatch(request: Request) -> int:
     """Run a request in its front end; the heavy imports happen here, after parsing."""
     if isinstance(request, ListCorporaRequest):
-        from charrnn_tui.headless import list_corpora
+        from charrnn_tui.headless.lists import list_corpora
 
         return list_corpora()
     if isinstance(request, TrainRequest):
-        from charrnn_tui.headless import train
+        from charrnn_tui.headless.train import train
 
         return train(request)
     if isinstance(request, GenerateRequest):
-        from charrnn_tui.headless import generate
+        from charrnn_tui.headless.generate import generate
 
         return generate(request)
     if isinstance(request, BaselineRequest):
-        from charrnn_tui.headless import baseline
+        from charrnn_tui.headless.lists import baseline
 
         return baseline(request)
     from charrnn_tui.tui.app import run_app

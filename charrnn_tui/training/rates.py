@@ -16,9 +16,13 @@ import os
 import platform
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from charrnn_tui.core.config import NOMINAL_CHARS_PER_S, TrainConfig, fit_to_corpus
 from charrnn_tui.core.paths import data_dir
+
+if TYPE_CHECKING:  # the state holds torch objects; this module stays torch-free for the CLI
+    from charrnn_tui.training.state import TrainingState
 
 RATES_NAME = "rates.json"
 MAX_ENTRIES = 200  # the file stays small however many shapes a user tries: the oldest go first
@@ -164,3 +168,57 @@ class RateCheck:
         if elapsed_s < self.at_s or steps <= self._mark[0]:
             return None
         return (seconds_in_steps - self._mark[1]) / (steps - self._mark[0])
+
+
+# What a run that meets another rate than its plan's sizes again, mid-run. Not Adam's beta2: its second-moment
+# average was built with the old one, and Adam's bias correction (1 - beta2^t) under a new beta2 would scale every
+# step size at once (0.99 -> 0.999 at step 60: about 4x smaller steps).
+RESIZED_FIELDS = ("dropout", "weight_drop", "eval_interval")
+
+
+def apply_sizing(state: TrainingState, sizing: Sizing) -> None:
+    """Give a running `state` the RESIZED_FIELDS of `sizing`: its config, and the dropout and weight drop of the
+    trained and the averaged model (the batch depends on the text only and stays)."""
+    fitted = sizing.config()
+    state.config = state.config.with_overrides(**{f: getattr(fitted, f) for f in RESIZED_FIELDS})
+    for model in {id(state.model): state.model, id(state.eval_model): state.eval_model}.values():
+        model.set_regularisation(state.config.dropout, state.config.weight_drop)
+
+
+class Resizer:
+    """A sized new run's one look at its own rate (RateCheck) and the re-sizing it may lead to; `sizing` is the
+    sizing in force."""
+
+    def __init__(self, sizing: Sizing, at_s: float) -> None:
+        self.sizing = sizing
+        self._check: RateCheck | None = RateCheck(at_s)
+
+    def after_step(self, state: TrainingState, chars_per_step: int, train_chars: int, mean) -> str | None:
+        """Called after every step; `mean(x)` averages a figure over the ranks (DistContext.mean). When the rate
+        met is more than RESIZE_FACTOR off the plan's, applies the new sizing to `state` and returns the notice."""
+        if self._check is None:
+            return None
+        clock = state.clock
+        seconds = self._check.seconds_per_step(clock.agreed, clock.steps_timed, clock.seconds_in_steps)
+        if seconds is None:
+            return None
+        self._check = None
+        rate = chars_per_step / mean(seconds)
+        resized = self.sizing.resized(rate)
+        if resized is None:
+            return None
+        apply_sizing(state, resized)
+        planned, self.sizing = self.sizing.chars_per_s, resized
+        from charrnn_tui.present.formatting import fmt_sized
+
+        return (
+            f"this machine trains at {rate:,.0f} chars/s, not the {planned:,.0f} the run was planned for: "
+            f"re-{fmt_sized(state.config, train_chars, rate, True)}"
+        )
+
+
+def record_session_rate(state: TrainingState, chars_per_step: int, ranks: int) -> None:
+    """Keep the rate this session trained at (steps only: evaluations and saves excluded) for the next run's plan."""
+    if state.clock.seconds_in_steps > 0:
+        rate = chars_per_step * state.clock.steps_timed / state.clock.seconds_in_steps
+        record_rate(state.config, rate, state.device.type, ranks)

@@ -3,12 +3,15 @@ writes, `restore` reads back, so that a resumed run continues exactly where it s
 
 from __future__ import annotations
 
+import copy
+import threading
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from charrnn_tui.core.config import TrainConfig
+from charrnn_tui.core.errors import CharRNNError
 from charrnn_tui.model.charrnn import CharRNN, State
 from charrnn_tui.runs.records import CorpusRecord
 from charrnn_tui.scoring.evaluate import EVALUATION
@@ -43,6 +46,20 @@ class TrainingState:
     step: int = 0
     carry: State | None = None
     kept_step: int | None = None
+
+    def budget_spent(self, eval_chars: int, chars_per_step: int) -> str | None:
+        """Why the run's budget is spent ("steps", "time", "patience"), or None; the time budget is spent while
+        the last evaluation of `eval_chars` and its checkpoint still fit in it."""
+        cfg = self.config
+        if cfg.steps and self.step >= cfg.steps:
+            return "steps"
+        if self.clock.out_of_time(cfg, eval_chars, chars_per_step):
+            return "time"
+        if cfg.early_stop_after and self.best.stalled >= cfg.early_stop_after:
+            # Only rank 0 evaluates, so only it counts; ctx.agree stops the other ranks with it ("stopped"
+            # there, which they neither report nor act on). The trainer's end then goes to the best weights.
+            return "patience"
+        return None
 
 
 def checkpoint_payload(s: TrainingState) -> dict[str, Any]:
@@ -99,3 +116,34 @@ def restore(s: TrainingState, ckpt: dict[str, Any], is_main: bool, fresh_streams
     if ckpt.get("carry") and is_main:
         carry = [t.to(s.device) for t in ckpt["carry"]]
         s.carry = tuple(carry) if len(carry) == 2 else carry[0]
+
+
+class WeightsView:
+    """The weights a front end may copy from another thread while training changes them: `model` is the one in use
+    (the evaluated or kept best weights), `vocab` its vocabulary; `lock` is held while the weights change, so that a
+    copy is of one step."""
+
+    def __init__(self) -> None:
+        self.model: CharRNN | None = None
+        self.vocab: Vocab | None = None
+        self.lock = threading.Lock()
+
+    def snapshot(self) -> tuple[CharRNN, Vocab]:
+        """A CPU copy of `model` in eval mode. Raises CharRNNError before the model is built."""
+        if self.model is None or self.vocab is None:
+            raise CharRNNError("the model is not built yet; wait for training to start")
+        with self.lock:
+            model = copy.deepcopy(self.model)
+        return model.cpu().eval(), self.vocab
+
+    def best_snapshot(self, state: TrainingState | None) -> tuple[CharRNN, Vocab, int] | None:
+        """A CPU copy of the best evaluation's weights so far (keep_best) in eval mode, with that evaluation's
+        step; None when no best weights are kept (keep_best off, or no evaluation yet)."""
+        with self.lock:  # a new best replaces the dict rather than changing it, so this reads one
+            weights, step = (state.best.weights, state.best.best_step) if state is not None else (None, None)
+            model = copy.deepcopy(state.eval_model) if weights is not None else None
+        if model is None:
+            return None
+        model = model.cpu()
+        model.load_state_dict(weights)
+        return model.eval(), state.vocab, step

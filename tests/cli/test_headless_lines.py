@@ -11,17 +11,9 @@ import pytest
 
 from charrnn_tui.core.config import TINY
 from charrnn_tui.core.events import CheckpointSaved, Finished, Logged, Notice, Started, Step
-from charrnn_tui.headless import (
-    ProgressPrinter,
-    budget_text,
-    logged_line,
-    next_steps_lines,
-    signal_exit_code,
-    started_line,
-    started_lines,
-    stats_line,
-    stop_on_signals,
-)
+from charrnn_tui.headless.generate import stats_line
+from charrnn_tui.headless.progress import ProgressPrinter, budget_text, logged_line, started_line, started_lines
+from charrnn_tui.headless.train import next_steps_lines, signal_exit_code, stop_on_signals
 
 
 def started(**changes) -> Started:

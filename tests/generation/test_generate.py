@@ -352,14 +352,14 @@ def test_tiny_temperatures_are_argmax(trained):
 def test_block_draws_are_the_single_draws():
     """Rows take their uniforms from their generators in blocks; batch 1 draws one per character. A block
     of n draws must be the n single draws, past a block's end too, or row i would leave batch 1's text."""
-    from charrnn_tui.generation.generator import _RowDraws, _uniform
+    from charrnn_tui.generation.pick import RowDraws, uniform
 
-    n = 2 * _RowDraws.BLOCK + 7
-    draws = _RowDraws([3, None, 9], [False, True, False])
+    n = 2 * RowDraws.BLOCK + 7
+    draws = RowDraws([3, None, 9], [False, True, False])
     got = torch.stack([draws.next() for _ in range(n)])  # (n, rows, 1)
     for r, seed in ((0, 3), (2, 9)):
         gen = torch.Generator().manual_seed(seed)
-        assert torch.equal(got[:, r, 0], torch.cat([_uniform(gen) for _ in range(n)]))
+        assert torch.equal(got[:, r, 0], torch.cat([uniform(gen) for _ in range(n)]))
     assert torch.equal(got[:, 1], torch.ones(n, 1))  # a row that does not draw searches at u = 1
 
 
@@ -368,10 +368,10 @@ def test_mixed_rows_past_a_block_are_the_batch_1_texts(trained, top_n):
     """Greedy and sampled rows, with and without top-k and candidates (the CLI asks for none), stepped
     together for longer than a block of draws: each row writes its batch-1 twin's text, and its Tokens
     carry the same probabilities and candidates."""
-    from charrnn_tui.generation.generator import _RowDraws
+    from charrnn_tui.generation.pick import RowDraws
 
     model, vocab = trained["lstm", 16]
-    length = _RowDraws.BLOCK + 44
+    length = RowDraws.BLOCK + 44
     temps, seeds = [0.0, 1.0, 0.0, 0.7], [21, 22, 23, 24]
     for top_k in (0, 4):
         gen = Generator(model, vocab, rows=4, top_n=top_n)
@@ -390,7 +390,7 @@ def test_mixed_rows_past_a_block_are_the_batch_1_texts(trained, top_n):
 
 def test_tokens_compare_by_value(trained):
     """A Token from sample_rows (candidates read on demand) is the Token written out by hand."""
-    from charrnn_tui.generation.generator import Token
+    from charrnn_tui.generation.tokens import Token
 
     model, vocab = trained["lstm", 16]
     gen = Generator(model, vocab, rows=2, top_n=3)

@@ -25,7 +25,8 @@ from charrnn_tui.inside.inspection import (
     surprise,
     word_start,
 )
-from charrnn_tui.training.trainer import Trainer, evaluate
+from charrnn_tui.scoring.evaluate import evaluate
+from charrnn_tui.training.trainer import Trainer
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import torch
 from charrnn_tui.core.config import OPTIMIZERS, TUTORIAL, TrainConfig
 from charrnn_tui.core.errors import CharRNNError
 from charrnn_tui.model.charrnn import CharRNN, embedding_dropout, locked_dropout
-from charrnn_tui.training.trainer import make_optimizer
+from charrnn_tui.training.setup import make_optimizer
 
 VOCAB = 20
 

@@ -14,7 +14,7 @@ from charrnn_tui.cli import build_parser, to_request
 from charrnn_tui.core.config import FAST, TINY, TUTORIAL, TrainConfig, continuation, fit_to_corpus, preset_name
 from charrnn_tui.core.errors import CharRNNError
 from charrnn_tui.core.events import Evaluated, Finished, Notice
-from charrnn_tui.headless import summary
+from charrnn_tui.headless.progress import summary
 from charrnn_tui.model import checkpoint
 from charrnn_tui.runs.metrics_log import read_metrics
 from charrnn_tui.runs.records import read_config

@@ -11,7 +11,7 @@ import torch
 
 from charrnn_tui.core.config import TINY
 from charrnn_tui.core.events import Finished, Started, Step, ThreadsChanged
-from charrnn_tui.headless import ProgressPrinter
+from charrnn_tui.headless.progress import ProgressPrinter
 from charrnn_tui.text.corpus import Corpus
 from charrnn_tui.training.cpu_threads import (
     DRIFT,

@@ -302,7 +302,7 @@ def test_rows_after_the_checkpoint_are_dropped_on_resume(small_corpus: Corpus, t
 
 def test_weight_averaging_is_what_is_evaluated_saved_and_generated(small_corpus: Corpus, tiny, tmp_path) -> None:
     from charrnn_tui.model.checkpoint import load_model
-    from charrnn_tui.training.trainer import evaluate
+    from charrnn_tui.scoring.evaluate import evaluate
 
     cfg = tiny(steps=60, eval_interval=20, ema=0.9)
     result, events = train(small_corpus, cfg, tmp_path / "run")
@@ -381,7 +381,7 @@ def test_without_kept_best_weights_the_old_best_moves_by_the_measured_difference
 
 def test_keep_best_ends_on_the_best_evaluation(tiny, tmp_path) -> None:
     from charrnn_tui.model.checkpoint import load_model
-    from charrnn_tui.training.trainer import evaluate
+    from charrnn_tui.scoring.evaluate import evaluate
 
     # A short text and a high learning rate overfit within a few hundred steps: the val loss turns up.
     text = Corpus("short", (("To be, or not to be, that is the question. " * 3) + "\n") * 40, "built-in")

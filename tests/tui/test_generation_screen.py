@@ -9,7 +9,7 @@ from textual.widgets import Input, Static
 from tui_helpers import run, wait_for
 
 from charrnn_tui.core.errors import CharRNNError
-from charrnn_tui.generation.generator import Token
+from charrnn_tui.generation.tokens import Token
 from charrnn_tui.model.charrnn import CharRNN
 from charrnn_tui.text.vocab import Vocab
 from charrnn_tui.tui.app import CharRNNApp

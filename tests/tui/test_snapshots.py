@@ -11,7 +11,7 @@ from tui_helpers import RUN_NAME, SMALL, WIDE, fake_saved_run, finished, runs_li
 
 from charrnn_tui.core.config import TINY
 from charrnn_tui.core.events import CheckpointSaved, Failed
-from charrnn_tui.generation.generator import Token
+from charrnn_tui.generation.tokens import Token
 from charrnn_tui.text.corpus import Corpus
 from charrnn_tui.text.vocab import Vocab
 from charrnn_tui.tui.screens.training import TrainingScreen

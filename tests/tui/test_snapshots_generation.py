@@ -8,7 +8,7 @@ import math
 import pytest
 from textual.widgets import Input
 
-from charrnn_tui.generation.generator import Token
+from charrnn_tui.generation.tokens import Token
 from charrnn_tui.text.corpus import Corpus
 from charrnn_tui.text.vocab import Vocab
 from charrnn_tui.tui.screens.generation import GenerationScreen

@@ -12,7 +12,7 @@ from tui_helpers import RUN_NAME, SIZE, SMALL, drawn, finished, inside, run, scr
 
 from charrnn_tui.core.config import TINY
 from charrnn_tui.core.events import CheckpointSaved, Evaluated, Notice, Sample, Step
-from charrnn_tui.headless import fmt_duration
+from charrnn_tui.present.formatting import fmt_duration
 from charrnn_tui.text.corpus import Corpus
 from charrnn_tui.tui.screens.corpus import CorpusScreen
 from charrnn_tui.tui.screens.quit import QuitScreen

@@ -14,7 +14,7 @@ from tui_helpers import SIZE, run, runs_listed, scripted_run, wait_for
 
 from charrnn_tui.core.config import TINY
 from charrnn_tui.core.events import Failed, Sample, Started
-from charrnn_tui.generation.generator import Token
+from charrnn_tui.generation.tokens import Token
 from charrnn_tui.present.safetext import escape
 from charrnn_tui.text.corpus import Corpus
 from charrnn_tui.text.vocab import Vocab

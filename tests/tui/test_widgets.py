@@ -60,7 +60,7 @@ def test_the_app_module_does_not_import_torch() -> None:
 def test_generated_text_wraps_streams_and_clears() -> None:
     from textual.app import App
 
-    from charrnn_tui.generation.generator import Token
+    from charrnn_tui.generation.tokens import Token
     from charrnn_tui.tui.widgets.generated_text import GeneratedText
 
     line = "To be, or not to be, that is the question: whether 'tis nobler in the mind to suffer"

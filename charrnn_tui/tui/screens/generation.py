@@ -29,7 +29,7 @@ from charrnn_tui.tui.widgets.generated_text import GeneratedText, candidates_tex
 from charrnn_tui.tui.widgets.safe_input import SafeInput
 
 if TYPE_CHECKING:
-    from charrnn_tui.generation.generator import Token
+    from charrnn_tui.generation.tokens import Token
     from charrnn_tui.text.vocab import Vocab
 
 # Streamed characters are collected and drawn in batches. Each frame holds the GIL that the generator

@@ -14,7 +14,7 @@ from charrnn_tui.present.safetext import escape
 from charrnn_tui.tui.widgets.sample_panel import visible
 
 if TYPE_CHECKING:
-    from charrnn_tui.generation.generator import Token  # generate.py imports torch; the app must paint without it
+    from charrnn_tui.generation.tokens import Token  # generate.py imports torch; the app must paint without it
 
 # (lowest probability, style): how sure the model was of the character it drew.
 CONFIDENCE = (

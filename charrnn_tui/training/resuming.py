@@ -1,0 +1,134 @@
+"""Resuming a saved run: loading its checkpoint with the settings a resume may change, refusing to overwrite a
+run by accident, checking the corpus against the model, and restoring the checkpoint into a new TrainingState
+(scoring an older checkpoint's weights again where its evaluation was another). Each part returns the notices a
+user is told once the run has started."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from charrnn_tui.core.config import RESUME_OVERRIDABLE, TrainConfig
+from charrnn_tui.core.errors import CharRNNError
+from charrnn_tui.model import checkpoint
+from charrnn_tui.model.charrnn import CharRNN
+from charrnn_tui.present.safetext import display_path
+from charrnn_tui.runs.folder import CHECKPOINT_NAME
+from charrnn_tui.runs.records import CorpusRecord, read_config
+from charrnn_tui.scoring.evaluate import EVALUATION
+from charrnn_tui.text.vocab import Vocab
+from charrnn_tui.training.state import TrainingState, restore
+
+# What restore() raises on a checkpoint whose training state does not fit (a damaged or hand-edited file)
+DAMAGED_STATE_ERRORS = (KeyError, ValueError, TypeError, RuntimeError, IndexError, AttributeError)
+
+
+def refuse_overwrite(run_dir: Path | None) -> None:
+    """Raises CharRNNError when a new run would write into a folder that holds a trained run: hours of training
+    may live there."""
+    if run_dir is not None and (run_dir / CHECKPOINT_NAME).exists():
+        raise CharRNNError(
+            f"{display_path(run_dir)} already holds a trained run; continue it with --resume, or choose a new --run-dir"
+        )
+
+
+def load_for_resume(
+    run_dir: Path | None, config: TrainConfig, overrides: dict[str, Any] | None
+) -> tuple[dict[str, Any], TrainConfig]:
+    """The run's checkpoint (checkpoint.load) and the settings it resumes with: its own, except the
+    RESUME_OVERRIDABLE ones named in `overrides` (what a user typed), or all of those from `config` when
+    `overrides` is None. Raises CharRNNError without a folder, for a checkpoint that cannot be read, and for a step
+    budget the run has already spent."""
+    if run_dir is None:
+        raise CharRNNError("--resume needs --run-dir: the folder of the run to continue")
+    ckpt = checkpoint.load(run_dir / CHECKPOINT_NAME)
+    if overrides is None:
+        chosen = {k: getattr(config, k) for k in RESUME_OVERRIDABLE}
+    else:
+        chosen = {k: v for k, v in overrides.items() if k in RESUME_OVERRIDABLE}
+    resumed = ckpt["config_obj"].with_overrides(**chosen)
+    if resumed.steps and ckpt["step"] >= resumed.steps:
+        raise CharRNNError(
+            f"this run has already done {ckpt['step']} steps of its {resumed.steps}; "
+            "give a larger --steps (or --steps 0 and --max-seconds S) to train it further"
+        )
+    return ckpt, resumed
+
+
+def check_resumed_corpus(text: str, vocab: Vocab, record: CorpusRecord, run_dir: Path) -> str | None:
+    """Refuse a corpus the model cannot read (CharRNNError); returns a notice when its content changed since the
+    run's record (then the batch streams restart), else None."""
+    missing = vocab.missing(text)
+    if missing:
+        raise CharRNNError(
+            "this corpus is not the one the run was trained on (it has characters the model never saw, "
+            f"e.g. {sorted(missing)[:5]}); resume with the same corpus, or train a new run on this one"
+        )
+    try:
+        old = read_config(run_dir).corpus
+    except CharRNNError:
+        return None
+    if old.sha256 is None or old.sha256 == record.sha256:
+        return None
+    return (
+        f"the corpus changed since this run last trained on it (was {old.chars or '?'} characters, now "
+        f"{record.chars}); its characters fit the model, so training goes on with it and the batch streams "
+        "start afresh"
+    )
+
+
+def resume_into(
+    state: TrainingState, ckpt: dict[str, Any], run_dir: Path, is_main: bool, fresh_streams: bool,
+    val_loss: Callable[[CharRNN], float],
+) -> list[str]:  # fmt: skip
+    """Restore `ckpt` into a newly built `state`; `val_loss(model)` scores weights on the run's validation text
+    (nats/char) where an older checkpoint needs it. Returns the notices for the user. Raises CharRNNError for a
+    checkpoint whose training state is damaged."""
+    try:
+        restore(state, ckpt, is_main, fresh_streams=fresh_streams)
+    except DAMAGED_STATE_ERRORS as e:
+        raise CharRNNError(
+            f"{display_path(run_dir)} holds a checkpoint whose training state is damaged "
+            f"({type(e).__name__}); it can still generate text, but cannot be resumed"
+        ) from None
+    notices = []
+    if is_main and ckpt.get("evaluation", 1) < EVALUATION:
+        notices += [note] if (note := rescore(state, val_loss)) else []
+    best = state.best
+    if (
+        state.config.early_stop_after
+        and best.since_best >= state.config.early_stop_after
+        and best.best_step is not None
+    ):
+        # Training on a run that stopped early starts past its best: say so, and what it ends on.
+        notices.append(
+            f"this run stopped early: no better validation loss in {best.since_best} evaluations after "
+            f"step {best.best_step:,}. Training on continues from its last weights (step {state.step:,}), "
+            f"past its best, and ends on the best weights again unless it beats them"
+        )
+    return notices
+
+
+def rescore(state: TrainingState, val_loss: Callable[[CharRNN], float]) -> str | None:
+    """The checkpoint does not record the evaluation that reads every validation part with its context: its
+    losses were measured with parts that started blank (about 0.01 nats/char higher on Hamlet), or the
+    record is damaged. Score its current and best weights again, so that the evaluations to come are
+    compared with like; returns the notice with both figures (None for a run never evaluated)."""
+    best = state.best
+    old_last, old_best = best.last_val, best.best_val
+    if old_last is None:
+        return None  # never evaluated: nothing to compare with
+    best.last_val = val_loss(state.eval_model)
+    note = (
+        f"this run's checkpoint was saved before the evaluation read every part of the validation text with "
+        f"its context, so its losses were scored again: the weights of step {state.step:,} {old_last:.4f} then, "
+        f"{best.last_val:.4f} now"
+    )
+    if old_best is not None and best.weights is not None:
+        best.best_val = val_loss(best.copy_of(state.eval_model))
+        note += f"; its best (step {best.best_step:,}) {old_best:.4f} then, {best.best_val:.4f} now"
+    elif old_best is not None:  # no best weights kept: move the best figure by the difference just measured
+        best.best_val = old_best - (old_last - best.last_val)
+        note += f"; its best {old_best:.4f} then, about {best.best_val:.4f} now (its weights are not kept)"
+    return note
