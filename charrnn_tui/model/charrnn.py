@@ -9,6 +9,8 @@ characters' embedding vectors dropped; the same paper, section 4.3). All of them
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -142,23 +144,20 @@ def embedding_dropout(weight: torch.Tensor, p: float) -> torch.Tensor:
     return weight * weight.new_empty(weight.shape[0], 1).bernoulli_(keep) / keep
 
 
-def _layer_state(state: State | None, k: int) -> State | None:
+def map_state(fn: Callable[[torch.Tensor], torch.Tensor], state: State | None) -> State | None:
+    """`fn` applied to each tensor of a recurrent state: h, or an LSTM's (h, c); None stays None."""
     if state is None:
         return None
     if isinstance(state, tuple):
-        return tuple(s[k : k + 1] for s in state)
-    return state[k : k + 1]
+        return tuple(fn(t) for t in state)
+    return fn(state)
+
+
+def _layer_state(state: State | None, k: int) -> State | None:
+    return map_state(lambda t: t[k : k + 1], state)
 
 
 def _stack_states(states: list[State]) -> State:
     if isinstance(states[0], tuple):
         return tuple(torch.cat(parts) for parts in zip(*states, strict=True))
     return torch.cat(states)
-
-
-def detach_state(state: State | None) -> State | None:
-    if state is None:
-        return None
-    if isinstance(state, tuple):
-        return tuple(s.detach() for s in state)
-    return state.detach()

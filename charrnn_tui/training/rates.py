@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from charrnn_tui.core.config import NOMINAL_CHARS_PER_S, TrainConfig, fit_to_corpus
 from charrnn_tui.core.paths import data_dir
+from charrnn_tui.present.formatting import fmt_sized
 
 if TYPE_CHECKING:  # the state holds torch objects; this module stays torch-free for the CLI
     from charrnn_tui.training.state import TrainingState
@@ -209,8 +210,6 @@ class Resizer:
             return None
         apply_sizing(state, resized)
         planned, self.sizing = self.sizing.chars_per_s, resized
-        from charrnn_tui.present.formatting import fmt_sized
-
         return (
             f"this machine trains at {rate:,.0f} chars/s, not the {planned:,.0f} the run was planned for: "
             f"re-{fmt_sized(state.config, train_chars, rate, True)}"

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from charrnn_tui.core.errors import CharRNNError
-from charrnn_tui.model.charrnn import State, detach_state
+from charrnn_tui.model.charrnn import map_state
 from charrnn_tui.training.state import TrainingState
 
 
@@ -89,16 +89,8 @@ def optimise(
     if cfg.ema:
         update_average(s.eval_model, s.model, min(cfg.ema, (1 + s.step) / (10 + s.step)))
     # fp32 whatever the precision, so that checkpoints hold fp32 only (bf16 -> fp32 loses nothing)
-    s.carry = _to_float(detach_state(new_state)) if s.batches.carries_state else None
+    s.carry = map_state(lambda t: t.detach().float(), new_state) if s.batches.carries_state else None
     return loss, logits
-
-
-def _to_float(state: State | None) -> State | None:
-    if state is None:
-        return None
-    if isinstance(state, tuple):
-        return tuple(t.float() for t in state)
-    return state.float()
 
 
 @torch.no_grad()

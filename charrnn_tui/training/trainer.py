@@ -27,9 +27,6 @@ from charrnn_tui.training.meter import IntervalMeter
 from charrnn_tui.training.run_writer import RunWriter
 from charrnn_tui.training.setup import RunData, build_state, resolve_device, seed_other_rank
 from charrnn_tui.training.state import TrainingState, WeightsView
-from charrnn_tui.training.step import diverged_loss
-
-__all__ = ["Trainer", "diverged_loss"]
 
 
 class Trainer:

@@ -27,7 +27,8 @@ from charrnn_tui.model import checkpoint
 from charrnn_tui.runs.metrics_log import read_metrics
 from charrnn_tui.text.corpus import Corpus
 from charrnn_tui.text.vocab import Vocab
-from charrnn_tui.training.trainer import Trainer, diverged_loss
+from charrnn_tui.training.step import diverged_loss
+from charrnn_tui.training.trainer import Trainer
 
 
 def train(corpus, cfg, run_dir=None, resume=False, on_event=None, **kw):
