@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import IO, NoReturn
+from typing import IO, Any, NoReturn
 
 from charrnn_tui.core.config import (
     CELLS,
@@ -290,9 +290,28 @@ def dispatch(request: Request) -> int:
         from charrnn_tui.headless.lists import baseline
 
         return baseline(request)
+    problem = terminal_problem({"stdin": sys.stdin, "stdout": sys.stdout, "stderr": sys.stderr})
+    if problem:
+        raise CharRNNError(problem)
     from charrnn_tui.tui.app import run_app
 
     return run_app(request)
+
+
+def terminal_problem(streams: dict[str, Any]) -> str | None:
+    """Why the app cannot run on these standard streams (name -> stream), or None: it reads keys from stdin and
+    draws on stdout's terminal, so each must be one. Without this a script that starts it with `</dev/null`
+    gets an app that spins and never ends."""
+    for name, stream in streams.items():
+        try:
+            ok = stream is not None and stream.isatty()
+        except (AttributeError, ValueError, OSError):  # detached or closed
+            ok = False
+        if not ok:
+            what = "closed" if stream is None or getattr(stream, "closed", False) else "a file or a pipe"
+            return (f"the app needs a terminal, and {name} is not one ({what}); for scripts and servers use "
+                    "--train-only or --generate-only")  # fmt: skip
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:

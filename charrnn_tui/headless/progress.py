@@ -3,6 +3,8 @@ errors) and the closing summary, each a pure function of the event."""
 
 from __future__ import annotations
 
+import errno
+import os
 import sys
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -26,12 +28,22 @@ from charrnn_tui.present.formatting import (
 )
 from charrnn_tui.present.safetext import write_line
 
+# The reader of the output is gone (`| head` closed the pipe, the terminal hung up): nobody can see the run.
+READER_GONE = (errno.EPIPE, errno.EIO, errno.ENXIO)
+
 
 class ProgressPrinter:
-    """Turns trainer events into plain lines on stdout."""
+    """Turns trainer events into plain lines on stdout (diagnostics on stderr).
 
-    def __init__(self, out=sys.stdout) -> None:
+    A line that cannot be written never ends the training. When the reader of a stream is gone (EPIPE, EIO),
+    `on_reader_gone(why)` is called once, so that the run can stop after its step with a checkpoint; any other
+    failure (a full disk behind `> file`) silences that stream with one note on the other, and training goes on.
+    `lost` holds the streams that failed."""
+
+    def __init__(self, out=sys.stdout, on_reader_gone: Callable[[str], None] | None = None) -> None:
         self.out = out
+        self.on_reader_gone = on_reader_gone
+        self.lost: list[Any] = []
         self.val_loss: float | None = None
         self.steps = 0
         self.eta: float | None = None
@@ -44,7 +56,27 @@ class ProgressPrinter:
     def print(self, line: str, err: bool = False) -> None:
         # Escaped (a corpus or folder name can hold control characters) and never failing on the encoding:
         # a progress line that cannot print must not end the training.
-        write_line(line, sys.stderr if err else self.out)
+        stream = sys.stderr if err else self.out
+        if err and stream in self.lost:
+            stream = self.out  # the diagnostics' stream failed: the progress stream may still have a reader
+        if stream in self.lost:
+            return
+        try:
+            write_line(line, stream)
+        except (OSError, ValueError) as e:  # ValueError: the stream was closed under us
+            self._lose(stream, e)
+
+    def _lose(self, stream: Any, error: Exception) -> None:
+        self.lost.append(stream)
+        silence(stream)
+        name = "stderr" if stream is sys.stderr else "stdout" if stream is sys.stdout else "the output"
+        why = getattr(error, "strerror", None) or str(error) or type(error).__name__
+        if getattr(error, "errno", None) in READER_GONE or isinstance(error, ValueError):
+            if self.on_reader_gone is not None:
+                self.on_reader_gone(f"{name} went away ({why})")
+        else:
+            self.print(f"note: progress lines cannot be written to {name} ({why}); training goes on, and "
+                       "metrics.jsonl in the run folder holds every row", err=stream is not sys.stderr)  # fmt: skip
 
     def _on_step(self, ev: Step) -> None:
         self.eta = ev.eta_s
@@ -82,6 +114,18 @@ class ProgressPrinter:
         Notice: _on_notice,
         CheckpointSaved: _on_checkpoint_saved,
     }
+
+
+def silence(stream: Any) -> None:
+    """Point `stream`'s descriptor at /dev/null, so that what is still buffered, and the interpreter's flush at
+    exit, go nowhere instead of raising again (what Python's documentation advises for SIGPIPE)."""
+    try:
+        fd = stream.fileno()
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, fd)
+        os.close(null)
+    except (AttributeError, ValueError, OSError):
+        pass  # no descriptor (a StringIO) or already closed: nothing will flush to it
 
 
 def budget_text(config: dict[str, Any]) -> str:

@@ -1,5 +1,5 @@
-"""`--train-only`: plan the run (preset, corpus, sizing, folder), train it with SIGINT/SIGTERM stopping it after the
-step with a checkpoint, and print what to do next."""
+"""`--train-only`: plan the run (preset, corpus, sizing, folder), train it with SIGINT/SIGTERM/SIGHUP or a vanished
+reader of its output stopping it after the step with a checkpoint, and print what to do next."""
 
 from __future__ import annotations
 
@@ -100,9 +100,10 @@ def _plan_notes(
 
 @contextmanager
 def stop_on_signals(trainer: Trainer, printer: ProgressPrinter, main: bool) -> Iterator[list[int]]:
-    """While inside, SIGINT and SIGTERM stop `trainer` after its step (it saves a checkpoint); a second one
-    raises KeyboardInterrupt, except under torchrun. Yields the list of the signals received; the previous
-    handlers are back on leaving."""
+    """While inside, SIGINT, SIGTERM and SIGHUP (a closed terminal or a dropped SSH connection) stop `trainer`
+    after its step (it saves a checkpoint); a second one raises KeyboardInterrupt, except under torchrun. A SIGHUP
+    that is ignored (`nohup`) stays ignored. Yields the list of the signals received; the previous handlers are
+    back on leaving."""
     signals: list[int] = []
     # Under torchrun a rank can get the same signal twice (from a scheduler and from the launcher passing it
     # on); the launcher escalates to SIGKILL itself after its --shutdown-timeout.
@@ -118,12 +119,37 @@ def stop_on_signals(trainer: Trainer, printer: ProgressPrinter, main: bool) -> I
         elif not launched:
             raise KeyboardInterrupt  # a second Ctrl+C: the user really wants out
 
-    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    old = {s: signal.signal(s, on_signal) for s in handled_signals()}
     try:
         yield signals
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+
+
+def handled_signals() -> list[int]:
+    """The signals that stop a run cleanly: SIGINT, SIGTERM, and SIGHUP where it exists and is not ignored."""
+    sigs = [signal.SIGINT, signal.SIGTERM]
+    hup = getattr(signal, "SIGHUP", None)  # not on Windows
+    if hup is not None and signal.getsignal(hup) is not signal.SIG_IGN:
+        sigs.append(hup)
+    return sigs
+
+
+def stop_when_reader_gone(trainer: Trainer, printer: ProgressPrinter, main: bool) -> list[str]:
+    """Makes `printer` stop `trainer` (after its step, with a checkpoint) when the reader of its output goes away,
+    as a closed terminal's SIGHUP does. Returns the list that gets the reason, once it happens."""
+    gone: list[str] = []
+
+    def on_gone(why: str) -> None:
+        if not gone:
+            gone.append(why)
+            if main:
+                printer.print(f"charrnn-tui: {why}: stopping after this step and saving a checkpoint", err=True)
+            trainer.control.stop()
+
+    printer.on_reader_gone = on_gone
+    return gone
 
 
 def next_steps_lines(result: Finished, run_dir: str | os.PathLike[str], interrupted: bool) -> list[str]:
@@ -140,8 +166,9 @@ def next_steps_lines(result: Finished, run_dir: str | os.PathLike[str], interrup
 
 
 def signal_exit_code(signum: int) -> int:
-    """The exit status of a run stopped by `signum`: 130 for SIGINT, 143 for SIGTERM, as a shell reports them."""
-    return 130 if signum == signal.SIGINT else 143
+    """The exit status of a run stopped by `signum`, as a shell reports it: 128 + the signal's number (130 for
+    SIGINT, 143 for SIGTERM, 129 for SIGHUP, 141 for SIGPIPE: the reader of the output went away)."""
+    return 128 + int(signum)
 
 
 def train(req: TrainRequest) -> int:
@@ -161,11 +188,14 @@ def train(req: TrainRequest) -> int:
         resume_overrides=req.overrides,
         sizing=plan.sizing,
     )
+    gone = stop_when_reader_gone(trainer, printer, plan.main)
     with stop_on_signals(trainer, printer, plan.main) as signals:
         result = trainer.run()
     if isinstance(result, Failed):
         return 1
     if plan.main:
-        for line in next_steps_lines(result, trainer.run_dir, interrupted=bool(signals)):
-            printer.print(line)
-    return signal_exit_code(signals[0]) if signals else 0
+        for line in next_steps_lines(result, trainer.run_dir, interrupted=bool(signals or gone)):
+            printer.print(line, err=bool(gone) or printer.out in printer.lost)  # stdout failed: they go to stderr
+    if signals:
+        return signal_exit_code(signals[0])
+    return signal_exit_code(getattr(signal, "SIGPIPE", 13)) if gone else 0

@@ -27,6 +27,7 @@ from charrnn_tui.runs.folder import create_run_dir
 from charrnn_tui.runs.listing import RunSummary, summarize
 from charrnn_tui.text.corpus import Corpus
 from charrnn_tui.training.rates import Sizing
+from charrnn_tui.tui.hangup import HangupGuard, watch_terminal
 from charrnn_tui.tui.messages import InspectionLoaded, ModelLoaded, TrainerEvent
 from charrnn_tui.tui.screens.corpus import CorpusScreen
 from charrnn_tui.tui.screens.generation import GenerationScreen
@@ -34,6 +35,7 @@ from charrnn_tui.tui.screens.inside.base import InsideScreen
 from charrnn_tui.tui.screens.quit import QuitScreen
 from charrnn_tui.tui.screens.training import TrainingScreen
 from charrnn_tui.tui.state.session import TrainingSession
+from charrnn_tui.tui.terminal_driver import guarded_driver
 
 
 class CharRNNApp(App):
@@ -59,8 +61,7 @@ class CharRNNApp(App):
         self.session: TrainingSession | None = None
         self.training_worker: Worker | None = None
         self.quitting = False
-        self.handle_signals = False  # run_app sets it: SIGTERM, SIGHUP and SIGINT save and end the app
-        self.ended_by_signal: int | None = None
+        self.guard: HangupGuard | None = None  # run_app sets it: a signal or a dead terminal saves and ends the app
 
     @classmethod
     def from_request(cls, request: AppRequest, test_mode: bool = False) -> CharRNNApp:
@@ -71,8 +72,6 @@ class CharRNNApp(App):
         )  # fmt: skip
 
     def on_mount(self) -> None:
-        if self.handle_signals:
-            self._install_signal_handlers()
         if self.test_mode:
             self.animation_level = "none"
         corpus, preset, overrides = self.initial
@@ -249,7 +248,7 @@ class CharRNNApp(App):
                 error = escape(f"training worker failed: {event.worker.error}")
                 self.notify(error, severity="error", timeout=10, markup=False)
             if self.quitting:
-                self.exit(return_code=128 + self.ended_by_signal if self.ended_by_signal else 0)
+                self.exit()
 
     # ---- generation ------------------------------------------------------------------------------------
     def open_generation_from_session(self, best: bool = False) -> None:
@@ -328,35 +327,31 @@ class CharRNNApp(App):
             )
 
     # ---- quitting ---------------------------------------------------------------------------------------
-    def _install_signal_handlers(self) -> None:
-        """A closed terminal (SIGHUP), a `kill` (SIGTERM) or a SIGINT sent to the process end the app as the
-        headless Ctrl+C does: the run stops after its step and saves a checkpoint, the trainer's thread ends,
-        and then the app exits, which restores the terminal. On the event loop, not a plain signal handler,
-        so the handler runs between UI callbacks rather than inside one."""
-        import asyncio
-        import signal
-
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
-            try:
-                loop.add_signal_handler(sig, self.end_by_signal, sig)
-            except (NotImplementedError, RuntimeError, ValueError, AttributeError):
-                pass  # Windows: no SIGHUP, and the loop cannot take signal handlers
-
-    def end_by_signal(self, signum: int) -> None:
-        """Save and end: the second signal ends at once (the checkpoint of the first may still be writing)."""
-        if self.ended_by_signal is not None:
-            self.exit(return_code=128 + signum)
-            return
-        self.ended_by_signal = signum
+    def stop_for_ending(self) -> None:
+        """The process is ending (a signal, a dead terminal): the run stops after its step with a checkpoint.
+        Any thread: it touches only the session's thread-safe control."""
         s = self.session
-        if s is None or not s.active:
-            self.exit(return_code=128 + signum)
-            return
-        self.quitting = True
-        s.stop(save=True)
-        if self.training_worker is None or self.training_worker.is_finished:
-            self.exit(return_code=128 + signum)
+        if s is not None and s.active:
+            s.stop(save=True)
+
+    def training_done(self) -> bool:
+        """True when no training thread is running (any thread)."""
+        s, worker = self.session, self.training_worker
+        return s is None or (not s.active and (worker is None or worker.is_finished))
+
+    def exit_from_thread(self, code: int) -> None:
+        """Ask the app to exit with `code` through its loop, without waiting (any thread; the loop may be gone)."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(lambda: self.exit(return_code=code))
+            except RuntimeError:
+                pass  # the loop closed meanwhile: the process is ending anyway
+
+    def stop_terminal_input(self) -> None:
+        stop = getattr(self._driver, "stop_input", None)
+        if stop is not None:
+            stop()
 
     async def action_quit(self) -> None:
         s = self.session
@@ -382,11 +377,23 @@ class CharRNNApp(App):
 
 
 def run_app(request: AppRequest) -> int:
+    """Run the app on this terminal; a signal or a dead terminal saves the run and ends the process within
+    seconds (see tui/hangup.py). Returns the exit status."""
     app = CharRNNApp.from_request(request)
-    app.handle_signals = True
-    app.run()
-    if app.ended_by_signal is not None and app.session is not None and app.session.last_checkpoint is not None:
-        print(
-            f"charrnn-tui: saved a checkpoint at step {app.session.last_checkpoint.step} before ending", file=sys.stderr
-        )
-    return app.return_code or 0
+    guard = HangupGuard(app.stop_for_ending, app.training_done, app.exit_from_thread, app.stop_terminal_input)
+    app.guard = guard
+    app.driver_class = guarded_driver(app.driver_class, guard.terminal_gone)
+    guard.install()
+    if sys.__stdin__ is not None:
+        watch_terminal(sys.__stdin__.fileno(), guard)
+    try:
+        app.run()
+    finally:
+        guard.uninstall()
+    saved = app.session.last_checkpoint if app.session is not None else None
+    if guard.ending is not None and saved is not None and not guard.terminal_dead:
+        try:
+            print(f"charrnn-tui: saved a checkpoint at step {saved.step} before ending", file=sys.stderr)
+        except OSError:
+            pass
+    return guard.ending.code if guard.ending is not None else app.return_code or 0
