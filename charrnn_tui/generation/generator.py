@@ -8,7 +8,7 @@ chosen by `pick.pick`, the same for one row and many. docs/benchmarks.md has the
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 
@@ -23,9 +23,23 @@ from charrnn_tui.text.vocab import Vocab
 # A prime longer than this goes through the model in one pass (nn.LSTM is efficient over a sequence);
 # shorter text, like a few typed characters, is cheaper one step at a time.
 FEED_STEP_MAX = 16
+# A longer text goes through the model this many characters at a time, the state carried: one call's
+# activations (layers x chunk x hidden, and chunk x vocab logits) stay a few MB for any prime, where a
+# 1 MB prime in one call needed gigabytes (docs/benchmarks.md).
+FEED_CHUNK = 1024
 WEIGHTS = ("fp32", "int8")
 MAX_ROWS = MAX_SAMPLES  # continuations stepped together; the bound lives in sampling.py, checked before torch
 TEXT_KEEP = 10_000  # characters of text a Generator keeps per row (`Generator.text`); the rest is the caller's
+
+
+def refuse_non_finite(model: torch.nn.Module) -> None:
+    """Raises CharRNNError when any weight of `model` is NaN or infinite: every character it would write is
+    chosen from NaN logits, which is noise (or the first character of the vocabulary for ever), not text."""
+    if not all(torch.isfinite(p).all() for p in model.parameters()):
+        raise CharRNNError(
+            "these weights hold NaN or infinite values (their training diverged): generate from an earlier "
+            "checkpoint, or train again with a lower learning rate"
+        )
 
 
 class _Tail:
@@ -81,9 +95,10 @@ class Generator:
         weights: "fp32" (exact) or "int8" (an LSTM on the CPU only: about 4x faster for the tutorial
         model, its argmax differs from fp32's at a fraction of a percent of steps; docs/benchmarks.md).
         rows: continuations stepped together, 1 to MAX_ROWS. keep_text: characters kept per row for `text`.
-        Raises CharRNNError for unknown weights or rows out of range."""
+        Raises CharRNNError for unknown weights, rows out of range, and weights that hold NaN or infinity."""
         if weights not in WEIGHTS:
             raise CharRNNError(f"weights must be one of {', '.join(WEIGHTS)} (got {weights!r})")
+        refuse_non_finite(model)
         self.model = model.eval()
         self.vocab = vocab
         self.top_n = min(top_n, len(vocab))
@@ -143,6 +158,7 @@ class Generator:
 
     def _check_weights(self) -> None:
         if self._stepper is not None and self._stepper.version != weights_version(self.model):
+            refuse_non_finite(self.model)  # weights changed in place (a live model) are checked again
             self._stepper.load(self.model)
 
     def _part(self) -> None:
@@ -162,12 +178,30 @@ class Generator:
         self._shared = False
 
     @torch.no_grad()
-    def feed(self, text: str) -> None:
-        """Advance the state over `text` (the prime, or user text typed mid-stream), in every row."""
+    def feed(self, text: str, should_stop: Callable[[], bool] | None = None) -> bool:
+        """Advance the state over `text` (the prime, or user text typed mid-stream), in every row.
+
+        A text of any length: it goes through the model FEED_CHUNK characters at a time with the state
+        carried, so memory stays that of one chunk (a 1 MB prime in one forward call held every layer's
+        output for every character, gigabytes). should_stop() is asked between chunks; when it turns true
+        the state is dropped (`reset`: a half-read prime is no place to continue from) and False returned.
+        Returns True once all of `text` is read. Raises CharRNNError, before any of it is read, when the
+        text holds characters the model never saw."""
         if not text:
-            return
-        ids = self.vocab.encode(text)
+            return True
+        self.vocab.check(text)
         self._check_weights()
+        for start in range(0, len(text), FEED_CHUNK):
+            if start and should_stop is not None and should_stop():
+                self.reset()
+                return False
+            self._feed_ids(self.vocab.encode(text[start : start + FEED_CHUNK]))
+        kept = text[-self.keep_text :] if self.keep_text else ""  # the tails keep no more than this anyway
+        for tail in self._tails:
+            tail.append(kept)
+        return True
+
+    def _feed_ids(self, ids: list[int]) -> None:
         if self._shared:
             if self._stepper is not None and len(ids) <= FEED_STEP_MAX:
                 for idx in ids:
@@ -182,8 +216,6 @@ class Generator:
             x = torch.tensor([ids], device=self.device).expand(self.rows, -1)
             logits, self.state = self.model(x, self.state)
             self.logits = logits[:, -1]
-        for tail in self._tails:
-            tail.append(text)
 
     @torch.no_grad()
     def sample(self, length: int, temperature: float = 1.0, top_k: int = 0, seed: int | None = None) -> Iterator[Token]:

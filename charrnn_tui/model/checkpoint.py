@@ -31,6 +31,7 @@ from charrnn_tui.model.checkpoint_checks import (
     copy_tensors,
     corrupt,
     drop_malformed_optional,
+    resume_problem,
     runs_code,
     tensor_budget,
 )
@@ -41,24 +42,32 @@ from charrnn_tui.text.vocab import Vocab
 CHECKPOINT_NAME = CHECKPOINT_NAME
 # Re-exported: the format, the bounds and the budget of what a checkpoint may hold are checkpoint_checks.py's.
 __all__ = ["CHECKPOINT_NAME", "FORMAT", "MAX_ENTRIES", "VERSION", "TrainConfig", "generation_weights", "load",
-           "load_model", "save", "tensor_budget", "validate"]  # fmt: skip
+           "load_model", "save", "serialise", "tensor_budget", "validate"]  # fmt: skip
+
+
+def serialise(payload: dict[str, Any]) -> memoryview:
+    """The checkpoint file's bytes for `payload` (format and version added), made in memory: torch.save reports a
+    failed write (a full disk) as an opaque RuntimeError, while a plain file write says what went wrong."""
+    buf = io.BytesIO()
+    torch.save({"format": FORMAT, "version": VERSION, **payload}, buf)
+    return buf.getbuffer()
 
 
 def save(path: Path, payload: dict[str, Any]) -> None:
-    payload = {"format": FORMAT, "version": VERSION, **payload}
-    # Serialise in memory first: torch.save reports a failed write (a full disk) as an opaque RuntimeError,
-    # while a plain file write says what went wrong.
-    buf = io.BytesIO()
-    torch.save(payload, buf)
+    """Write `payload` as a checkpoint at `path`, atomically (runs/folder.atomic_write). Raises DiskError. A run's
+    own checkpoint is written with its record instead (runs/records.write_checkpoint)."""
+    data = serialise(payload)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, lambda f: f.write(buf.getbuffer()))
+        atomic_write(path, lambda f: f.write(data))
     except OSError as e:
         raise disk_error(path, e) from None
 
 
-def load(path: str | Path) -> dict[str, Any]:
-    """Read and validate a checkpoint; every way it can be bad becomes a CharRNNError.
+def load(path: str | Path, resuming: bool = False) -> dict[str, Any]:
+    """Read and validate a checkpoint; every way it can be bad becomes a CharRNNError. With `resuming`, the
+    training state is checked against the settings too (checkpoint_checks.resume_problem): the result's
+    `resume_problem` says why training cannot continue from it (None: it can), while generation still may.
 
     Bounded cost: the zip's directory is checked before torch reads it (at most MAX_ENTRIES entries, all
     stored uncompressed as torch writes them, a pickle of at most MAX_PICKLE_BYTES), tensors are mapped
@@ -93,15 +102,16 @@ def load(path: str | Path) -> dict[str, Any]:
         RecursionError,
     ) as e:
         raise corrupt(path, e) from None
-    return validate(ckpt, path)
+    return validate(ckpt, path, resuming)
 
 
-def validate(ckpt: Any, path: Path) -> dict[str, Any]:
+def validate(ckpt: Any, path: Path, resuming: bool = False) -> dict[str, Any]:
     """Check a loaded payload entry by entry; returns it with tensors copied out of the file, optional
     entries that are malformed dropped (or set to None), and `config_obj`, `model_obj`, `vocab_obj` added.
 
     Required entries (format, version, model, vocab, config, step, and eval_model / best_weights /
-    best_step when present) that are malformed raise a CharRNNError.
+    best_step when present) that are malformed raise a CharRNNError. With `resuming`, `resume_problem` is set
+    (the words of checkpoint_checks.resume_problem, or None), before malformed optional entries are dropped.
     """
     check_header(ckpt, path)
     check_required(ckpt, path)
@@ -112,7 +122,9 @@ def validate(ckpt: Any, path: Path) -> dict[str, Any]:
     for key in ("model", "eval_model", "best_weights"):
         if isinstance(ckpt.get(key), dict):
             check_weights(ckpt[key], chars, config, path)
+    problem = resume_problem(ckpt, config) if resuming else None
     drop_malformed_optional(ckpt, config)
+    ckpt["resume_problem"] = problem
     model = _model_of(ckpt, chars, config, path)
     ckpt["config_obj"] = config
     ckpt["model_obj"] = model

@@ -352,12 +352,67 @@ def check_weights(weights: dict, chars: str, config: TrainConfig, path: Path) ->
         raise CharRNNError(f"{path} is damaged: bad settings ({type(e).__name__}: {e})") from None
     found = {k: tuple(v.shape) for k, v in weights.items()}
     if found != expected:
-        diff = sorted(set(found) ^ set(expected)) or [k for k in expected if found[k] != expected[k]]
         raise CharRNNError(
-            f"{path} does not match its own settings (vocabulary {len(chars)}, {config.cell} "
-            f"{config.n_layers}x{config.hidden}): wrong or missing weights {', '.join(diff[:3])}"
+            f"{path} does not match its own settings (vocabulary {len(chars)}, {config.cell} {config.n_layers}x"
+            f"{config.hidden}): wrong or missing weights {_weights_difference(found, expected)}; it was edited or put "
+            "together from two runs, so use the run's own checkpoint (or an earlier copy of it), or train again"
         )
     if not all(v.is_floating_point() for v in weights.values()):
         raise CharRNNError(f"{path} is damaged: its weights are not floating-point numbers")
     if not all(torch.isfinite(v).all() for v in weights.values()):
         raise CharRNNError(f"{path} is damaged: its weights hold NaN or infinite values")
+
+
+def _dims(shape: tuple[int, ...]) -> str:
+    return "x".join(map(str, shape)) or "a scalar"
+
+
+def _weights_difference(found: dict[str, tuple], expected: dict[str, tuple]) -> str:
+    """The first three differences between the weight shapes a file holds and those its settings need, in words:
+    "rnn.weight_ih_l0 (256x64 where they need 512x64), head.bias (missing)"."""
+    words = [f"{k} ({_dims(found[k])} where they need {_dims(v)})" if k in found else f"{k} (missing)"
+             for k, v in expected.items() if found.get(k) != v]  # fmt: skip
+    words += [f"{k} (not in this model)" for k in found if k not in expected]
+    return ", ".join(words[:3])
+
+
+def resume_problem(ckpt: dict, config: TrainConfig) -> str | None:
+    """Why this checkpoint's training state (optimizer, carried recurrent state, random states) cannot continue
+    training with its settings `config`, in words that name what differs; None when it can. Called on a payload
+    whose settings and weights are already checked (the model's weights fit `config`), before malformed optional
+    entries are dropped: a file edited or mixed from two runs (another batch size, another model's optimizer)
+    would otherwise fail inside the first step with PyTorch's own words."""
+    for key in ("optimizer", "rng_torch", "rng_data"):
+        if key not in ckpt:
+            return f"has no {key.replace('_', ' ')} state"
+    if not _is_adam_state(ckpt["optimizer"], ckpt["model"]):
+        return "holds an optimizer state that does not fit its weights (another model's, or damaged)"
+    moments = [t for st in ckpt["optimizer"]["state"].values() for t in st.values()]
+    if not all(t.is_floating_point() and torch.isfinite(t).all() for t in moments):
+        return "holds an optimizer state with NaN or infinite values (the run diverged before it was saved)"
+    for key in ("rng_torch", "rng_data"):
+        if not _is_byte_state(ckpt[key]):
+            return f"holds a malformed {key.replace('_', ' ')} state"
+    return _carry_problem(ckpt.get("carry"), config)
+
+
+def _carry_problem(carry: Any, config: TrainConfig) -> str | None:
+    """Why the carried recurrent state (truncated BPTT) does not fit `config`; None when it fits or is absent."""
+    if carry is None or (isinstance(carry, list | tuple) and not carry):
+        return None
+    parts = 2 if config.cell == "lstm" else 1
+    if not isinstance(carry, list | tuple) or len(carry) != parts:
+        return f"holds a carried recurrent state that is not the {parts} tensor(s) of a {config.cell.upper()}"
+    if not all(isinstance(t, torch.Tensor) for t in carry):
+        return f"holds a carried recurrent state that is not the {parts} tensor(s) of a {config.cell.upper()}"
+    need = (config.n_layers, config.batch_size, config.hidden)
+    for t in carry:
+        if tuple(t.shape) != need:
+            return (
+                f"holds a carried recurrent state of shape {_dims(tuple(t.shape))} (layers x batch x hidden) where "
+                f"its settings ({config.cell.upper()} {config.n_layers}x{config.hidden}, batch {config.batch_size}) "
+                f"need {_dims(need)}"
+            )
+        if not t.is_floating_point() or not torch.isfinite(t).all():
+            return "holds a carried recurrent state with NaN or infinite values"
+    return None

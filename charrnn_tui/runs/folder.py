@@ -52,7 +52,7 @@ def _fsync_dir(path: Path) -> None:
 def atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> None:
     """Write through a temporary file in the same folder, fsync it, then rename it over `path`:
     a crash at any moment leaves either the old file or the new one, never a torn one."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp = temporary_name(path)
     try:
         with open(tmp, "wb") as f:
             write(f)
@@ -65,16 +65,91 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> None:
     _fsync_dir(path.parent)
 
 
-def disk_error(path: Path, e: OSError) -> CharRNNError:
+def temporary_name(path: Path) -> Path:
+    """The temporary that an atomic write of `path` goes through (remove_temporaries knows the pattern)."""
+    return path.with_name(f".{path.name}.tmp{os.getpid()}")
+
+
+class StagedWrites:
+    """Several files replaced together: every new file is written whole to its temporary (`stage`) before any
+    old one is replaced (`commit`, renames in the order given), so a full disk or a read-only folder fails before
+    anything on disk has changed, and a kill leaves only temporaries that remove_temporaries cleans. Raises
+    DiskError (its path the file that failed); every temporary is removed when staging or committing fails."""
+
+    def __init__(self) -> None:
+        self._staged: dict[Path, Path] = {}
+
+    def stage(self, path: Path, data: bytes | memoryview) -> os.stat_result:
+        """Write `data` whole to `path`'s temporary and fsync it; returns the temporary's stat, whose mtime is
+        made to differ from the file it replaces (a record of the old file never matches the new one, even
+        within one tick of a coarse clock)."""
+        tmp = temporary_name(path)
+        self._staged[path] = tmp
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                _distinct_mtime(f.fileno(), path)
+                os.fsync(f.fileno())
+            return tmp.stat()
+        except OSError as e:
+            self.discard()
+            raise disk_error(path, e) from None
+
+    def commit(self, *order: Path) -> None:
+        """Rename the staged temporaries over their files, in `order`, then make the renames durable."""
+        try:
+            for path in order:
+                os.replace(self._staged[path], path)
+        except OSError as e:
+            self.discard()
+            raise disk_error(path, e) from None
+        self._staged.clear()
+        _fsync_dir(order[0].parent)
+
+    def discard(self) -> None:
+        for tmp in self._staged.values():
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:
+                pass  # a read-only folder: remove_temporaries takes it once the folder is writable
+        self._staged.clear()
+
+
+def _distinct_mtime(fd: int, old_path: Path) -> None:
+    try:
+        old = old_path.stat()
+    except OSError:
+        return
+    new = os.fstat(fd)
+    # Records match a file by (size, mtime): a same-sized file written within the clock's tick would match both.
+    for later in (1_000_000, 2_000_000_000):  # 1 ms, then 2 s for a filesystem that keeps coarse times
+        if (new.st_size, new.st_mtime_ns) != (old.st_size, old.st_mtime_ns):
+            return
+        os.utime(fd, ns=(new.st_atime_ns, old.st_mtime_ns + later))
+        new = os.fstat(fd)
+
+
+class DiskError(CharRNNError):
+    """A write the disk refused: `path` the file, `why` the system's words, `remedy` what frees the way
+    ("free some space", "make the folder writable again")."""
+
+    def __init__(self, message: str, path: Path | None = None, why: str = "", remedy: str = "free some space") -> None:
+        super().__init__(message)  # the message alone in args: the error pickles like any other
+        self.path, self.why, self.remedy = path, why, remedy
+
+
+def disk_error(path: Path, e: OSError) -> DiskError:
     """A failed write as a message that says what to do."""
     why = e.strerror or str(e)
     if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-        hint = "free some space or choose another folder with --run-dir"
+        remedy, hint = "free some space", "free some space or choose another folder with --run-dir"
     elif e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        remedy = "make the folder writable again"
         hint = "the folder is not writable; choose another one with --run-dir (or set CHARRNN_TUI_HOME)"
     else:
-        hint = "choose another folder with --run-dir (or set CHARRNN_TUI_HOME)"
-    return CharRNNError(f"cannot write {display_path(path)}: {why}; {hint}")
+        remedy, hint = "check the disk", "choose another folder with --run-dir (or set CHARRNN_TUI_HOME)"
+    return DiskError(f"cannot write {display_path(path)}: {why}; {hint}", path, why, remedy)
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -91,7 +166,10 @@ def remove_temporaries(run_dir: Path) -> None:
     another writer's temporary file is not stale."""
     for name in RUN_FILES:
         for tmp in run_dir.glob(f".{name}.tmp*"):
-            tmp.unlink(missing_ok=True)
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:
+                pass  # a read-only folder: the writes that follow say so
 
 
 def create_run_dir(root: Path, corpus_name: str, now: float | None = None) -> Path:

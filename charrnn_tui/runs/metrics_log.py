@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,11 +71,29 @@ class MetricsLog:
         return out
 
     def append(self, row: dict[str, Any]) -> None:
+        """Add one row at the end (append_rows)."""
+        self.append_rows([row])
+
+    def append_rows(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Add rows at the end. Raises DiskError when the disk refuses them, having cut the file back to its
+        length before: a row half-written to a full disk is never left behind (the next row would join it)."""
+        data = memoryview("".join(json.dumps(r) + "\n" for r in rows).encode("utf-8"))
         try:
-            with open(self.path, "a", encoding="utf-8") as f:
-                f.write(json.dumps(row) + "\n")
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         except OSError as e:
             raise disk_error(self.path, e) from None
+        try:
+            size = os.fstat(fd).st_size
+            while data:  # a full disk takes part of a write before it refuses the rest
+                data = data[os.write(fd, data) :]
+        except OSError as e:
+            try:
+                os.ftruncate(fd, size)  # shrinking needs no space
+            except OSError:
+                pass  # a file that cannot be cut back: its torn row is skipped when read, and dropped on resume
+            raise disk_error(self.path, e) from None
+        finally:
+            os.close(fd)
 
     def rewrite(self, rows: Iterable[dict[str, Any]]) -> None:
         text = "".join(json.dumps(r) + "\n" for r in rows)

@@ -10,14 +10,21 @@ import math
 import os
 import re
 import zipfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from charrnn_tui.core.config import TrainConfig
 from charrnn_tui.core.errors import CharRNNError
 from charrnn_tui.present.safetext import display_path
-from charrnn_tui.runs.folder import CHECKPOINT_INFO_NAME, CHECKPOINT_NAME, CONFIG_NAME, _write_json, disk_error
+from charrnn_tui.runs.folder import (
+    CHECKPOINT_INFO_NAME,
+    CHECKPOINT_NAME,
+    CONFIG_NAME,
+    StagedWrites,
+    _write_json,
+    disk_error,
+)
 
 CONFIG_FORMAT = 2  # 1: {"config", "corpus": {"name", "source"}}; 2 adds the corpus record's path, encoding, hash
 
@@ -153,10 +160,14 @@ def read_config(run_dir: Path) -> RunConfig:
 # ---- checkpoint.json ------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class CheckpointInfo:
-    """What checkpoint.pt holds, written beside it after each save; losses in nats/char.
+    """What checkpoint.pt holds, written beside it with each save; losses in nats/char.
 
-    `checkpoint_size`/`checkpoint_mtime_ns` are checkpoint.pt's at the time: when they no longer match, the
-    checkpoint was replaced without this file (an older version, or a crash between the two writes)."""
+    `checkpoint_size`/`checkpoint_mtime_ns` are checkpoint.pt's: when they no longer match, the checkpoint was
+    replaced without this file (an older version, or a copy that did not keep the times). `best_step` is the step
+    of the best evaluation (the one `best_val_loss` is of) and `best_weights` the file in the run folder that holds
+    that step's weights: checkpoint.pt (its `best_weights` entry, kept with keep_best; or its own weights when the
+    best is its last evaluation), None when they are not kept. Both are None in records from before they were kept.
+    """
 
     step: int
     best_val_loss: float | None
@@ -165,31 +176,82 @@ class CheckpointInfo:
     kept_step: int | None  # set when the run ended on an earlier step's (best) weights
     checkpoint_size: int
     checkpoint_mtime_ns: int
+    best_step: int | None = None
+    best_weights: str | None = None
+
+    @property
+    def generates_with_best(self) -> bool:
+        """The weights this checkpoint generates with are the best evaluation's."""
+        return self.kept_step is not None or (self.best_step is not None and self.best_step == self.step)
 
 
 def write_checkpoint_info(run_dir: Path, **values: Any) -> CheckpointInfo:
+    """checkpoint.json for the checkpoint.pt already in `run_dir` (`values`: CheckpointInfo's fields but the file's
+    size and time). Raises DiskError."""
     st = (run_dir / CHECKPOINT_NAME).stat()
     info = CheckpointInfo(**values, checkpoint_size=st.st_size, checkpoint_mtime_ns=st.st_mtime_ns)
     _write_json(run_dir / CHECKPOINT_INFO_NAME, asdict(info))
     return info
 
 
+def write_checkpoint(run_dir: Path, data: bytes | memoryview, **values: Any) -> CheckpointInfo:
+    """Replace checkpoint.pt with `data` (a serialised checkpoint) and checkpoint.json with its record, together.
+
+    Both are written whole before either is replaced, so a full disk or a read-only folder leaves the old pair byte
+    for byte (DiskError is raised). checkpoint.json is renamed first and also carries the record of the checkpoint
+    it replaces (`previous`): a kill between the two renames leaves the old checkpoint.pt, which that record
+    describes. Returns the new record."""
+    ckpt_path, info_path = run_dir / CHECKPOINT_NAME, run_dir / CHECKPOINT_INFO_NAME
+    previous = read_checkpoint_info(run_dir)
+    staged = StagedWrites()
+    st = staged.stage(ckpt_path, data)
+    info = CheckpointInfo(**values, checkpoint_size=st.st_size, checkpoint_mtime_ns=st.st_mtime_ns)
+    record = asdict(info) | {"previous": asdict(previous) if previous is not None else None}
+    staged.stage(info_path, json.dumps(record, indent=2, ensure_ascii=True).encode("ascii"))
+    staged.commit(info_path, ckpt_path)
+    return info
+
+
 def read_checkpoint_info(run_dir: Path) -> CheckpointInfo | None:
-    """checkpoint.json when it describes the checkpoint.pt on disk; None when either is missing, the
-    info is damaged, or it belongs to another checkpoint."""
+    """checkpoint.json's record of the checkpoint.pt on disk (its own, or the `previous` one it carries); None
+    when either file is missing, the record is damaged, or it belongs to another checkpoint."""
     try:
         st = (run_dir / CHECKPOINT_NAME).stat()
         data = json.loads((run_dir / CHECKPOINT_INFO_NAME).read_text(encoding="utf-8"))
-        info = CheckpointInfo(**data)
-    except (OSError, ValueError, TypeError):
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    for record in (data, data.get("previous")):
+        info = _checked_info(record)
+        if info is not None and (info.checkpoint_size, info.checkpoint_mtime_ns) == (st.st_size, st.st_mtime_ns):
+            return info
+    return None
+
+
+_INFO_FIELDS = tuple(f.name for f in fields(CheckpointInfo))
+
+
+def _checked_info(record: Any) -> CheckpointInfo | None:
+    """A record read from disk (untrusted) as a CheckpointInfo, or None when it is malformed."""
+    if not isinstance(record, dict):
+        return None
+    try:
+        info = CheckpointInfo(**{k: v for k, v in record.items() if k in _INFO_FIELDS})
+    except TypeError:
         return None
     floats = (info.best_val_loss, info.last_val_loss)
+    steps = (info.kept_step, info.best_step)
     if (
         not _is_count(info.step)
         or not all(v is None or (isinstance(v, int | float) and math.isfinite(v)) for v in floats)
-        or (info.checkpoint_size, info.checkpoint_mtime_ns) != (st.st_size, st.st_mtime_ns)
+        or not all(v is None or _is_count(v) for v in steps)
+        or not _is_count(info.checkpoint_size)
+        or not _is_count(info.checkpoint_mtime_ns)
     ):
         return None
+    if info.best_weights not in (None, CHECKPOINT_NAME):  # a file name from disk: only the one we write
+        info = replace(info, best_weights=None)
     return info
 
 

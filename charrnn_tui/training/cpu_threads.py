@@ -51,15 +51,39 @@ def pinned_by_environment(environ: Mapping[str, str] = os.environ) -> str | None
     return None
 
 
+def usable_cores() -> int:
+    """The cores this process may run on now: its CPU affinity, which `taskset`, `os.sched_setaffinity` and a
+    cgroup's cpuset (a container's --cpuset-cpus) narrow; os.cpu_count() where the system has no affinity."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def fit_threads_to_cores(environ: Mapping[str, str] = os.environ, cores: int | None = None) -> int:
+    """PyTorch's intra-op thread count, cut to the cores this process may use (`cores`, else usable_cores()), and
+    returned. PyTorch reads the count once, at its start: a process confined later (`taskset -p`, a cpuset
+    changed under a running container) would keep a thread per core it can no longer run on, each parallel
+    region then waiting for threads that share one core. A count pinned in THREAD_ENV stands."""
+    count = torch.get_num_threads()
+    if pinned_by_environment(environ):
+        return count
+    fitted = min(count, cores if cores is not None else usable_cores())
+    if fitted != count:
+        torch.set_num_threads(fitted)
+    return fitted
+
+
 def thread_candidates(
     device: torch.device, distributed: bool, default: int | None = None, environ: Mapping[str, str] = os.environ
 ) -> tuple[int, ...]:
-    """The intra-op thread counts worth timing, the default first: PyTorch's default (one per core) and its
-    halvings down to 1, e.g. (2, 1) on 2 cores, (8, 4, 2, 1) on 8. Empty where the choice is not the trainer's:
-    not a CPU, one of several ranks (torchrun shares the cores out), a count pinned in THREAD_ENV, or one core."""
+    """The intra-op thread counts worth timing, the default first: PyTorch's default (one per core this process
+    may use, fit_threads_to_cores) and its halvings down to 1, e.g. (2, 1) on 2 cores, (8, 4, 2, 1) on 8. Empty
+    where the choice is not the trainer's: not a CPU, one of several ranks (torchrun shares the cores out), a
+    count pinned in THREAD_ENV, or one core."""
     if device.type != "cpu" or distributed or pinned_by_environment(environ):
         return ()
-    count = default if default is not None else torch.get_num_threads()
+    count = default if default is not None else fit_threads_to_cores(environ)
     if count <= 1:
         return ()
     candidates = [count]

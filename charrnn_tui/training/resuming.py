@@ -38,11 +38,13 @@ def load_for_resume(
 ) -> tuple[dict[str, Any], TrainConfig]:
     """The run's checkpoint (checkpoint.load) and the settings it resumes with: its own, except the
     RESUME_OVERRIDABLE ones named in `overrides` (what a user typed), or all of those from `config` when
-    `overrides` is None. Raises CharRNNError without a folder, for a checkpoint that cannot be read, and for a step
-    budget the run has already spent."""
+    `overrides` is None. Raises CharRNNError without a folder, for a checkpoint that cannot be read or whose
+    training state does not fit its settings or its folder's (refuse_other_shape), and for a step budget the
+    run has already spent."""
     if run_dir is None:
         raise CharRNNError("--resume needs --run-dir: the folder of the run to continue")
-    ckpt = checkpoint.load(run_dir / CHECKPOINT_NAME)
+    ckpt = checkpoint.load(run_dir / CHECKPOINT_NAME, resuming=True)
+    refuse_other_shape(run_dir, ckpt)
     if overrides is None:
         chosen = {k: getattr(config, k) for k in RESUME_OVERRIDABLE}
     else:
@@ -54,6 +56,38 @@ def load_for_resume(
             "give a larger --steps (or --steps 0 and --max-seconds S) to train it further"
         )
     return ckpt, resumed
+
+
+# What a model and its training stream are made of: a checkpoint and its folder's config.json differ in these only
+# when the checkpoint came from another run (a resume changes RESUME_OVERRIDABLE ones, the re-size regularisation).
+SHAPE_FIELDS = ("cell", "n_layers", "hidden", "embed", "batch_size", "seq_len", "sampling")
+
+
+def refuse_other_shape(run_dir: Path, ckpt: dict[str, Any]) -> None:
+    """Raises CharRNNError, saying what differs and what to do, when the checkpoint's training state does not fit
+    its own settings (checkpoint.load's `resume_problem`), or its settings describe another model or batch
+    shape than the run folder's config.json (a checkpoint copied in from another run). A config.json that is
+    missing or damaged is not compared: the checkpoint's own settings are the run's."""
+    shown = display_path(run_dir)
+    if ckpt.get("resume_problem"):
+        raise CharRNNError(
+            f"{shown} cannot be resumed: its checkpoint's training state is damaged or of another model (it "
+            f"{ckpt['resume_problem']}); it can still generate text (--generate-only), and a new run trains from "
+            "the start"
+        )
+    try:
+        recorded = read_config(run_dir).config
+    except CharRNNError:
+        return
+    ours = ckpt["config_obj"]
+    differ = [f"{f} {getattr(ours, f)} in checkpoint.pt, {getattr(recorded, f)} in config.json" for f in SHAPE_FIELDS
+              if getattr(ours, f) != getattr(recorded, f)]  # fmt: skip
+    if differ:
+        raise CharRNNError(
+            f"{shown} cannot be resumed: its checkpoint is of another model than the run recorded ("
+            f"{'; '.join(differ[:3])}): it was copied from another run. Put this run's own checkpoint back, or "
+            "continue the other run in its own folder"
+        )
 
 
 def check_resumed_corpus(text: str, vocab: Vocab, record: CorpusRecord, run_dir: Path) -> str | None:

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import contextlib
 import math
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from charrnn_tui.core.errors import CharRNNError
 from charrnn_tui.model.charrnn import map_state
+from charrnn_tui.runs.records import read_checkpoint_info
 from charrnn_tui.training.state import TrainingState
 
 
@@ -44,6 +46,21 @@ def check_val_loss(val: float, step: int) -> float:
     if not math.isfinite(val):
         raise Diverged(f"the validation loss became {val} at step {step}")
     return val
+
+
+def kept_words(kept: str | None, run_dir: Path | None) -> str:
+    """What a failed run still has on disk, for its message: the checkpoint `kept` (a path, None: none saved yet),
+    its step and the best weights it holds, as its checkpoint.json records them."""
+    if not kept:
+        return "no checkpoint had been saved yet"
+    words = f"the last good checkpoint ({kept}) is kept"
+    info = read_checkpoint_info(run_dir) if run_dir is not None else None
+    if info is None:
+        return words
+    words += f", of step {info.step:,}"
+    if info.best_step is not None and info.best_weights is not None and info.best_val_loss is not None:
+        words += f" with the best weights (step {info.best_step:,}, val loss {info.best_val_loss:.4f})"
+    return words
 
 
 def failure_message(error: Exception, kept: str) -> tuple[str, str]:

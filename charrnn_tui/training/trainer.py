@@ -287,8 +287,7 @@ class Trainer:
             self.on_event(event)
 
     def _kept(self) -> str:
-        kept = self.writer.checkpoint_on_disk()
-        return f"the last good checkpoint ({kept}) is kept" if kept else "no checkpoint had been saved yet"
+        return one_step.kept_words(self.writer.checkpoint_on_disk(), self.run_dir)
 
     def _failed(self, message: str, details: str = "") -> ev.Failed:
         if self._rank:

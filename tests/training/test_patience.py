@@ -81,7 +81,7 @@ def test_a_run_past_its_best_stops_early_and_ends_on_the_best_weights(overfit_te
     assert summary(result).startswith(
         f"done (stopped early: no better validation loss in 3 evaluations) at step {result.step} "
     )
-    assert f"kept the weights of step {best.step}, the best evaluation" in summary(result)
+    assert f"ends on the best weights, of step {best.step} (trained to step {result.step})" in summary(result)
 
 
 @pytest.mark.parametrize(
@@ -210,7 +210,7 @@ def test_the_cli_says_why_the_run_stopped_early_and_refuses_a_bad_patience(run_c
     done = stops.stdout.strip().splitlines()[-3]
     assert done.startswith("done (stopped early: no better validation loss in 3 evaluations) at step "), done
     assert int(done.split(" at step ")[1].split()[0]) < BUDGET // 2
-    assert "the best evaluation" in done and "kept the weights of step" in done
+    assert "ends on the best weights, of step" in done
     assert refused.returncode == 1 and not (tmp_path / "bad").exists()
     assert "patience must be 0 (never stop early) or more (got -1)" in refused.stderr
 

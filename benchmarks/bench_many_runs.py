@@ -1,0 +1,154 @@
+"""Thousands of saved runs: the listing (`runs/listing.list_runs`) and the app's corpus screen, 10 against 3,000.
+
+The run folders are real: one tiny training's folder (config.json, checkpoint.json, metrics.jsonl, a ~50 kB
+checkpoint.pt) copied into each, with `--rows` metrics rows and a checkpoint.json describing each copy
+(`tests/helpers/run_folders.py`). Both sizes are made once in one temp dir, and measured alternately in the
+same run so that the drift of a shared machine hits both alike:
+
+- "listing": `list_runs` in this process, the files in the page cache (as after a first start);
+- "app": a fresh `charrnn-tui` app process (App.run_test, 120x36) from its start to the corpus screen's list
+  of saved runs showing every run, and, in the same child, how much of that was `list_runs` itself.
+
+    flock /tmp/charrnn-cpu.lock .venv/bin/python benchmarks/bench_many_runs.py
+    flock /tmp/charrnn-cpu.lock .venv/bin/python benchmarks/bench_many_runs.py --small 10 --large 3000 --repeats 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+START = time.monotonic()  # the child's own start, before the app's imports
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+
+def time_listing(root: Path) -> tuple[float, int]:
+    from charrnn_tui.runs.listing import list_runs
+
+    t0 = time.perf_counter()
+    runs = list_runs(root)
+    return time.perf_counter() - t0, len(runs)
+
+
+def time_first_page(root: Path) -> float:
+    """Until `iter_runs` hands over its first page (the newest PAGE runs): what a paged list waits for."""
+    from charrnn_tui.runs.listing import iter_runs
+
+    t0 = time.perf_counter()
+    next(iter_runs(root), None)
+    return time.perf_counter() - t0
+
+
+def app_child(home: Path, expected: int) -> None:
+    """In a fresh process: start the app on `home` and print when its saved-runs list showed every run."""
+    os.environ["CHARRNN_TUI_HOME"] = str(home)
+    from charrnn_tui.tui.app import CharRNNApp
+
+    async def main() -> dict[str, float]:
+        app = CharRNNApp(test_mode=True)
+        async with app.run_test(size=(120, 36)) as pilot:
+            while True:
+                await pilot.pause(0.01)
+                runs = app.screen.query("#runs")
+                if runs and runs.first().option_count >= expected and _listed(app.screen, runs.first()):
+                    break
+                if time.monotonic() - START > 300:
+                    raise TimeoutError("the saved runs were not listed within 300 s")
+            shown = time.monotonic() - START
+        listing, _ = time_listing(home / "runs")  # list_runs alone, same process, warm as the app left it
+        return {"shown_s": shown, "list_runs_s": listing}
+
+    print(json.dumps(asyncio.run(main())))
+
+
+def _listed(screen, runs) -> bool:
+    # The list's owner says when a scan has ended (the panel, or the corpus screen before the panel existed).
+    done = getattr(runs, "listed", None)
+    if done is None:
+        done = getattr(screen, "runs_read", False)
+    reading = getattr(runs, "reading", None)
+    if reading is None:
+        reading = getattr(screen, "reading_runs", False)
+    return bool(done) and not reading
+
+
+def time_app(home: Path, expected: int) -> dict[str, float]:
+    cmd = [sys.executable, __file__, "--app-child", str(home), "--expected", str(expected)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if done.returncode:
+        raise RuntimeError(f"the app child failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def make_homes(base: Path, sizes: list[int], rows: int) -> dict[int, Path]:
+    from helpers.run_folders import copy_runs, train_template
+
+    template = train_template(base / "template")
+    homes = {}
+    for n in sizes:
+        homes[n] = base / f"home-{n}"
+        copy_runs(template, homes[n] / "runs", n, rows=rows)
+    return homes
+
+
+def report(name: str, small: int, large: int, values: dict[int, list[float]]) -> None:
+    a, b = statistics.median(values[small]), statistics.median(values[large])
+    print(
+        f"{name:<26} {small:>5} runs {a * 1e3:9.1f} ms   {large:>5} runs {b * 1e3:9.1f} ms   "
+        f"ratio {b / a:6.1f}   per run {(b - a) / (large - small) * 1e3:.3f} ms"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--small", type=int, default=10)
+    ap.add_argument("--large", type=int, default=3000)
+    ap.add_argument("--rows", type=int, default=100, help="metrics rows per run (100: a 1,000-step run)")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--no-app", action="store_true", help="time the listing only")
+    ap.add_argument("--app-child", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--expected", type=int, default=0, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.app_child:
+        app_child(args.app_child, args.expected)
+        return
+    sizes = [args.small, args.large]
+    with tempfile.TemporaryDirectory(prefix="charrnn-many-runs-") as tmp:
+        t0 = time.perf_counter()
+        homes = make_homes(Path(tmp), sizes, args.rows)
+        print(f"made {sum(sizes)} run folders in {time.perf_counter() - t0:.1f} s ({args.rows} metrics rows each)")
+        for n in sizes:
+            time_listing(homes[n] / "runs")  # the page cache warmed for both
+        listing: dict[int, list[float]] = {n: [] for n in sizes}
+        first: dict[int, list[float]] = {n: [] for n in sizes}
+        shown: dict[int, list[float]] = {n: [] for n in sizes}
+        inner: dict[int, list[float]] = {n: [] for n in sizes}
+        for _ in range(args.repeats):
+            for n in sizes:
+                seconds, found = time_listing(homes[n] / "runs")
+                assert found == n, (found, n)
+                listing[n].append(seconds)
+                first[n].append(time_first_page(homes[n] / "runs"))
+                if not args.no_app:
+                    figures = time_app(homes[n], n)
+                    shown[n].append(figures["shown_s"])
+                    inner[n].append(figures["list_runs_s"])
+        report("list_runs", *sizes, listing)
+        report("iter_runs, first page", *sizes, first)
+        if not args.no_app:
+            report("app start -> runs shown", *sizes, shown)
+            report("list_runs in the app", *sizes, inner)
+
+
+if __name__ == "__main__":
+    main()
