@@ -24,6 +24,7 @@ from charrnn_tui.present.formatting import (
     LN2,
     fmt_duration,
     fmt_thread_count,
+    fmt_weights,
     fmt_why_ended,
 )
 from charrnn_tui.present.safetext import write_line
@@ -210,7 +211,7 @@ def summary(result: Finished) -> str:
             f"best {result.best_val_loss:.4f}; "
         )
         if result.kept_step is not None:
-            val += f"kept the weights of step {result.kept_step}, the best evaluation; "
+            val += f"ends on the {fmt_weights(result.step, result.kept_step)}; "
     return (
         f"done ({why}) at step {result.step} after {fmt_duration(result.elapsed_s)} "
         f"({result.elapsed_s:.1f} s): {val}checkpoint {result.checkpoint}"

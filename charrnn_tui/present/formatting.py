@@ -60,6 +60,17 @@ def fmt_why_ended(reason: str, stalled_evals: int = 0, short: bool = False) -> s
     return STOP_REASONS.get(reason, reason)
 
 
+def fmt_weights(step: int, kept_step: int | None, short: bool = False) -> str:
+    """Which weights a run's model holds, in the words every screen and the CLI share: "weights of step 363", or
+    for a run that ended on its best evaluation's weights (`kept_step`), "best weights, of step 180 (trained to
+    step 363)". `short` fits a panel's row of 21 columns ("step 180 (best)")."""
+    if kept_step is None or kept_step == step:
+        return f"step {step:,}" if short else f"weights of step {step:,}"
+    if short:
+        return f"step {kept_step:,} (best)"
+    return f"best weights, of step {kept_step:,} (trained to step {step:,})"
+
+
 def fmt_thread_count(threads: int) -> str:
     """ "1 thread", "2 threads": an intra-op thread count, as the CLI's lines and the training screen say it."""
     return f"{threads} thread{'s' if threads != 1 else ''}"
