@@ -34,24 +34,29 @@ EPILOG = """\
 examples:
   charrnn-tui                                        open the app
   charrnn-tui --train-only --corpus hamlet --max-seconds 180
-  charrnn-tui --train-only --corpus notes.txt --preset tutorial --steps 500 --run-dir runs/notes
+  charrnn-tui --train-only --corpus notes.txt --preset tutorial --steps 500 \\
+      --run-dir runs/notes
   charrnn-tui --train-only --resume --run-dir runs/notes --steps 1000
-  charrnn-tui --generate-only --run-dir runs/notes --prime "HAMLET:" --length 400 --temperature 0.8
+  charrnn-tui --generate-only --run-dir runs/notes --prime "HAMLET:" \\
+      --length 400 --temperature 0.8
   charrnn-tui --list-corpora
   charrnn-tui --baseline --corpus hamlet
 
 output:
-  Text from a corpus, a checkpoint or the model is untrusted. On a terminal, control characters in it
-  are shown visibly, never obeyed: ESC as ␛, BEL as ␇ (the Unicode control pictures), C1 controls,
-  bidi overrides and line separators as ⟨U+202E⟩; joiners, combining marks and variation selectors
-  stay, so Persian, Indic and emoji text reads as written. Generated text written to a file or a pipe
-  is data and stays unchanged. Progress, notes and errors are always escaped.
-  Characters the output encoding cannot represent (PYTHONIOENCODING=ascii, a cp1252 console) are written
-  as backslash escapes (\\u2605) rather than ending the run; set PYTHONIOENCODING=utf-8 to keep them.
+  Text from a corpus, a checkpoint or the model is untrusted. On a terminal,
+  control characters in it are shown visibly, never obeyed: ESC as ␛, BEL as ␇
+  (the Unicode control pictures), C1 controls, bidi overrides and line
+  separators as ⟨U+202E⟩; joiners, combining marks and variation selectors stay,
+  so Persian, Indic and emoji text reads as written. Generated text written to a
+  file or a pipe is data and stays unchanged. Progress, notes and errors are
+  always escaped. Characters the output encoding cannot represent
+  (PYTHONIOENCODING=ascii, a cp1252 console) are written as backslash escapes
+  (\\u2605) rather than ending the run; set PYTHONIOENCODING=utf-8 to keep them.
 
 threads:
-  On a CPU, training times one thread per core against fewer as it trains, and keeps the fastest: fewer
-  while another program keeps the cores busy. OMP_NUM_THREADS=N pins the count (torchrun sets it).
+  On a CPU, training times one thread per core against fewer as it trains, and
+  keeps the fastest: fewer while another program keeps the cores busy.
+  OMP_NUM_THREADS=N pins the count (torchrun sets it).
 """
 
 # Flags that map one-to-one onto TrainConfig fields; None means "the preset's value".

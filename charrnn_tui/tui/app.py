@@ -13,7 +13,6 @@ from typing import Any
 from textual import on, work
 from textual.app import App
 from textual.binding import Binding
-from textual.widgets import Input
 from textual.worker import Worker, WorkerState
 
 from charrnn_tui.core.config import TrainConfig, continuation
@@ -21,12 +20,14 @@ from charrnn_tui.core.errors import CharRNNError
 from charrnn_tui.core.events import Failed, Finished
 from charrnn_tui.core.paths import runs_dir
 from charrnn_tui.core.requests import AppRequest
+from charrnn_tui.present.formatting import fmt_weights
 from charrnn_tui.present.safetext import display_path, escape, one_line
 from charrnn_tui.runs.corpus_of_run import missing_corpus
 from charrnn_tui.runs.folder import create_run_dir
 from charrnn_tui.runs.listing import RunSummary, summarize
 from charrnn_tui.text.corpus import Corpus
 from charrnn_tui.training.rates import Sizing
+from charrnn_tui.tui.commands import AppCommands, SystemCommands, close_keys_panel, keys_panel_open
 from charrnn_tui.tui.hangup import HangupGuard, watch_terminal
 from charrnn_tui.tui.messages import InspectionLoaded, ModelLoaded, TrainerEvent
 from charrnn_tui.tui.screens.corpus import CorpusScreen
@@ -34,13 +35,19 @@ from charrnn_tui.tui.screens.generation import GenerationScreen
 from charrnn_tui.tui.screens.inside.base import InsideScreen
 from charrnn_tui.tui.screens.quit import QuitScreen
 from charrnn_tui.tui.screens.training import TrainingScreen
+from charrnn_tui.tui.state.baselines import BaselineCache
 from charrnn_tui.tui.state.session import TrainingSession
 from charrnn_tui.tui.terminal_driver import guarded_driver
+from charrnn_tui.tui.widgets.runs_panel import RunsPanel
 
 
 class CharRNNApp(App):
     TITLE = "charrnn-tui"
-    BINDINGS = [Binding("ctrl+q", "quit", "Quit", priority=True)]
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("escape", "close_keys", show=False, priority=True),  # before any screen's Esc, while it is open
+    ]
+    COMMANDS = {SystemCommands, AppCommands}  # the palette (Ctrl+P) holds the app's commands with their keys
 
     def __init__(
         self,
@@ -57,9 +64,10 @@ class CharRNNApp(App):
         self.run_dir = Path(run_dir) if run_dir else None  # used by the first run started, if given
         self.resume_at_start = resume
         self.encoding = encoding or "utf-8"
-        self.test_mode = test_mode  # no blinking cursors or animations: snapshots must be stable
+        self.test_mode = test_mode  # no animations: snapshots must be stable (tests/tui/conftest.py stops the cursors)
         self.session: TrainingSession | None = None
         self.training_worker: Worker | None = None
+        self.baselines = BaselineCache()  # the n-gram baselines computed so far, shared by the screens
         self.quitting = False
         self.guard: HangupGuard | None = None  # run_app sets it: a signal or a dead terminal saves and ends the app
 
@@ -89,11 +97,11 @@ class CharRNNApp(App):
             else:
                 self.continue_run(run)
 
-    def steady_inputs(self, screen) -> None:
-        """In test mode, cursors do not blink: a blink caught mid-way would change a snapshot."""
-        if self.test_mode:
-            for inp in screen.query(Input):
-                inp.cursor_blink = False
+    def action_close_keys(self) -> None:
+        close_keys_panel(self)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return keys_panel_open(self) if action == "close_keys" else True
 
     # ---- training -------------------------------------------------------------------------------------
     def _run_dir_for(self, name: str) -> Path:
@@ -161,20 +169,20 @@ class CharRNNApp(App):
     def _train_requested(self, message: CorpusScreen.TrainRequested) -> None:
         self.start_training(message.corpus, message.config, sizing=message.sizing)
 
-    @on(CorpusScreen.ContinueRequested)
-    def _continue_requested(self, message: CorpusScreen.ContinueRequested) -> None:
+    @on(RunsPanel.ContinueRequested)
+    def _continue_requested(self, message: RunsPanel.ContinueRequested) -> None:
         self.continue_run(message.run)
 
-    @on(CorpusScreen.GenerateRequested)
-    def _generate_requested(self, message: CorpusScreen.GenerateRequested) -> None:
+    @on(RunsPanel.GenerateRequested)
+    def _generate_requested(self, message: RunsPanel.GenerateRequested) -> None:
         self.generate_from_run(message.run)
 
     @on(CorpusScreen.ShowTrainingRequested)
     def _show_training_requested(self) -> None:
         self.show_training()
 
-    @on(CorpusScreen.InspectRequested)
-    def _inspect_requested(self, message: CorpusScreen.InspectRequested) -> None:
+    @on(RunsPanel.InspectRequested)
+    def _inspect_requested(self, message: RunsPanel.InspectRequested) -> None:
         run = message.run
         if not run.has_checkpoint or run.problem:
             self.notify(escape(f"{run.name}: {run.problem or 'no checkpoint yet'}"), severity="error", markup=False)
@@ -220,8 +228,8 @@ class CharRNNApp(App):
         view = CellsScreen if message.view == "cells" else SurpriseScreen
         self.switch_screen(view(message.model, message.vocab, message.text, message.title))
 
-    @on(CorpusScreen.CompareRequested)
-    def _compare_requested(self, message: CorpusScreen.CompareRequested) -> None:
+    @on(RunsPanel.CompareRequested)
+    def _compare_requested(self, message: RunsPanel.CompareRequested) -> None:
         from charrnn_tui.tui.screens.compare import CompareScreen
 
         self.push_screen(CompareScreen(message.runs))
@@ -273,9 +281,13 @@ class CharRNNApp(App):
             return
         if step is None:
             step = session.last_step.step if session.last_step else 0
-            title = f"{session.corpus_name}, weights of step {step}"
+            result = session.result
+            # A finished run that went back to its best evaluation holds those weights: say so, as its screen does.
+            kept = result.kept_step if isinstance(result, Finished) else None
+            title = f"{session.corpus_name}, {fmt_weights(step, kept)}"
+            step = kept if kept is not None else step
         else:
-            title = f"{session.corpus_name}, best weights (step {step})"
+            title = f"{session.corpus_name}, best weights so far, of step {step:,}"
         self.post_message(
             ModelLoaded(
                 model, vocab, session.default_prime(vocab.chars), title, step=step, live=session.active, refresh=refresh
@@ -311,8 +323,9 @@ class CharRNNApp(App):
         except Exception as e:  # noqa: BLE001 - a bug must not leave "loading ..." on screen forever
             self.post_message(ModelLoaded(error=f"cannot load {run.name}: {type(e).__name__}: {e}"))
             return
-        title = f"{run.name}, step {ckpt['step']}"
-        self.post_message(ModelLoaded(model, vocab, prime, title, step=ckpt["step"]))
+        kept = ckpt.get("kept_step")  # the model generates with its best weights then (generation_weights)
+        title = f"{run.name}, {fmt_weights(ckpt['step'], kept)}"
+        self.post_message(ModelLoaded(model, vocab, prime, title, step=kept if kept is not None else ckpt["step"]))
 
     def on_model_loaded(self, message: ModelLoaded) -> None:
         if message.error:

@@ -1,22 +1,23 @@
-"""Messages the app's workers post to the UI thread. post_message is thread-safe and never blocks."""
+"""What the app routes: messages its workers and the training thread post to the UI thread, handled by the app.
+post_message is thread-safe and never blocks. A screen's or a widget's own messages (a request it makes, a
+worker's result) are nested in it instead."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from textual.message import Message
 
 from charrnn_tui.core.events import Event, Sample, Step
-from charrnn_tui.text.corpus import Corpus
 
 
+@dataclass
 class TrainerEvent(Message):
     """One trainer event. A queued Step or Sample is replaced by a newer one of its kind, so a fast
     trainer cannot flood the UI; the session keeps the full history, the message only wakes the screen."""
 
-    def __init__(self, event: Event) -> None:
-        super().__init__()
-        self.event = event
+    event: Event
 
     def can_replace(self, message: Message) -> bool:
         return (
@@ -26,49 +27,27 @@ class TrainerEvent(Message):
         )
 
 
-class CorpusLoaded(Message):
-    """A corpus finished loading off the UI thread (or failed to: `error` says why)."""
-
-    def __init__(self, request: int, corpus: Corpus | None, vocab_size: int = 0, error: str = "") -> None:
-        super().__init__()
-        self.request = request
-        self.corpus = corpus
-        self.vocab_size = vocab_size
-        self.error = error
-
-
+@dataclass
 class ModelLoaded(Message):
     """A model for the generation screen was read off the UI thread: a saved run's checkpoint, or a copy of the
-    training run's weights (`live`), maybe in answer to the screen's request for a fresh copy (`refresh`)."""
+    training run's weights (`live`), maybe in answer to the screen's request for a fresh copy (`refresh`); or
+    `error` says why there is none."""
 
-    def __init__(
-        self,
-        model: Any = None,
-        vocab: Any = None,
-        prime: str = "",
-        title: str = "",
-        error: str = "",
-        step: int | None = None,
-        live: bool = False,
-        refresh: bool = False,
-    ) -> None:
-        super().__init__()
-        self.model = model
-        self.vocab = vocab
-        self.prime = prime
-        self.title = title
-        self.error = error
-        self.step = step
-        self.live = live
-        self.refresh = refresh
+    model: Any = None
+    vocab: Any = None
+    prime: str = ""
+    title: str = ""
+    error: str = ""
+    step: int | None = None
+    live: bool = False
+    refresh: bool = False
 
 
+@dataclass
 class InspectionLoaded(Message):
     """A saved run's model and validation text were read off the UI thread, for the views inside the model."""
 
-    def __init__(self, model: Any, vocab: Any, text: str, title: str) -> None:
-        super().__init__()
-        self.model = model
-        self.vocab = vocab
-        self.text = text
-        self.title = title
+    model: Any
+    vocab: Any
+    text: str
+    title: str

@@ -40,10 +40,12 @@ async def wait_for(pilot, condition: Callable[[], bool], timeout: float = 120.0,
 
 
 async def runs_listed(pilot, screen: Any = None) -> None:
-    """Wait until the corpus screen (`screen`, or the app's current one) lists the saved runs: it reads them in
-    a worker, after it mounts and whenever it is shown again."""
-    screen = screen if screen is not None else pilot.app.screen
-    await wait_for(pilot, lambda: screen.runs_read and not screen.reading_runs, what="the saved runs to be read")
+    """Wait until the corpus screen (`screen`, or the app's current one) lists the saved runs: its RunsPanel
+    reads them in a worker, after the screen mounts and whenever it is shown again."""
+    from charrnn_tui.tui.widgets.runs_panel import RunsPanel
+
+    panel = (screen if screen is not None else pilot.app.screen).query_one(RunsPanel)
+    await wait_for(pilot, lambda: panel.listed and not panel.reading, what="the saved runs to be read")
 
 
 async def runs_list_focused(pilot) -> tuple[Any, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rich.text import Text
@@ -14,7 +14,6 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, OptionList, Select, Static
 from textual.widgets.option_list import Option
-from textual.worker import get_current_worker
 
 from charrnn_tui.core.config import (
     DEFAULT_PRESET,
@@ -26,15 +25,14 @@ from charrnn_tui.core.config import (
     planned_epochs,
 )
 from charrnn_tui.core.errors import CharRNNError
-from charrnn_tui.core.paths import runs_dir
-from charrnn_tui.present.formatting import fmt_budget, fmt_epochs, generate_command, shown_path
+from charrnn_tui.present.formatting import fmt_epochs
 from charrnn_tui.present.safetext import escape, one_line
-from charrnn_tui.runs.listing import RunSummary, list_runs
+from charrnn_tui.runs.listing import RunSummary
 from charrnn_tui.text.corpus import DEFAULT_CORPUS, BuiltinPlay, Corpus, builtin_plays, load_corpus, load_file
 from charrnn_tui.training.rates import Sizing
-from charrnn_tui.tui.messages import CorpusLoaded
 from charrnn_tui.tui.widgets.baseline_line import BaselineLine
 from charrnn_tui.tui.widgets.path_suggester import PathSuggester
+from charrnn_tui.tui.widgets.runs_panel import RunsPanel, run_hint
 from charrnn_tui.tui.widgets.safe_input import SafeInput
 from charrnn_tui.tui.widgets.settings_form import SHOWN_FIELDS, SettingsForm
 
@@ -56,52 +54,26 @@ class CorpusColumns(Horizontal):
 class CorpusScreen(Screen):
     """Posts what the user asks for; the app, which owns the training run, acts on it."""
 
+    @dataclass
     class TrainRequested(Message):
         """Train a new run on `corpus` with `config`, sized by `sizing` (the default preset) or not (None)."""
 
-        def __init__(self, corpus: Corpus, config: TrainConfig, sizing: Sizing | None = None) -> None:
-            super().__init__()
-            self.corpus, self.config, self.sizing = corpus, config, sizing
-
-    class ContinueRequested(Message):
-        """Train the saved run `run` further."""
-
-        def __init__(self, run: RunSummary) -> None:
-            super().__init__()
-            self.run = run
-
-    class GenerateRequested(Message):
-        """Open generation on the saved run `run`."""
-
-        def __init__(self, run: RunSummary) -> None:
-            super().__init__()
-            self.run = run
+        corpus: Corpus
+        config: TrainConfig
+        sizing: Sizing | None = None
 
     class ShowTrainingRequested(Message):
         """Go back to the run training in the background."""
 
-    class InspectRequested(Message):
-        """Look inside the saved run `run`: surprise and cells on its validation text."""
+    @dataclass
+    class CorpusLoaded(Message):
+        """A corpus finished loading off the UI thread (or failed to: `error` says why); `request` numbers the
+        choice it answers, so that an older load finishing late is dropped."""
 
-        def __init__(self, run: RunSummary) -> None:
-            super().__init__()
-            self.run = run
-
-    class CompareRequested(Message):
-        """Show the validation curves of `runs` side by side."""
-
-        def __init__(self, runs: list[RunSummary]) -> None:
-            super().__init__()
-            self.runs = runs
-
-    class RunsListed(Message):
-        """The saved runs, read off the UI thread (`runs.listing.list_runs`), the most recently written first; or
-        `error` when the scan itself failed."""
-
-        def __init__(self, runs: list[RunSummary], error: str = "") -> None:
-            super().__init__()
-            self.runs = runs
-            self.error = error
+        request: int
+        corpus: Corpus | None
+        vocab_size: int = 0
+        error: str = ""
 
     CSS_PATH = "corpus.tcss"
     BINDINGS = [
@@ -127,11 +99,6 @@ class CorpusScreen(Screen):
         self.corpus_error = ""
         self._request = 0
         self.plays: list[BuiltinPlay] = []
-        self.runs: list[RunSummary] = []
-        self.marked: set[Path] = set()  # saved runs marked for comparison
-        self.runs_read = False  # the list shows a finished scan (the first one has ended)
-        self._scanning = False
-        self._rescan = False  # asked for while a scan was running: one more follows it
         # The default preset's settings sized for the corpus (config.fit_to_corpus), as last put in the form: a
         # field whose value differs from it was typed by the user (`_typed`), and later sizing leaves it alone.
         self._sized: dict[str, object] = {}
@@ -158,7 +125,7 @@ class CorpusScreen(Screen):
                 yield SettingsForm(id="settings")
                 yield Static(id="settings-error", markup=False)
                 yield Button("Train  (Ctrl+T)", id="train", variant="primary")
-        yield RunList(id="runs")
+        yield RunsPanel(id="runs")
         yield Static(id="corpus-hint")
         yield Footer()
 
@@ -169,8 +136,6 @@ class CorpusScreen(Screen):
         self.query_one("#corpus-info").border_title = "corpus"
         self.query_one("#preview-box").border_title = "preview"
         self.query_one("#corpus-right").border_title = "model and training"
-        self.query_one("#runs").border_title = "saved runs"
-        self.query_one("#runs").border_subtitle = "Enter/Ctrl+O trains on · Ctrl+G generates"
         self.plays = builtin_plays()
         plays = self.query_one("#plays", OptionList)
         for p in self.plays:
@@ -179,9 +144,8 @@ class CorpusScreen(Screen):
             plays.add_option(Option(label, id=p.name))
         self.query_one(SettingsForm).load(self._preset())
         self._show_preset_help()
-        # The first scan starts on the ScreenResume that every push sends (on_screen_resume), not here too:
-        # two scans at once would read every run folder twice.
-        self.query_one("#runs", OptionList).add_option(Option(Text("reading saved runs…", style="dim"), disabled=True))
+        # The first scan of the saved runs starts on the ScreenResume that every push sends (on_screen_resume), not
+        # here too: two scans at once would read every run folder twice.
         self._show_default_hint()
         spec = self.initial_corpus or DEFAULT_CORPUS
         names = [p.name for p in self.plays]
@@ -191,13 +155,12 @@ class CorpusScreen(Screen):
             self.query_one("#path", Input).value = spec
             self.load(spec)
         plays.focus()
-        self.app.steady_inputs(self)
         self.fit(self.size.width)
         self._show_running()
         self.set_interval(1.0, self._show_running)
 
     def on_screen_resume(self) -> None:
-        self.refresh_runs()
+        self.query_one(RunsPanel).scan()
         self._show_running()
 
     def fit(self, width: int) -> None:
@@ -214,7 +177,7 @@ class CorpusScreen(Screen):
         if s is None or not s.active:
             if banner.display:  # it just ended behind this screen: list it with the saved runs
                 banner.display = False
-                self.refresh_runs()
+                self.query_one(RunsPanel).scan()
             return
         step = s.last_step.step if s.last_step else 0
         banner.update(f"A run is training on {s.corpus_name} (step {step:,}): Ctrl+T returns to it.")
@@ -232,17 +195,9 @@ class CorpusScreen(Screen):
         elif event.option_list.id == "runs":
             self._show_run_hint()
 
-    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
-        # Tabbing to the saved runs must land on one: Ctrl+G and Enter act on the highlighted run.
-        runs = event.widget
-        if runs.id == "runs" and self.runs and isinstance(runs, OptionList) and runs.highlighted is None:
-            runs.highlighted = 0
-
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         if event.option_list.id == "plays":
             self.query_one("#preset", Select).focus()
-        elif event.option_list.id == "runs":
-            self.action_continue_run()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "path":
@@ -265,13 +220,14 @@ class CorpusScreen(Screen):
         # A file can be 100 MB: reading, decoding and counting its characters happens off the UI thread.
         try:
             corpus = load_file(spec, self.encoding) if is_path else load_corpus(spec, self.encoding)
-            self.post_message(CorpusLoaded(request, corpus, len(set(corpus.text))))
+            self.post_message(self.CorpusLoaded(request, corpus, len(set(corpus.text))))
         except CharRNNError as e:
-            self.post_message(CorpusLoaded(request, None, error=str(e)))
+            self.post_message(self.CorpusLoaded(request, None, error=str(e)))
         except Exception as e:  # noqa: BLE001 - whatever the file does, the app stays up
-            self.post_message(CorpusLoaded(request, None, error=f"cannot load {spec}: {type(e).__name__}: {e}"))
+            self.post_message(self.CorpusLoaded(request, None, error=f"cannot load {spec}: {type(e).__name__}: {e}"))
 
-    def on_corpus_loaded(self, message: CorpusLoaded) -> None:
+    @on(CorpusLoaded)
+    def _corpus_loaded(self, message: CorpusLoaded) -> None:
         if message.request != self._request:
             return  # a newer choice is loading
         self.corpus, self.vocab_size, self.corpus_error = message.corpus, message.vocab_size, message.error
@@ -280,7 +236,8 @@ class CorpusScreen(Screen):
             self.notify(escape(message.error), title="cannot use this corpus", severity="error", markup=False)
         else:
             self._show_corpus()
-            self.query_one(BaselineLine).show_for(message.corpus, self._config_or_preset().val_fraction)
+            val_fraction = self._config_or_preset().val_fraction
+            self.query_one(BaselineLine).show_for(message.corpus, val_fraction, self.app.baselines)
             self._size_for_corpus()
         self._validate()
 
@@ -418,170 +375,40 @@ class CorpusScreen(Screen):
             return
         self.post_message(self.TrainRequested(self.corpus, config, self._sizing_of(config)))
 
-    # ---- saved runs ------------------------------------------------------------------------------
-    def refresh_runs(self) -> None:
-        """Read the saved runs again, in a worker: list_runs opens every run folder's files, which takes long
-        with hundreds of runs or a slow or network disk. The list says so meanwhile; a list already shown
-        stays usable until the new one arrives. One scan at a time (a thread cannot be interrupted, so
-        cancelling would leave it reading): a refresh asked for during a scan runs once that one ends."""
-        if self._scanning:
-            self._rescan = True
-            return
-        self._scanning, self._rescan = True, False
-        self.query_one("#runs").border_title = "saved runs (reading…)"
-        self._list_runs()
+    # ---- saved runs: the panel asks the app for what is chosen there ----------------------------------
+    @property
+    def runs(self) -> list[RunSummary]:
+        """The saved runs listed, the most recently written first (empty until the first scan ends)."""
+        return self.query_one(RunsPanel).runs
 
     @property
-    def reading_runs(self) -> bool:
-        """A scan of the saved runs is under way (the list shows the previous one, or says it is reading)."""
-        return self._scanning
+    def marked(self) -> set[Path]:
+        """The folders of the saved runs marked for the side-by-side curves."""
+        return self.query_one(RunsPanel).marked
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="runs")
-    def _list_runs(self) -> None:
-        try:
-            found, error = list_runs(runs_dir()), ""
-        except Exception as e:  # noqa: BLE001 - list_runs should not raise; if it does, the screen stays up
-            found, error = [], f"cannot read the saved runs: {type(e).__name__}: {e}"
-        if not get_current_worker().is_cancelled:  # the screen went away meanwhile
-            self.post_message(self.RunsListed(found, error))
+    # The screen's keys and the command palette run these on the screen, whichever widget has the focus.
+    def action_continue_run(self) -> None:
+        self.query_one(RunsPanel).request_continue()
 
-    @on(RunsListed)
-    def _runs_listed(self, message: RunsListed) -> None:
-        message.stop()
-        self._scanning = False
-        self.runs_read = True
-        self.query_one("#runs").border_title = "saved runs"
-        self._show_runs(message.runs, message.error)
-        if self._rescan:
-            self.refresh_runs()
-
-    def _show_runs(self, found: list[RunSummary], error: str = "") -> None:
-        runs = self.query_one("#runs", OptionList)
-        # A scan ends whenever the disk allows, maybe while the user moves in the list: keep their run highlighted.
-        kept = self._selected_run()
-        self.runs = found
-        runs.clear_options()
-        if error:
-            runs.add_option(Option(Text(one_line(error), style="red"), disabled=True))
-            return
-        if not self.runs:
-            runs.add_option(Option(Text("no saved runs yet: train one and it appears here", style="dim"),
-                                   disabled=True))  # fmt: skip
-            return
-        width = max(len(r.name) for r in self.runs)
-        self.marked &= {r.path for r in self.runs}
-        for r in self.runs:
-            runs.add_option(Option(run_label(r, width, r.path in self.marked), id=str(r.path)))
-        paths = [r.path for r in self.runs]
-        if kept is not None and kept.path in paths:
-            runs.highlighted = paths.index(kept.path)
-        elif runs.has_focus:  # focused while it was being read: land on a run, as Tab does (on_descendant_focus)
-            runs.highlighted = 0
-
-    def action_mark_run(self) -> None:
-        """Mark or unmark the highlighted run for the side-by-side curves."""
-        run = self._selected_run()
-        if run is None:
-            return
-        self.marked ^= {run.path}
-        runs = self.query_one("#runs", OptionList)
-        width = max(len(r.name) for r in self.runs)
-        runs.replace_option_prompt_at_index(runs.highlighted, run_label(run, width, run.path in self.marked))
+    def action_generate_run(self) -> None:
+        self.query_one(RunsPanel).request_generate()
 
     def action_inspect_run(self) -> None:
-        if self._no_run_chosen():
-            return
-        self.post_message(self.InspectRequested(self._selected_run()))
+        self.query_one(RunsPanel).action_inspect_run()
+
+    def action_mark_run(self) -> None:
+        self.query_one(RunsPanel).action_mark_run()
 
     def action_compare_runs(self) -> None:
-        chosen = [r for r in self.runs if r.path in self.marked]
-        if len(chosen) < 2:
-            self.notify("mark two or more saved runs with m first, then c shows their curves together")
-            return
-        self.post_message(self.CompareRequested(chosen))
-
-    def _selected_run(self) -> RunSummary | None:
-        runs = self.query_one("#runs", OptionList)
-        if runs.highlighted is None or not self.runs or runs.highlighted >= len(self.runs):
-            return None
-        return self.runs[runs.highlighted]
+        self.query_one(RunsPanel).action_compare_runs()
 
     def _show_run_hint(self) -> None:
-        run = self._selected_run()
+        run = self.query_one(RunsPanel).selected
         if run is None:
             self._show_default_hint()
-            return
-        self.query_one("#corpus-hint", Static).update(
-            Text.assemble(
-                (f"{shown_path(run.path)}\n", "bold"),
-                (f"Enter/Ctrl+O trains on for another {fmt_budget(run.config)}; Ctrl+G generates. In a shell: ", "dim"),
-                generate_command(run.path),
-            )
-            if not run.problem
-            else Text.assemble((f"{shown_path(run.path)}\n", "bold"), (f"damaged: {run.problem}", "red"))
-        )
+        else:
+            self.query_one("#corpus-hint", Static).update(run_hint(run))
 
     def on_descendant_blur(self, event: events.DescendantBlur) -> None:
         if event.widget.id == "runs":
             self._show_default_hint()
-
-    def _no_run_chosen(self) -> bool:
-        """True (after saying what to do) when no saved run is highlighted."""
-        if not self.runs and not self.runs_read:
-            self.notify("the saved runs are still being read: try again in a moment", severity="warning")
-            return True
-        if not self.runs:
-            self.notify("there are no saved runs yet: train one (Ctrl+T) and it is listed here", severity="warning")
-            return True
-        if self._selected_run() is None:
-            self.notify("highlight a saved run first (Tab to the list below)", severity="warning")
-            return True
-        return False
-
-    def action_continue_run(self) -> None:
-        if self._no_run_chosen():
-            return
-        run = self._selected_run()
-        assert run is not None
-        if not run.has_checkpoint or run.config is None:
-            why = run.problem or "it has no checkpoint to continue from"
-            self.notify(f"{run.name} cannot be continued: {why}", severity="error")
-            return
-        self.post_message(self.ContinueRequested(run))
-
-    def action_generate_run(self) -> None:
-        if self._no_run_chosen():
-            return
-        run = self._selected_run()
-        assert run is not None
-        self.post_message(self.GenerateRequested(run))
-
-
-class RunList(OptionList):
-    """The saved runs; its keys show in the footer while it has focus."""
-
-    BINDINGS = [
-        Binding("m", "screen.mark_run", "Mark"),
-        Binding("c", "screen.compare_runs", "Compare marked"),
-        Binding("i", "screen.inspect_run", "Look inside"),
-    ]
-
-
-def run_label(r: RunSummary, name_width: int, marked: bool = False) -> Text:
-    """One saved run on one line (cut with an ellipsis, never wrapped): what is in its checkpoint (not rows
-    logged after it), or what is damaged."""
-    cfg = r.config
-    model = f"  {cfg.cell.upper()} {cfg.n_layers}x{cfg.hidden}" if cfg else ""
-    if r.problem:
-        state = ("damaged: " + one_line(r.problem), "red")  # names files and paths: untrusted text
-    elif not r.has_checkpoint:
-        state = ("no checkpoint yet", "red")
-    elif r.checkpoint is None:
-        state = ("checkpoint (details unknown)", "yellow")
-    else:
-        best = f"best val {r.best_val_loss:.3f}" if r.best_val_loss is not None else "no val loss yet"
-        state = (f"step {r.step:,}  {best}", "green")
-    return Text.assemble(
-        ("● " if marked else "  ", "cyan"), (f"{one_line(r.name):<{name_width}}", "bold"), model, "  ", state,
-        no_wrap=True, overflow="ellipsis",
-    )  # fmt: skip

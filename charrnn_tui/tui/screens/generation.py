@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
@@ -26,6 +26,7 @@ from charrnn_tui.core.errors import CharRNNError
 from charrnn_tui.generation.settings import GenerationSettings
 from charrnn_tui.present.safetext import escape, one_line
 from charrnn_tui.tui.widgets.generated_text import GeneratedText, candidates_text, legend_text
+from charrnn_tui.tui.widgets.prime_input import PrimeInput, prime_size
 from charrnn_tui.tui.widgets.safe_input import SafeInput
 
 if TYPE_CHECKING:
@@ -36,15 +37,11 @@ if TYPE_CHECKING:
 # needs: at 10 frames a second the app streams at ~3/4 of the CLI's rate, at 15 ~0.6 (measured in tmux, 20,000 chars).
 FLUSH_HZ = 10
 MAX_LENGTH = 100_000
+# The pane shows a long prime's last characters only: all of it is fed to the model, but wrapping and drawing a
+# megabyte of it would cost the UI thread seconds and the app its size many times over.
+PRIME_SHOWN = 10_000
 COLUMNS = (1, 2, 4)
 WIDE = 120  # from this terminal width, 4 columns stand side by side; below it they are 2 x 2
-
-
-class GenerationDone(Message):
-    def __init__(self, run: int, error: str = "") -> None:
-        super().__init__()
-        self.run = run
-        self.error = error
 
 
 def parse_temperatures(text: str, columns: int) -> list[float]:
@@ -78,8 +75,8 @@ class GenerationScreen(Screen):
         # Enter in any field generates (the prime's title says so); the footer must fit 80 columns.
         Binding("ctrl+g", "generate", "Generate", priority=True, show=False),
         Binding("ctrl+n", "more", "More", priority=True),
-        Binding("ctrl+s", "stop", "Stop", priority=True),
-        Binding("ctrl+r", "reset", "Clear", priority=True, show=False),  # the status line names it; Esc must fit at 80
+        Binding("ctrl+s", "stop", "Stop", priority=True, show=False),  # the status line names it while it streams
+        Binding("ctrl+r", "reset", "Clear", priority=True),  # the text and the prime (the footer is compact at 80)
         Binding("ctrl+l", "columns", "Cols", priority=True),
         Binding("f5", "refresh_weights", "Refresh", priority=True),
         Binding("ctrl+o", "inspect", "Inside", priority=True),
@@ -88,6 +85,13 @@ class GenerationScreen(Screen):
 
     class RefreshWeights(Message):
         """Asks the app for a fresh copy of the training run's weights; it answers with `use_weights`."""
+
+    @dataclass
+    class Done(Message):
+        """The generation worker's run `run` ended (`error` says why, when it failed)."""
+
+        run: int
+        error: str = ""
 
     def __init__(
         self,
@@ -125,7 +129,7 @@ class GenerationScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="gen-controls"):
-            yield SafeInput(placeholder="prime text: empty starts from the corpus's first line", id="prime")
+            yield PrimeInput(placeholder="prime text: empty starts from the corpus's first line", id="prime")
             yield SafeInput("500", type="integer", id="length")
             yield SafeInput("0.8", restrict=r"[0-9eE.,+\- ]*", id="temperature")
             yield SafeInput("0", type="integer", id="top-k")
@@ -138,7 +142,7 @@ class GenerationScreen(Screen):
                 yield Static(id="candidates")
                 yield Static(legend_text(), id="legend")
         yield Static(id="gen-weights", markup=False)
-        yield Footer()
+        yield Footer(compact=True)  # nine keys and the palette fit 80 columns
 
     @property
     def panes(self) -> list[GeneratedText]:
@@ -156,7 +160,6 @@ class GenerationScreen(Screen):
         self._layout()
         self.status("Type a prime (or leave it empty) and press Enter. temperature 0 is argmax; top-k 0 keeps all.")
         self.query_one("#prime", Input).focus()
-        self.app.steady_inputs(self)
         self.set_interval(1 / FLUSH_HZ, self._flush)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -206,6 +209,9 @@ class GenerationScreen(Screen):
         # The same checks as --generate-only's (sampling.py), with the pane's own length cap; one temperature
         # per column.
         values = [self.query_one(f"#{name}", Input).value for name in ("length", "top-k")]
+        if not values[0].strip():  # parse() reads an empty field as 0: "(got 0)" would name a value never typed
+            self.status(f"length is empty: type how many characters to generate (1 to {MAX_LENGTH:,})", error=True)
+            return None
         try:
             s = GenerationSettings.parse(values[0], "0", values[1]).validate(min_length=1, max_length=MAX_LENGTH)
         except CharRNNError as e:
@@ -223,13 +229,17 @@ class GenerationScreen(Screen):
         event.stop()
         self.action_generate()
 
+    def on_prime_input_held(self, message: PrimeInput.Held) -> None:
+        # The field shows a held prime's end only: the status line says so, once (not at every key typed after).
+        size = prime_size(message.prime_input.prime)
+        self.status(f"The prime is {size}; the model reads all of it. Enter generates; Ctrl+U clears it.")
+
     def action_generate(self) -> None:
         """Start over from the prime, with a fresh state."""
         settings = self._settings()
         if settings is None:
             return
-        typed = self.query_one("#prime", Input).value.replace("\\n", "\n")
-        prime = typed or self.default_prime
+        prime = self.query_one("#prime", PrimeInput).prime or self.default_prime
         missing = self.vocab.missing(prime)
         if missing:
             shown = " ".join(repr(c) for c in missing[:10]) + (" ..." if len(missing) > 10 else "")
@@ -280,7 +290,7 @@ class GenerationScreen(Screen):
         if title is not None:
             self.title_text = self.sub_title = title
         self._show_weights()
-        self.action_reset()
+        self._clear()  # the prime typed stays: it is the text to try the fresh weights on
         self.status(f"Now generating with the weights of step {step:,}. Press Enter.")
 
     def action_stop(self) -> None:
@@ -288,6 +298,13 @@ class GenerationScreen(Screen):
             self._stop.set()
 
     def action_reset(self) -> None:
+        """Ctrl+R: clear the text, the candidates and the prime; the model starts from a fresh state."""
+        self._clear()
+        self.query_one("#prime", Input).value = ""
+        self.status("Cleared the text and the prime. Type a prime (or leave it empty) and press Enter.")
+
+    def _clear(self) -> None:
+        """Empty the panes and the candidates and reset the recurrent state; the fields stay as typed."""
         self._stop.set()
         self._run += 1
         self._queue.clear()
@@ -299,7 +316,6 @@ class GenerationScreen(Screen):
         for pane in self.panes:
             pane.clear()
         self.query_one("#candidates", Static).update(candidates_text(None))
-        self.status("Cleared. Type a prime and press Enter.")
 
     def action_inspect(self) -> None:
         """The Surprise view (and from it the Cells view) of this model on the text in the pane."""
@@ -323,12 +339,14 @@ class GenerationScreen(Screen):
             for pane in self.panes:
                 pane.clear()
             for pane in panes:
-                pane.add_prime(prime)
+                pane.add_prime(prime[-PRIME_SHOWN:])
         self._rows, self._temps = self.columns, temps
         self._title_panes()
         self.generating = True
         self._target = panes[0].n_chars + length
         what = f"{length} characters" + (f" in each of {self.columns} columns" if self.columns > 1 else "")
+        if prime is not None and len(prime) > PRIME_SHOWN:  # reading it takes a while: say what is read, and shown
+            what = f"{what} after the prime ({prime_size(prime)}; the pane shows its last {PRIME_SHOWN:,})"
         self.status(f"generating {what}... Ctrl+S or Esc stops.")
         if self.model is not None:
             seeds = [None if self.seed is None else self.seed + i for i in range(self.columns)]
@@ -345,16 +363,17 @@ class GenerationScreen(Screen):
                     from charrnn_tui.generation.generator import Generator
 
                     self.generator = Generator(self.model, self.vocab, rows=len(temps))
+                fed = True
                 if prime is not None:
                     self.generator.reset(rows=len(temps))
-                    self.generator.feed(prime)
-                for tokens in self.generator.sample_rows(length, temps, top_k, seeds):
+                    fed = self.generator.feed(prime, stop.is_set)  # False: stopped while reading a long prime
+                for tokens in self.generator.sample_rows(length, temps, top_k, seeds) if fed else ():
                     if stop.is_set():
                         break
                     self._queue.append((run, tokens))
         except Exception as e:  # shown in the status line; the app keeps running
             error = f"generation failed: {type(e).__name__}: {e}"
-        self.post_message(GenerationDone(run, error))
+        self.post_message(self.Done(run, error))
 
     def show_tokens(self, prime: str | None, tokens: list[Token] | list[tuple[Token, ...]]) -> None:
         """Stream fixed tokens through the same path as the model's (for tests and demos): Tokens for one
@@ -363,7 +382,7 @@ class GenerationScreen(Screen):
         self._begin(prime, max(len(tokens), 1), settings[1], settings[2])
         for tok in tokens:
             self._queue.append((self._run, tok if isinstance(tok, tuple) else (tok,)))
-        self.post_message(GenerationDone(self._run))
+        self.post_message(self.Done(self._run))
 
     def _flush(self) -> None:
         if not self._queue:
@@ -383,7 +402,8 @@ class GenerationScreen(Screen):
                 cand = self.query_one("#candidates", Static)
                 cand.update(candidates_text(self._last, cand.content_region.width or 26), layout=False)
 
-    def on_generation_done(self, message: GenerationDone) -> None:
+    @on(Done)
+    def _generation_done(self, message: Done) -> None:
         if message.run != self._run:
             return
         self._flush()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from rich.text import Text
 from textual import events
@@ -19,9 +20,10 @@ from charrnn_tui.present.safetext import escape, one_line
 from charrnn_tui.tui.screens.quit import QuitScreen
 from charrnn_tui.tui.state.overfitting import Overfit, overfitting
 from charrnn_tui.tui.state.session import TrainingSession
+from charrnn_tui.tui.state.stats import why_ended
 from charrnn_tui.tui.widgets.loss_plot import LossPlot
 from charrnn_tui.tui.widgets.sample_panel import SamplePanel
-from charrnn_tui.tui.widgets.stats_panel import StatsPanel, why_ended
+from charrnn_tui.tui.widgets.stats_panel import StatsPanel
 
 # Every UI cycle takes a core from training (2 cores on a laptop), so frames are few: the numbers move
 # twice a second; the plot and the samples, which cost far more to render, at most once a second.
@@ -50,13 +52,12 @@ class TrainingColumns(Horizontal):
 
 
 class TrainingScreen(Screen):
+    @dataclass
     class GenerateRequested(Message):
         """Open generation on a copy of the session's current weights."""
 
-        def __init__(self, session: TrainingSession, best: bool = False) -> None:
-            super().__init__()
-            self.session = session
-            self.best = best  # the best evaluation's weights (keep_best) rather than the current ones
+        session: TrainingSession
+        best: bool = False  # the best evaluation's weights (keep_best) rather than the current ones
 
     CSS_PATH = "training.tcss"
     BINDINGS = [
@@ -101,7 +102,7 @@ class TrainingScreen(Screen):
         self.query_one("#loss-plot").border_title = "loss curve"
         self.sub_title = f"training on {one_line(self.session.corpus_name)}"
         self.query_one(LossPlot).follow_baseline(
-            self.session.corpus or self.session.corpus_spec, self.session.config.val_fraction
+            self.session.corpus or self.session.corpus_spec, self.session.config.val_fraction, self.app.baselines
         )
         self.redraw()
         self.set_interval(1 / REDRAW_HZ, self.redraw)

@@ -1,7 +1,8 @@
 """The Markov baseline as the app uses it: computed once per corpus and split, off the UI thread, shared.
 
-The corpus screen starts it when a corpus is chosen; the training screen's loss plot reads it (or waits for
-the same computation, rather than running a second one). Results are small; the last few are kept.
+The app owns one BaselineCache (`CharRNNApp.baselines`) and its screens hand it to their widgets: the corpus
+screen's line starts the computation when a corpus is chosen; the training screen's loss plot reads it (or
+waits for the same computation, rather than running a second one). Results are small; the last few are kept.
 """
 
 from __future__ import annotations
@@ -59,9 +60,6 @@ class BaselineCache:
                     self._results.popitem(last=False)
                 self._running.pop(key, None)
             return result
-
-
-BASELINES = BaselineCache()
 
 
 def describe(result: BaselineResult) -> str:

@@ -12,6 +12,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, ClassVar
 
 from textual.message import Message
 
@@ -24,7 +25,6 @@ from charrnn_tui.core.events import (
     Event,
     Failed,
     Finished,
-    Logged,
     Paused,
     Sample,
     Started,
@@ -118,41 +118,65 @@ class TrainingSession:
         self._post(TrainerEvent(ev))
 
     def record(self, ev: Event) -> None:
+        """Fold one event into the state (any thread, under the lock); an event it does not show (Logged: the
+        metrics file has it, the curve is drawn from every Step) only moves `version`."""
         with self._lock:
-            if isinstance(ev, Started):
-                self.started = ev
-                self.status = "running"
-                self.train_points.clear()
-                self.val_points.clear()
-                for row in ev.history:  # a resumed run's curve so far
-                    if "train_loss" in row:
-                        self.train_points.append((row["step"], row["train_loss"]))
-                    if "val_loss" in row:
-                        self.val_points.append((row["step"], row["val_loss"]))
-                if self.val_points:
-                    self.best_val = min(v for _, v in self.val_points)
-                    self.last_val = self.val_points[-1][1]
-            elif isinstance(ev, Step):
-                self.last_step = ev
-                self.train_points.append((ev.step, ev.train_loss))
-            elif isinstance(ev, Sample):
-                self.samples.append(ev)
-            elif isinstance(ev, Evaluated):
-                self.val_points.append((ev.step, ev.val_loss))
-                self.best_val, self.last_val = ev.best_val_loss, ev.val_loss
-            elif isinstance(ev, Logged):
-                pass  # the metrics file has it; the curve is drawn from every Step
-            elif isinstance(ev, CheckpointSaved):
-                self.last_checkpoint = ev
-            elif isinstance(ev, Paused):
-                self.status = "paused" if not self.control.stopping else "stopping"
-            elif isinstance(ev, Unpaused):
-                self.status = "running" if not self.control.stopping else "stopping"
-            elif isinstance(ev, Finished):
-                self.result, self.status = ev, "finished"
-            elif isinstance(ev, Failed):
-                self.result, self.status = ev, "failed"
+            handle = self._RECORDERS.get(type(ev))
+            if handle is not None:
+                handle(self, ev)
             self.version += 1
+
+    def _started(self, ev: Started) -> None:
+        self.started = ev
+        self.status = "running"
+        self.train_points.clear()
+        self.val_points.clear()
+        for row in ev.history:  # a resumed run's curve so far
+            if "train_loss" in row:
+                self.train_points.append((row["step"], row["train_loss"]))
+            if "val_loss" in row:
+                self.val_points.append((row["step"], row["val_loss"]))
+        if self.val_points:
+            self.best_val = min(v for _, v in self.val_points)
+            self.last_val = self.val_points[-1][1]
+
+    def _step(self, ev: Step) -> None:
+        self.last_step = ev
+        self.train_points.append((ev.step, ev.train_loss))
+
+    def _sample(self, ev: Sample) -> None:
+        self.samples.append(ev)
+
+    def _evaluated(self, ev: Evaluated) -> None:
+        self.val_points.append((ev.step, ev.val_loss))
+        self.best_val, self.last_val = ev.best_val_loss, ev.val_loss
+
+    def _checkpoint_saved(self, ev: CheckpointSaved) -> None:
+        self.last_checkpoint = ev
+
+    def _paused(self, ev: Paused) -> None:
+        self.status = "paused" if not self.control.stopping else "stopping"
+
+    def _unpaused(self, ev: Unpaused) -> None:
+        self.status = "running" if not self.control.stopping else "stopping"
+
+    def _finished(self, ev: Finished) -> None:
+        self.result, self.status = ev, "finished"
+
+    def _failed(self, ev: Failed) -> None:
+        self.result, self.status = ev, "failed"
+
+    _RECORDERS: ClassVar[dict[type, Callable[[TrainingSession, Any], None]]] = {
+        Started: _started,
+        Step: _step,
+        Sample: _sample,
+        Evaluated: _evaluated,
+        CheckpointSaved: _checkpoint_saved,
+        Paused: _paused,
+        Unpaused: _unpaused,
+        Finished: _finished,
+        Failed: _failed,
+    }
 
     def curves(self) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
         with self._lock:

@@ -3,6 +3,9 @@ computed in a background worker (a few seconds for a play; capped for a huge fil
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual import work
 from textual.message import Message
@@ -12,18 +15,22 @@ from textual.worker import get_current_worker
 from charrnn_tui.scoring.baseline import BaselineResult
 from charrnn_tui.text.corpus import Corpus
 
+if TYPE_CHECKING:
+    from charrnn_tui.tui.state.baselines import BaselineCache
+
 
 class BaselineLine(Static):
     DEFAULT_CSS = """
     BaselineLine { height: auto; }
     """
 
+    @dataclass
     class Done(Message):
-        def __init__(self, request: int, text: Text, result: BaselineResult | None = None) -> None:
-            super().__init__()
-            self.request = request
-            self.text = text
-            self.result = result
+        """The worker's line for request `request`: `text` to show, and the `result` (None: it failed)."""
+
+        request: int
+        text: Text
+        result: BaselineResult | None = None
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, markup=False, **kwargs)
@@ -35,27 +42,25 @@ class BaselineLine(Static):
         self.result = None
         self.update("")
 
-    def show_for(self, corpus: Corpus, val_fraction: float) -> None:
-        """Compute (or recall) the baseline for this corpus and split; a newer call supersedes an older one."""
-        from charrnn_tui.tui.state.baselines import BASELINES
-
+    def show_for(self, corpus: Corpus, val_fraction: float, baselines: BaselineCache) -> None:
+        """Recall the baseline for this corpus and split from `baselines` (the app's cache), or compute it there;
+        a newer call supersedes an older one."""
         self._request += 1
-        known = BASELINES.get(corpus, val_fraction)
+        known = baselines.get(corpus, val_fraction)
         if known is not None:
             self._show(known)
             return
         self.update(Text.assemble(("n-gram baseline ", "dim"), ("computing...", "yellow")))
-        self._compute(self._request, corpus, val_fraction)
+        self._compute(self._request, corpus, val_fraction, baselines)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="baseline")
-    def _compute(self, request: int, corpus: Corpus, val_fraction: float) -> None:
+    def _compute(self, request: int, corpus: Corpus, val_fraction: float, baselines: BaselineCache) -> None:
         from charrnn_tui.core.errors import CharRNNError
         from charrnn_tui.scoring.baseline import Cancelled
-        from charrnn_tui.tui.state.baselines import BASELINES
 
         worker = get_current_worker()
         try:
-            result = BASELINES.compute(corpus, val_fraction, lambda: worker.is_cancelled)
+            result = baselines.compute(corpus, val_fraction, lambda: worker.is_cancelled)
         except Cancelled:
             return
         except (CharRNNError, MemoryError) as e:

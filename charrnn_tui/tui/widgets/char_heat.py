@@ -14,6 +14,7 @@ from __future__ import annotations
 import unicodedata
 from bisect import bisect_right
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from rich.cells import cell_len
 from rich.segment import Segment
@@ -69,11 +70,12 @@ class CharHeat(ScrollView, can_focus=True):
         Binding("end", "end", "Line end", show=False),
     ]
 
+    @dataclass
     class CursorMoved(Message):
-        def __init__(self, heat: CharHeat, index: int) -> None:
-            super().__init__()
-            self.heat = heat
-            self.index = index
+        """The cursor of `heat` moved to character `index`."""
+
+        heat: CharHeat
+        index: int
 
         @property
         def control(self) -> CharHeat:

@@ -4,6 +4,8 @@ Markov (n-gram) model's validation loss as a labelled horizontal line: the RNN i
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from textual import work
 from textual.message import Message
@@ -12,6 +14,9 @@ from textual_plotext import PlotextPlot
 
 from charrnn_tui.scoring.baseline import BaselineResult
 from charrnn_tui.text.corpus import Corpus
+
+if TYPE_CHECKING:
+    from charrnn_tui.tui.state.baselines import BaselineCache
 
 # Rows plotext takes beside the plot area: the title, the frame's two edges, the x tick labels and xlabel.
 FRAME_ROWS = 5
@@ -30,16 +35,14 @@ def downsample(points: list[tuple[int, float]], n: int) -> list[tuple[int, float
     return out
 
 
-class BaselineKnown(Message):
-    """The loss plot's worker found the n-gram baseline for its corpus (loss None: it could not)."""
-
-    def __init__(self, loss: float | None, label: str) -> None:
-        super().__init__()
-        self.loss = loss
-        self.label = label
-
-
 class LossPlot(PlotextPlot):
+    @dataclass
+    class BaselineKnown(Message):
+        """The plot's worker found the n-gram baseline for its corpus (loss None: it could not)."""
+
+        loss: float | None
+        label: str
+
     points: tuple[int, int] = (0, 0)
 
     DEFAULT_CSS = """
@@ -66,37 +69,38 @@ class LossPlot(PlotextPlot):
         self.baseline = None if loss is None or not math.isfinite(loss) else (loss, label)
         self.set_curves(self._train, self._val)
 
-    def follow_baseline(self, corpus: Corpus | str | None, val_fraction: float, encoding: str = "utf-8") -> None:
+    def follow_baseline(
+        self, corpus: Corpus | str | None, val_fraction: float, baselines: BaselineCache, encoding: str = "utf-8"
+    ) -> None:
         """Show the n-gram baseline of `corpus` (a Corpus, or a spec loaded off the UI thread) on this split:
-        at once if it is known, else when a worker has it."""
-        from charrnn_tui.tui.state.baselines import BASELINES
-
+        at once if `baselines` (the app's cache) knows it, else when a worker has it (kept there)."""
         if corpus is None:
             return
         if isinstance(corpus, Corpus):
-            known = BASELINES.get(corpus, val_fraction)
+            known = baselines.get(corpus, val_fraction)
             if known is not None:
                 self.set_baseline(known.best_loss, baseline_label(known))
                 return
-        self._find_baseline(corpus, val_fraction, encoding)
+        self._find_baseline(corpus, val_fraction, baselines, encoding)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="baseline")
-    def _find_baseline(self, corpus: Corpus | str, val_fraction: float, encoding: str) -> None:
+    def _find_baseline(
+        self, corpus: Corpus | str, val_fraction: float, baselines: BaselineCache, encoding: str
+    ) -> None:
         from charrnn_tui.core.errors import CharRNNError
         from charrnn_tui.scoring.baseline import Cancelled
         from charrnn_tui.text.corpus import load_corpus
-        from charrnn_tui.tui.state.baselines import BASELINES
 
         worker = get_current_worker()
         try:
             if not isinstance(corpus, Corpus):
                 corpus = load_corpus(corpus, encoding)
-            result = BASELINES.compute(corpus, val_fraction, lambda: worker.is_cancelled)
+            result = baselines.compute(corpus, val_fraction, lambda: worker.is_cancelled)
         except (CharRNNError, Cancelled, OSError, MemoryError):
             return  # the plot simply goes without its line; the corpus screen says why
-        self.post_message(BaselineKnown(result.best_loss, baseline_label(result)))
+        self.post_message(self.BaselineKnown(result.best_loss, baseline_label(result)))
 
-    def on_baseline_known(self, message: BaselineKnown) -> None:
+    def on_loss_plot_baseline_known(self, message: BaselineKnown) -> None:
         message.stop()
         self.set_baseline(message.loss, message.label)
 

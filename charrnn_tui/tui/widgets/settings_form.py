@@ -6,6 +6,7 @@ set of values (cell, sampling, learning-rate schedule, device) is a choice (Sele
 
 from __future__ import annotations
 
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Grid
 from textual.widgets import Input, Label, Select
@@ -48,7 +49,10 @@ class SettingsForm(Grid):
     }
     SettingsForm Label { color: $text-muted; }
     SettingsForm Input { padding: 0 1; }
-    SettingsForm Input:focus { background: $boost; }
+    /* The focused setting stands out in a 16-colour terminal too (a one-step grey did not): its value on
+       an $accent background, in bold, and its label in $accent (SettingsForm marks it on focus). */
+    SettingsForm Input:focus, SettingsForm Select:focus > SelectCurrent { background: $accent 50%; text-style: bold; }
+    SettingsForm Label.-focused { color: $accent; text-style: bold; }
     """
 
     def compose(self) -> ComposeResult:
@@ -60,6 +64,18 @@ class SettingsForm(Grid):
                 # compact: one row, so the typed text and the cursor stay visible while focused; no
                 # select-on-focus, so Backspace after Tab deletes one character, not the whole value.
                 yield SafeInput(id=f"set-{name}", type=INPUT_TYPE[kind], compact=True, select_on_focus=False)
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        self._mark_label(event.widget.id)
+
+    def on_descendant_blur(self) -> None:
+        self._mark_label(None)
+
+    def _mark_label(self, field_id: str | None) -> None:
+        """The label beside the focused field gets the class -focused (CSS cannot select a preceding sibling)."""
+        labels = list(self.query(Label))
+        for label, (name, _, _) in zip(labels, FIELDS, strict=True):
+            label.set_class(field_id == f"set-{name}", "-focused")
 
     def load(self, config: TrainConfig) -> None:
         for name, _, kind in FIELDS:

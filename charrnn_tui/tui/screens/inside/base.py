@@ -25,14 +25,6 @@ from charrnn_tui.tui.widgets.char_heat import CharHeat, safe_char
 from charrnn_tui.tui.widgets.safe_input import SafeInput
 
 
-class InsideComputed(Message):
-    def __init__(self, request: int, result: Any = None, error: str = "") -> None:
-        super().__init__()
-        self.request = request
-        self.result = result
-        self.error = error
-
-
 def char_label(ch: str) -> str:
     """A character named so that whitespace shows: '↵' for a newline, '␣' for a space."""
     return {"\n": "↵", " ": "␣"}.get(ch) or safe_char(ch)
@@ -64,13 +56,21 @@ class InsideScreen(Screen):
         text: str
         title: str
 
+    @dataclass
+    class Computed(Message):
+        """The worker's `result` of `compute` for the text of request `request`, or `error` saying why none."""
+
+        request: int
+        result: Any = None
+        error: str = ""
+
     """Base of the inside views. `model` and `vocab` as the generation screen has them; `text` the text shown
     first (a validation split, say); `title` names the model in the header."""
 
     CSS_PATH = "inside.tcss"
     BINDINGS = [
         Binding("t", "type_text", "Type"),
-        Binding("v", "given_text", "First"),
+        Binding("v", "given_text", "Original"),  # back to the text the view opened on
         Binding("escape", "back", "Back"),
     ]
     WHAT = "running the model"
@@ -101,9 +101,6 @@ class InsideScreen(Screen):
         self.sub_title = self.title_text
         self.query_one("#inside-input").border_title = "your text (t)"
         self.query_one("#inside-side").border_title = "under the cursor"
-        steady = getattr(self.app, "steady_inputs", None)
-        if steady is not None:
-            steady(self)
         self.query_one(CharHeat).focus()
         if self.given:
             self.run_on(self.given)
@@ -125,13 +122,13 @@ class InsideScreen(Screen):
         try:
             result = self.compute(text)
         except CharRNNError as e:
-            self.post_message(InsideComputed(request, error=str(e)))
+            self.post_message(self.Computed(request, error=str(e)))
         except Exception as e:  # noqa: BLE001 - whatever the model does, the app stays up
-            self.post_message(InsideComputed(request, error=f"{self.WHAT} failed: {type(e).__name__}: {e}"))
+            self.post_message(self.Computed(request, error=f"{self.WHAT} failed: {type(e).__name__}: {e}"))
         else:
-            self.post_message(InsideComputed(request, result))
+            self.post_message(self.Computed(request, result))
 
-    def on_inside_computed(self, message: InsideComputed) -> None:
+    def on_inside_screen_computed(self, message: Computed) -> None:
         if message.request != self._request:
             return  # an older text's result
         self.busy = False
@@ -163,7 +160,7 @@ class InsideScreen(Screen):
         """(name, callback, help) for the command palette; subclasses add theirs."""
         return [
             ("Type a text to run the model on", self.action_type_text, "key: t"),
-            ("Back to the first text", self.action_given_text, "key: v"),
+            ("Back to the original text (the one this view opened on)", self.action_given_text, "key: v"),
         ]
 
     def on_input_submitted(self, event: Input.Submitted) -> None:

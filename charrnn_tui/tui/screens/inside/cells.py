@@ -5,6 +5,7 @@ and "find": the cells that best track simple properties of the text (Karpathy, J
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -21,17 +22,15 @@ from charrnn_tui.tui.widgets.heat_palette import diverging_legend, diverging_sty
 KIND = {"c": "cell state c", "h": "hidden state h"}
 
 
-class Ranked(Message):
-    """The find worker's ranking, {property: [CellMatch, ...]}, for the text of request `request`."""
-
-    def __init__(self, request: int, result: dict | None = None, error: str = "") -> None:
-        super().__init__()
-        self.request = request
-        self.result = result
-        self.error = error
-
-
 class CellsScreen(InsideScreen):
+    @dataclass
+    class Ranked(Message):
+        """The find worker's ranking, {property: [CellMatch, ...]}, for the text of request `request`."""
+
+        request: int
+        result: dict | None = None
+        error: str = ""
+
     BINDINGS = [
         Binding("n", "cell(1)", "Cell+"),
         Binding("p", "cell(-1)", "Cell-"),
@@ -157,11 +156,11 @@ class CellsScreen(InsideScreen):
         try:
             ranking = rank_cells(trace.states, trace.text, top=3)
         except Exception as e:  # noqa: BLE001 - the view stays up
-            self.post_message(Ranked(request, error=f"find failed: {type(e).__name__}: {e}"))
+            self.post_message(self.Ranked(request, error=f"find failed: {type(e).__name__}: {e}"))
             return
-        self.post_message(Ranked(request, ranking))
+        self.post_message(self.Ranked(request, ranking))
 
-    def on_ranked(self, message: Ranked) -> None:
+    def on_cells_screen_ranked(self, message: Ranked) -> None:
         message.stop()
         if message.request != self._request:
             return

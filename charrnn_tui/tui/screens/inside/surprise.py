@@ -42,7 +42,7 @@ class SurpriseScreen(InsideScreen):
 
     def on_mount(self) -> None:
         super().on_mount()
-        self.query_one("#inside-text").border_title = "each character coloured by the model's surprise"
+        self.query_one("#inside-text").border_title = "each character coloured by its surprise"  # whole at 80 columns
         self.query_one("#inside-legend", Static).update(surprise_legend())
 
     def compute(self, text: str) -> Scored:
@@ -61,8 +61,11 @@ class SurpriseScreen(InsideScreen):
 
     def show(self, result: Scored) -> None:
         s = result.surprise
+        # N characters give N-1 predictions (the first has nothing before it): both counts, so that this
+        # figure and the N characters the corpus screen and the run count are seen to agree.
         info = Text.assemble(
-            (f"{s.n_predicted:,}", "bold"), " characters predicted  ·  sum ",
+            (f"{s.n_predicted:,}", "bold"), f" predictions over {len(s.text):,} characters (none for the first)",
+            "  ·  sum ",
             (f"{s.sum_bits:,.0f} bits", "bold"), "  ·  mean ",
             (f"{s.mean_bits:.3f} bits/char = {s.mean_nats:.4f} nats/char", "bold"),
             ("  (one stream, state carried)", "dim"),

@@ -1,0 +1,232 @@
+"""The saved runs on the corpus screen: read off the UI thread, one line each, marked for the side-by-side curves.
+
+The panel says what the user chose with nested messages (continue, generate, look inside, compare); the app,
+which knows which screen follows which, handles them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.text import Text
+from textual import on, work
+from textual.binding import Binding
+from textual.message import Message
+from textual.widgets import OptionList
+from textual.widgets.option_list import Option
+from textual.worker import get_current_worker
+
+from charrnn_tui.core.paths import runs_dir
+from charrnn_tui.present.formatting import fmt_budget, generate_command, shown_path
+from charrnn_tui.present.safetext import one_line
+from charrnn_tui.runs.listing import RunSummary, list_runs
+
+
+class RunsPanel(OptionList):
+    """The saved runs, the most recently written first; its keys show in the footer while it has focus. Enter
+    (or the screen's Ctrl+O) trains the highlighted run on, Ctrl+G generates from it."""
+
+    BINDINGS = [
+        Binding("m", "mark_run", "Mark"),
+        Binding("c", "compare_runs", "Compare marked"),
+        Binding("i", "inspect_run", "Look inside"),
+    ]
+
+    @dataclass
+    class ContinueRequested(Message):
+        """Train the saved run `run` further."""
+
+        run: RunSummary
+
+    @dataclass
+    class GenerateRequested(Message):
+        """Open generation on the saved run `run`."""
+
+        run: RunSummary
+
+    @dataclass
+    class InspectRequested(Message):
+        """Look inside the saved run `run`: surprise and cells on its validation text."""
+
+        run: RunSummary
+
+    @dataclass
+    class CompareRequested(Message):
+        """Show the validation curves of `runs` side by side."""
+
+        runs: list[RunSummary]
+
+    @dataclass
+    class Listed(Message):
+        """The saved runs, read off the UI thread (`runs.listing.list_runs`), the most recently written first; or
+        `error` when the scan itself failed."""
+
+        runs: list[RunSummary]
+        error: str = ""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(Option(Text("reading saved runs…", style="dim"), disabled=True), id=id)
+        self.border_title = "saved runs"
+        self.border_subtitle = "Enter/Ctrl+O trains on · Ctrl+G generates"
+        self.runs: list[RunSummary] = []
+        self.marked: set[Path] = set()  # saved runs marked for comparison
+        self.listed = False  # the list shows a finished scan (the first one has ended)
+        self._scanning = False
+        self._rescan = False  # asked for while a scan was running: one more follows it
+
+    # ---- reading --------------------------------------------------------------------------------------
+    def scan(self) -> None:
+        """Read the saved runs again, in a worker: list_runs opens every run folder's files, which takes long
+        with hundreds of runs or a slow or network disk. The list says so meanwhile; a list already shown
+        stays usable until the new one arrives. One scan at a time (a thread cannot be interrupted, so
+        cancelling would leave it reading): a scan asked for during a scan runs once that one ends."""
+        if self._scanning:
+            self._rescan = True
+            return
+        self._scanning, self._rescan = True, False
+        self.border_title = "saved runs (reading…)"
+        self._list_runs()
+
+    @property
+    def reading(self) -> bool:
+        """A scan of the saved runs is under way (the list shows the previous one, or says it is reading)."""
+        return self._scanning
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="runs")
+    def _list_runs(self) -> None:
+        try:
+            found, error = list_runs(runs_dir()), ""
+        except Exception as e:  # noqa: BLE001 - list_runs should not raise; if it does, the screen stays up
+            found, error = [], f"cannot read the saved runs: {type(e).__name__}: {e}"
+        if not get_current_worker().is_cancelled:  # the panel went away meanwhile
+            self.post_message(self.Listed(found, error))
+
+    @on(Listed)
+    def _listed(self, message: Listed) -> None:
+        message.stop()
+        self._scanning = False
+        self.listed = True
+        self.border_title = "saved runs"
+        self._show(message.runs, message.error)
+        if self._rescan:
+            self.scan()
+
+    def _show(self, found: list[RunSummary], error: str = "") -> None:
+        # A scan ends whenever the disk allows, maybe while the user moves in the list: keep their run highlighted.
+        kept = self.selected
+        self.runs = found
+        self.clear_options()
+        if error:
+            self.add_option(Option(Text(one_line(error), style="red"), disabled=True))
+            return
+        if not self.runs:
+            self.add_option(Option(Text("no saved runs yet: train one and it appears here", style="dim"),
+                                   disabled=True))  # fmt: skip
+            return
+        width = max(len(r.name) for r in self.runs)
+        self.marked &= {r.path for r in self.runs}
+        for r in self.runs:
+            self.add_option(Option(run_label(r, width, r.path in self.marked), id=str(r.path)))
+        paths = [r.path for r in self.runs]
+        if kept is not None and kept.path in paths:
+            self.highlighted = paths.index(kept.path)
+        elif self.has_focus:  # focused while it was being read: land on a run, as Tab does (on_focus)
+            self.highlighted = 0
+
+    def on_focus(self) -> None:
+        # Tabbing to the saved runs must land on one: Ctrl+G and Enter act on the highlighted run.
+        if self.runs and self.highlighted is None:
+            self.highlighted = 0
+
+    @property
+    def selected(self) -> RunSummary | None:
+        """The highlighted run, or None (no run listed, or none highlighted)."""
+        if self.highlighted is None or not self.runs or self.highlighted >= len(self.runs):
+            return None
+        return self.runs[self.highlighted]
+
+    def _chosen(self) -> RunSummary | None:
+        """The highlighted run; None, after saying what to do, when there is none."""
+        if not self.runs and not self.listed:
+            self.notify("the saved runs are still being read: try again in a moment", severity="warning")
+        elif not self.runs:
+            self.notify("there are no saved runs yet: train one (Ctrl+T) and it is listed here", severity="warning")
+        elif self.selected is None:
+            self.notify("highlight a saved run first (Tab to the list below)", severity="warning")
+        return self.selected
+
+    # ---- what the user asks for ------------------------------------------------------------------------
+    @on(OptionList.OptionSelected)
+    def _selected(self) -> None:
+        self.request_continue()
+
+    def request_continue(self) -> None:
+        """Ask to train the highlighted run further (posts ContinueRequested), or say why it cannot be."""
+        run = self._chosen()
+        if run is None:
+            return
+        if not run.has_checkpoint or run.config is None:
+            why = run.problem or "it has no checkpoint to continue from"
+            self.notify(f"{run.name} cannot be continued: {why}", severity="error")
+            return
+        self.post_message(self.ContinueRequested(run))
+
+    def request_generate(self) -> None:
+        """Ask to generate from the highlighted run (posts GenerateRequested)."""
+        run = self._chosen()
+        if run is not None:
+            self.post_message(self.GenerateRequested(run))
+
+    def action_inspect_run(self) -> None:
+        run = self._chosen()
+        if run is not None:
+            self.post_message(self.InspectRequested(run))
+
+    def action_mark_run(self) -> None:
+        """Mark or unmark the highlighted run for the side-by-side curves."""
+        run = self.selected
+        if run is None:
+            return
+        self.marked ^= {run.path}
+        width = max(len(r.name) for r in self.runs)
+        self.replace_option_prompt_at_index(self.highlighted, run_label(run, width, run.path in self.marked))
+
+    def action_compare_runs(self) -> None:
+        chosen = [r for r in self.runs if r.path in self.marked]
+        if len(chosen) < 2:
+            self.notify("mark two or more saved runs with m first, then c shows their curves together")
+            return
+        self.post_message(self.CompareRequested(chosen))
+
+
+def run_label(r: RunSummary, name_width: int, marked: bool = False) -> Text:
+    """One saved run on one line (cut with an ellipsis, never wrapped): what is in its checkpoint (not rows
+    logged after it), or what is damaged."""
+    cfg = r.config
+    model = f"  {cfg.cell.upper()} {cfg.n_layers}x{cfg.hidden}" if cfg else ""
+    if r.problem:
+        state = ("damaged: " + one_line(r.problem), "red")  # names files and paths: untrusted text
+    elif not r.has_checkpoint:
+        state = ("no checkpoint yet", "red")
+    elif r.checkpoint is None:
+        state = ("checkpoint (details unknown)", "yellow")
+    else:
+        best = f"best val {r.best_val_loss:.3f}" if r.best_val_loss is not None else "no val loss yet"
+        state = (f"step {r.step:,}  {best}", "green")
+    return Text.assemble(
+        ("● " if marked else "  ", "cyan"), (f"{one_line(r.name):<{name_width}}", "bold"), model, "  ", state,
+        no_wrap=True, overflow="ellipsis",
+    )  # fmt: skip
+
+
+def run_hint(run: RunSummary) -> Text:
+    """The hint under the list for the highlighted run: its path, and how to go on with it here and in a shell
+    (or what is damaged)."""
+    if run.problem:
+        return Text.assemble((f"{shown_path(run.path)}\n", "bold"), (f"damaged: {run.problem}", "red"))
+    return Text.assemble(
+        (f"{shown_path(run.path)}\n", "bold"),
+        (f"Enter/Ctrl+O trains on for another {fmt_budget(run.config)}; Ctrl+G generates. In a shell: ", "dim"),
+        generate_command(run.path),
+    )
