@@ -23,6 +23,7 @@ from charrnn_tui.training.trainer import Trainer
 
 CLI = [sys.executable, "-m", "charrnn_tui"]
 TINY = ["--preset", "tiny", "--device", "cpu", "--log-interval", "1"]
+KILLS = 4
 
 
 def wait_for(path: Path, text: str, proc: subprocess.Popen, timeout: float = 60) -> str:
@@ -52,7 +53,8 @@ def test_kill_9_at_random_moments_never_loses_the_run(cli_environ, small_text_fi
             "--eval-interval", "7", "--checkpoint-seconds", "0.001", "--run-dir", str(run)]  # fmt: skip
     rng = random.Random(20261129)
     last_step, mid_write = 0, 0
-    for attempt in range(7):
+    # Four kills: test_killed_anywhere.py kills again and again and checks the trajectory; this one the CLI's resume.
+    for attempt in range(KILLS):
         out, err = tmp_path / f"out{attempt}", tmp_path / f"err{attempt}"
         proc = start(args + (["--resume"] if attempt else []), out, err, cli_environ)
         try:
@@ -80,7 +82,7 @@ def test_kill_9_at_random_moments_never_loses_the_run(cli_environ, small_text_fi
     assert not list(run.glob(".*.tmp*"))  # what the kills left half-written is cleaned up
     steps = [r["step"] for r in read_metrics(run / "metrics.jsonl")]
     assert steps == sorted(set(steps)) and steps[-1] == last_step + 3
-    print(f"7 kills, {mid_write} of them in the middle of a checkpoint write; last step {last_step}")
+    print(f"{KILLS} kills, {mid_write} of them in the middle of a checkpoint write; last step {last_step}")
 
 
 @pytest.mark.parametrize("sig, name, code", [(signal.SIGINT, "Ctrl+C", 130), (signal.SIGTERM, "SIGTERM", 143)])
