@@ -10,9 +10,8 @@ import pytest
 from rich.color import Color, ColorSystem
 from test_compare import two_runs
 from textual.widget import Widget
-from tui_helpers import SMALL, WIDE, run, runs_list_focused, runs_listed, scripted_run, wait_for
+from tui_helpers import SMALL, WIDE, run, runs_list_focused, runs_listed, scripted_session, wait_for
 
-from charrnn_tui.core.config import TINY
 from charrnn_tui.text.vocab import Vocab
 from charrnn_tui.tui.screens.compare import CompareScreen
 from charrnn_tui.tui.screens.generation import GenerationScreen
@@ -115,9 +114,7 @@ def test_focus_shows_on_the_training_screen_and_its_questions(make_app, hamlet) 
         app = make_app()
         async with app.run_test(size=SMALL) as pilot:
             await pilot.app.workers.wait_for_complete()
-            session = app.start_training(hamlet, TINY, run_dir=Path("run"), scripted=True)
-            for ev in scripted_run(hamlet, until=60):
-                session.on_event(ev)
+            session = scripted_session(app, hamlet, until=60)
             await pilot.pause()
             await every_focus_shows(pilot)
             await app.push_screen(QuitScreen(session))

@@ -8,7 +8,17 @@ from pathlib import Path
 from test_compare import two_runs
 from textual.command import CommandList, CommandPalette
 from textual.widgets import HelpPanel
-from tui_helpers import SMALL, fake_saved_run, finished, run, runs_list_focused, runs_listed, scripted_run, wait_for
+from tui_helpers import (
+    SMALL,
+    fake_saved_run,
+    finished,
+    run,
+    runs_list_focused,
+    runs_listed,
+    scripted_run,
+    scripted_session,
+    wait_for,
+)
 
 from charrnn_tui.core.config import TINY
 from charrnn_tui.generation.tokens import Token
@@ -127,9 +137,7 @@ def test_the_training_screen_offers_only_the_keys_that_work_now(make_app, hamlet
         app = make_app()
         async with app.run_test(size=SMALL) as pilot:
             await pilot.app.workers.wait_for_complete()
-            session = app.start_training(hamlet, TINY, run_dir=Path("run"), scripted=True)
-            for ev in scripted_run(hamlet, until=60):
-                session.on_event(ev)
+            session = scripted_session(app, hamlet, until=60)
             await pilot.pause()
             live = dict(await palette(pilot))
             assert live["Pause or resume training"].startswith("space · ")

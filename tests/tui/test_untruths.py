@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 from test_compare import saved_run, two_runs
-from textual.app import App
 from textual.widgets import Footer, Input, Static
 from textual.widgets._footer import FooterKey
-from tui_helpers import SMALL, WIDE, run, runs_list_focused, wait_for
+from tui_helpers import SMALL, WIDE, ScreenHost, run, runs_list_focused, wait_for
 
 from charrnn_tui.core.config import TINY
 from charrnn_tui.generation.tokens import Token
@@ -24,15 +23,6 @@ from charrnn_tui.text.vocab import Vocab
 from charrnn_tui.tui.screens.compare import CompareScreen
 from charrnn_tui.tui.screens.generation import GenerationScreen
 from charrnn_tui.tui.screens.inside.surprise import SurpriseScreen
-
-
-class Host(App):
-    def __init__(self, screen) -> None:
-        super().__init__()
-        self.first = screen
-
-    def on_mount(self) -> None:
-        self.push_screen(self.first)
 
 
 async def compare(pilot) -> CompareScreen:
@@ -123,7 +113,7 @@ def generation_screen() -> GenerationScreen:
 def test_an_empty_length_is_called_empty() -> None:
     async def main() -> None:
         screen = generation_screen()
-        async with Host(screen).run_test(size=SMALL) as pilot:
+        async with ScreenHost(screen).run_test(size=SMALL) as pilot:
             await pilot.pause()
             screen.query_one("#length", Input).value = ""
             await pilot.press("enter")
@@ -138,7 +128,7 @@ def test_an_empty_length_is_called_empty() -> None:
 def test_ctrl_r_clears_the_prime_too_and_the_footer_shows_it() -> None:
     async def main() -> None:
         screen = generation_screen()
-        async with Host(screen).run_test(size=SMALL) as pilot:
+        async with ScreenHost(screen).run_test(size=SMALL) as pilot:
             await pilot.pause()
             await pilot.press(*"ab")
             screen.show_tokens("ab", [Token("c", 0.5, (("c", 0.5),))])
@@ -162,7 +152,7 @@ def test_fresh_weights_keep_the_typed_prime() -> None:
     # F5's fresh copy clears the text, not the prime typed to try the new weights on.
     async def main() -> None:
         screen = generation_screen()
-        async with Host(screen).run_test(size=SMALL) as pilot:
+        async with ScreenHost(screen).run_test(size=SMALL) as pilot:
             await pilot.pause()
             await pilot.press(*"ab")
             screen.use_weights(None, 20)
@@ -207,7 +197,7 @@ def test_the_inside_views_name_what_v_does(tiny, small_corpus) -> None:
 
     async def main(view) -> None:
         screen = view(model, vocab, text, "tiny model")
-        async with Host(screen).run_test(size=SMALL) as pilot:
+        async with ScreenHost(screen).run_test(size=SMALL) as pilot:
             await wait_for(pilot, lambda: screen.result is not None, what="the view's text")
             await pilot.pause()
             keys = {k.key: k for k in screen.query(FooterKey)}

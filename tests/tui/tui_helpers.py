@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from textual import events
+from textual.app import App
 
 from charrnn_tui.core.config import TINY
 from charrnn_tui.core.events import Evaluated, Event, Finished, Sample, Started, Step
@@ -93,6 +94,26 @@ def scripted_run(corpus: Corpus, until: int = 150, total: int = 200) -> list[Eve
         pred = "".join(c if (i % 3 != 1 or c == " ") else "e" for i, c in enumerate(tgt))
         events.append(Sample(step, inp, tgt, pred))
     return events
+
+
+def scripted_session(app: Any, corpus: Corpus, until: int, run_dir: str = "run") -> Any:
+    """The app's training screen on a scripted tiny run (no trainer), fed the events of `scripted_run` up to step
+    `until` exactly as the trainer's thread would. Returns the session."""
+    session = app.start_training(corpus, TINY, run_dir=Path(run_dir), scripted=True)
+    for ev in scripted_run(corpus, until=until):
+        session.on_event(ev)
+    return session
+
+
+class ScreenHost(App):
+    """A bare app that opens one screen: a screen tested without the rest of the app."""
+
+    def __init__(self, screen: Any) -> None:
+        super().__init__()
+        self.first = screen
+
+    def on_mount(self) -> None:
+        self.push_screen(self.first)
 
 
 def fake_saved_run(data_home: Path) -> Path:

@@ -6,7 +6,7 @@ import pytest
 import torch
 from textual.app import App
 from textual.widgets import Input, Static
-from tui_helpers import run, wait_for
+from tui_helpers import ScreenHost, run, wait_for
 
 from charrnn_tui.inside.inspection import rank_cells, record_cells, surprise
 from charrnn_tui.training.trainer import Trainer
@@ -26,15 +26,6 @@ def trained(tiny, small_corpus):
     return model, vocab, small_corpus.text[-1500:]
 
 
-class Host(App):
-    def __init__(self, screen) -> None:
-        super().__init__()
-        self.first = screen
-
-    def on_mount(self) -> None:
-        self.push_screen(self.first)
-
-
 def fits(screen, widget_id: str) -> bool:
     region = screen.query_one(widget_id).region
     return region.width > 0 and region.height > 0 and region.right <= SIZE[0] and region.bottom <= SIZE[1]
@@ -46,7 +37,7 @@ def test_surprise_screen(trained) -> None:
 
     async def main() -> None:
         screen = SurpriseScreen(model, vocab, text, "tiny model")
-        app = Host(screen)
+        app = ScreenHost(screen)
         async with app.run_test(size=SIZE) as pilot:
             await wait_for(pilot, lambda: screen.result is not None, what="the text to be scored")
             await pilot.pause()
@@ -102,7 +93,7 @@ def test_cells_screen_moves_and_finds(trained) -> None:
 
     async def main() -> None:
         screen = CellsScreen(model, vocab, text, "tiny model")
-        app = Host(screen)
+        app = ScreenHost(screen)
         async with app.run_test(size=SIZE) as pilot:
             await wait_for(pilot, lambda: screen.result is not None, what="the cells to be recorded")
             await pilot.pause()
