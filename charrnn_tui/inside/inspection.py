@@ -5,14 +5,18 @@ arXiv:1506.02078, 2015): the text coloured by how sure the model was of each cha
 cells whose activation follows a property of the text (inside quotes, position in the line), found by
 correlating every cell with simple functions of the text.
 
-- `surprise`: run the model over a text with the state carried (one stream) and return, for every
-  predicted character, its surprisal in bits, its probability and the model's top-k candidates.
+- `surprise`: run the model over a text with the state carried (one stream, read as `evaluate()` reads it:
+  parts side by side, each warmed up) and return, for every predicted character, its surprisal in bits, its
+  probability and the model's top-k candidates.
 - `record_cells`: the same run, recording every layer's cell state (LSTM `c`; `h` for GRU and RNN, their
   only state) after every character, as a (layers, chars, hidden) float32 tensor.
 - `PROPERTIES` and `rank_cells`: a small set of documented text properties (text -> one float per
   character) and, for each, the cells ranked by |Pearson correlation| with it.
 
-Heavy work runs in the caller's thread (the TUI calls these from a worker); nothing here imports the UI.
+Heavy work runs in the caller's thread (the TUI calls these from a worker); nothing here imports the UI. Each
+long function takes `progress(done, total)`, called from that thread as the work goes, and `should_stop()`,
+asked as it goes: when it turns true the function raises `Cancelled` (scoring.baseline) within one piece of
+work (a forward pass, 256 characters of one layer, one property).
 """
 
 from __future__ import annotations
@@ -25,11 +29,12 @@ import torch
 import torch.nn.functional as F
 
 from charrnn_tui.core.errors import CharRNNError
-from charrnn_tui.model.charrnn import CharRNN
+from charrnn_tui.model.charrnn import CharRNN, State
+from charrnn_tui.scoring.baseline import Cancelled
+from charrnn_tui.scoring.evaluate import CHUNK_BYTES, MAX_STREAMS, WINDOW, _row, _warm_up
 from charrnn_tui.text.vocab import Vocab
 
 LN2 = math.log(2)
-CHUNK = 256  # characters per forward call, as the trainer's evaluate() reads them
 MAX_SURPRISE_CHARS = 50_000
 MAX_CELL_CHARS = 10_000
 # The recorded states are layers x chars x hidden float32; a 3x512 model over 10,000 characters is 61 MB.
@@ -79,11 +84,44 @@ class Surprise:
         return len(self.text) - 1
 
 
-@torch.no_grad()
-def surprise(model: CharRNN, vocab: Vocab, text: str, top_k: int = 5, max_chars: int = MAX_SURPRISE_CHARS) -> Surprise:
-    """Score `text` with `model` (eval mode, state carried through the whole text); see `Surprise`.
+class _Meter:
+    """Counts the work done for `progress(done, total)` and asks `should_stop()` before each piece of it."""
 
-    Raises CharRNNError when the text has under 2 characters or holds characters the model never saw.
+    def __init__(
+        self, total: int, progress: Callable[[int, int], None] | None, should_stop: Callable[[], bool] | None
+    ) -> None:
+        self.total, self.done = total, 0
+        self._progress, self._should_stop = progress, should_stop
+
+    def check(self) -> None:
+        """Raises Cancelled when should_stop() says so."""
+        if self._should_stop is not None and self._should_stop():
+            raise Cancelled
+
+    def add(self, count: int) -> None:
+        self.done += count
+        if self._progress is not None:
+            self._progress(self.done, self.total)
+
+
+@torch.no_grad()
+def surprise(
+    model: CharRNN,
+    vocab: Vocab,
+    text: str,
+    top_k: int = 5,
+    max_chars: int = MAX_SURPRISE_CHARS,
+    progress: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Surprise:
+    """Score `text` with `model` (eval mode) as one stream with the state carried; see `Surprise`.
+
+    For speed the text is read as `evaluate()` reads it: up to MAX_STREAMS consecutive parts side by side,
+    each but the first started from the state its `evaluate.WARM_UP` preceding characters leave, which gives the
+    one-stream figures to about 1e-5 nats/char. progress(done, total) is called after each forward pass with
+    the characters predicted so far, rising to total = len(text) - 1; should_stop() is asked before each.
+    Raises CharRNNError when the text has under 2 characters or holds characters the model never saw,
+    Cancelled (scoring.baseline) when should_stop() turned true.
     """
     truncated = len(text) > max_chars
     text = text[:max_chars]
@@ -92,39 +130,60 @@ def surprise(model: CharRNN, vocab: Vocab, text: str, top_k: int = 5, max_chars:
     ids = _checked_ids(vocab, text)
     device = _device(model)
     k = max(1, min(top_k, len(vocab)))
+    n = len(text) - 1
+    streams = max(1, min(MAX_STREAMS, n // 512))
+    length = n // streams
+    per_char = streams * model.vocab_size * 4 * (1 if model.embed is not None else 2)
+    window = max(1, min(WINDOW, CHUNK_BYTES // per_char))
+    meter = _Meter(n, progress, should_stop)
     was_training = model.training
     model.eval()
-    bits, prob, top_ids, top_probs = [], [], [], []
-    total_nats = 0.0
-    state = None
     try:
-        x_all, y_all = ids[:-1], ids[1:]
-        for start in range(0, len(x_all), CHUNK):
-            x = x_all[start : start + CHUNK].to(device)[None]
-            y = y_all[start : start + CHUNK].to(device)
-            logits, state = model(x, state)
-            logp = F.log_softmax(logits[0].float(), dim=-1)
-            nll = -logp.gather(1, y[:, None])[:, 0]
-            # Summed in float64 so a long text's mean is the same number evaluate() sums with cross_entropy.
-            total_nats += nll.double().sum().item()
-            bits.append((nll / LN2).cpu())
-            prob.append(torch.exp(-nll).cpu())
-            tp, ti = logp.exp().topk(k, dim=-1)
-            top_ids.append(ti.cpu())
-            top_probs.append(tp.cpu())
+        meter.check()
+        state = _warm_up(model, ids, streams, length, window, device)
+        x = ids[: streams * length].view(streams, length)
+        y = ids[1 : streams * length + 1].view(streams, length)
+        parts, state = _predict(model, x, y, state, window, k, meter)
+        pieces = [parts]
+        if streams * length < n:  # the leftover characters continue the last part
+            x, y = ids[streams * length : n].view(1, -1), ids[streams * length + 1 :].view(1, -1)
+            pieces.append(_predict(model, x, y, _row(state, streams - 1), window, k, meter)[0])
     finally:
         model.train(was_training)
-    n = len(text) - 1
+    nll, top_probs, top_ids = (torch.cat([piece[i] for piece in pieces]) for i in range(3))
+    # Summed in float64 so that a long text's mean is the figure evaluate() gives.
+    total_nats = nll.double().sum().item()
     return Surprise(
         text=text,
-        bits=torch.cat(bits),
-        prob=torch.cat(prob),
-        top_ids=torch.cat(top_ids),
-        top_probs=torch.cat(top_probs),
+        bits=nll / LN2,
+        prob=torch.exp(-nll),
+        top_ids=top_ids,
+        top_probs=top_probs,
         sum_bits=total_nats / LN2,
         mean_nats=total_nats / n,
         truncated=truncated,
     )
+
+
+def _predict(
+    model: CharRNN, x: torch.Tensor, y: torch.Tensor, state: State | None, window: int, k: int, meter: _Meter
+) -> tuple[tuple[torch.Tensor, torch.Tensor, torch.Tensor], State]:
+    """x, y: (streams, length) ids. Returns (nll (streams*length,) float32 nats, top-k probabilities
+    (streams*length, k), their ids), row by row as in the text, and the state after the last window."""
+    device = _device(model)
+    nll, top_probs, top_ids = [], [], []
+    for start in range(0, x.shape[1], window):
+        meter.check()
+        logits, state = model(x[:, start : start + window].to(device), state)
+        logp = F.log_softmax(logits.float(), dim=-1)
+        yb = y[:, start : start + window].to(device)
+        nll.append(-logp.gather(2, yb[..., None])[..., 0].cpu())
+        tp, ti = logp.exp().topk(k, dim=-1)
+        top_probs.append(tp.cpu())
+        top_ids.append(ti.cpu())
+        meter.add(yb.numel())
+    rows = (torch.cat(nll, dim=1).reshape(-1), torch.cat(top_probs, dim=1).flatten(0, 1))
+    return (*rows, torch.cat(top_ids, dim=1).flatten(0, 1)), state
 
 
 # ---- cells -------------------------------------------------------------------------------------
@@ -180,14 +239,16 @@ def record_cells(
     text: str,
     max_chars: int = MAX_CELL_CHARS,
     should_stop: Callable[[], bool] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> CellTrace:
     """Run the model over `text` from a zero state, recording each layer's state after each character.
 
     The recurrence is written out layer by layer with the model's own weights (PyTorch's gate order and
     equations for nn.LSTM, nn.GRU, nn.RNN), since nn.LSTM returns only the last layer's h per step. The
     input projection is one matrix product per layer; the recurrent one is a loop over characters.
-    Dropout is off (eval). Raises CharRNNError for an empty text or characters the model never saw;
-    returns early with what it has when should_stop() turns true (checked every 256 characters).
+    Dropout is off (eval). progress(done, total) counts recurrent steps, total = layers x characters, every
+    256 characters and at the end; should_stop() is asked as often. Raises CharRNNError for an empty text or
+    characters the model never saw, Cancelled (scoring.baseline) when should_stop() turned true.
     """
     cap = cell_char_cap(model, max_chars)
     truncated = len(text) > cap
@@ -196,42 +257,48 @@ def record_cells(
         raise CharRNNError("there is no text to run the model over")
     ids = _checked_ids(vocab, text)
     device = _device(model)
-    rnn = model.rnn
     x = model.inputs(ids.to(device)[None])[0].float()  # (chars, input)
-    n, h_size = len(text), model.hidden
-    out = torch.empty(model.n_layers, n, h_size, dtype=torch.float32)
+    out = torch.empty(model.n_layers, len(text), model.hidden, dtype=torch.float32)
+    meter = _Meter(model.n_layers * len(text), progress, should_stop)
     for layer in range(model.n_layers):
-        w_ih, w_hh, b_ih, b_hh = _layer_weights(rnn, layer)
-        gates_x = torch.addmm(b_ih, x, w_ih.t())  # (chars, gates*hidden): every input projection at once
-        w_hh_t = w_hh.t().contiguous()
-        h = torch.zeros(1, h_size, device=device)
-        c = torch.zeros(1, h_size, device=device)
-        hs = torch.empty(n, h_size, device=device)
-        cs = torch.empty(n, h_size, device=device) if model.cell == "lstm" else hs
-        act = torch.relu if getattr(rnn, "nonlinearity", "tanh") == "relu" else torch.tanh
-        for t in range(n):
-            if should_stop is not None and t % 256 == 0 and should_stop():
-                n = t
-                break
-            if model.cell == "lstm":
-                i, f, gg, o = (gates_x[t : t + 1] + torch.addmm(b_hh, h, w_hh_t)).chunk(4, dim=1)
-                c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(gg)
-                h = torch.sigmoid(o) * torch.tanh(c)
-                cs[t] = c[0]
-            elif model.cell == "gru":
-                xr, xz, xn = gates_x[t : t + 1].chunk(3, dim=1)
-                hr, hz, hn = torch.addmm(b_hh, h, w_hh_t).chunk(3, dim=1)
-                r = torch.sigmoid(xr + hr)
-                z = torch.sigmoid(xz + hz)
-                h = (1 - z) * torch.tanh(xn + r * hn) + z * h
-            else:
-                h = act(gates_x[t : t + 1] + torch.addmm(b_hh, h, w_hh_t))
-            hs[t] = h[0]
-        out[layer, :n] = cs[:n].cpu()
-        x = hs[:n]
-    if n < len(text):
-        text, out, truncated = text[:n], out[:, :n].contiguous(), True
+        x, cs = _run_layer(model, layer, x, meter)
+        out[layer] = cs.cpu()
     return CellTrace(text=text, states=out, kind="c" if model.cell == "lstm" else "h", truncated=truncated)
+
+
+def _run_layer(model: CharRNN, layer: int, x: torch.Tensor, meter: _Meter) -> tuple[torch.Tensor, torch.Tensor]:
+    """One layer over x (chars, input) from a zero state: its h (chars, hidden), and c for an LSTM (else h)."""
+    rnn = model.rnn
+    w_ih, w_hh, b_ih, b_hh = _layer_weights(rnn, layer)
+    gates_x = torch.addmm(b_ih, x, w_ih.t())  # (chars, gates*hidden): every input projection at once
+    w_hh_t = w_hh.t().contiguous()
+    n, h_size = x.shape[0], model.hidden
+    h = torch.zeros(1, h_size, device=x.device)
+    c = torch.zeros(1, h_size, device=x.device)
+    hs = torch.empty(n, h_size, device=x.device)
+    cs = torch.empty(n, h_size, device=x.device) if model.cell == "lstm" else hs
+    act = torch.relu if getattr(rnn, "nonlinearity", "tanh") == "relu" else torch.tanh
+    for t in range(n):
+        if t % 256 == 0:
+            if t:
+                meter.add(256)
+            meter.check()
+        if model.cell == "lstm":
+            i, f, gg, o = (gates_x[t : t + 1] + torch.addmm(b_hh, h, w_hh_t)).chunk(4, dim=1)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(gg)
+            h = torch.sigmoid(o) * torch.tanh(c)
+            cs[t] = c[0]
+        elif model.cell == "gru":
+            xr, xz, xn = gates_x[t : t + 1].chunk(3, dim=1)
+            hr, hz, hn = torch.addmm(b_hh, h, w_hh_t).chunk(3, dim=1)
+            r = torch.sigmoid(xr + hr)
+            z = torch.sigmoid(xz + hz)
+            h = (1 - z) * torch.tanh(xn + r * hn) + z * h
+        else:
+            h = act(gates_x[t : t + 1] + torch.addmm(b_hh, h, w_hh_t))
+        hs[t] = h[0]
+    meter.add(n - 256 * ((n - 1) // 256))  # the steps since the last report
+    return hs, cs
 
 
 # ---- text properties and the cells that track them --------------------------------------------
@@ -334,22 +401,36 @@ def correlations(states: torch.Tensor, series: list[float] | torch.Tensor) -> to
 
 
 def rank_cells(
-    states: torch.Tensor, text: str, top: int = 5, properties: dict[str, Callable[[str], list[float]]] | None = None
+    states: torch.Tensor,
+    text: str,
+    top: int = 5,
+    properties: dict[str, Callable[[str], list[float]]] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> dict[str, list[CellMatch]]:
     """For each property, the `top` cells with the largest |Pearson r|, best first.
 
     states: (layers, chars, hidden) activations over `text` (chars == len(text)). A property that is constant
     over this text (no quotes in it, say) gets an empty list: no cell can be said to track it.
+    progress(done, total) counts the properties ranked; should_stop() is asked before each, and raises
+    Cancelled (scoring.baseline) when it turns true.
     """
     properties = PROPERTIES if properties is None else properties
-    hidden = states.shape[2]
     ranked: dict[str, list[CellMatch]] = {}
+    meter = _Meter(len(properties), progress, should_stop)
     for name, fn in properties.items():
-        series = fn(text)
-        if len(set(series)) < 2:
-            ranked[name] = []
-            continue
-        r = correlations(states, series)
-        order = r.abs().flatten().argsort(descending=True)[:top]
-        ranked[name] = [CellMatch(int(i) // hidden, int(i) % hidden, float(r.flatten()[i])) for i in order]
+        meter.check()
+        ranked[name] = _best_cells(states, fn(text), top)
+        meter.add(1)
     return ranked
+
+
+def _best_cells(states: torch.Tensor, series: list[float], top: int) -> list[CellMatch]:
+    """The `top` cells of states (layers, chars, hidden) with the largest |r| with `series`; none for a
+    constant series."""
+    if len(set(series)) < 2:
+        return []
+    hidden = states.shape[2]
+    r = correlations(states, series).flatten()
+    order = r.abs().argsort(descending=True)[:top]
+    return [CellMatch(int(i) // hidden, int(i) % hidden, float(r[i])) for i in order]

@@ -121,8 +121,6 @@ def test_record_cells_caps_memory(trained, val_text: str) -> None:
     assert cell_char_cap(model, max_chars=10_000, max_bytes=per_char * 50) == 50
     trace = record_cells(model, vocab, val_text, max_chars=120)
     assert trace.truncated and trace.text == val_text[:120] and trace.states.shape[1] == 120
-    stopped = record_cells(model, vocab, val_text, should_stop=lambda: True)
-    assert stopped.truncated and stopped.states.shape[1] == len(stopped.text)
 
 
 def test_properties_by_hand() -> None:

@@ -177,6 +177,20 @@ def test_should_stop_cancels() -> None:
         markov_baseline("abc" * 100, "abc" * 10, should_stop=lambda: True)
 
 
+def test_progress_counts_the_scored_characters_and_should_stop_ends_the_scoring() -> None:
+    train, val = "abcabd" * 100, "abcab" * 2000  # 9,999 predictions: reports at 4,095 and 8,191 on the way
+    seen: list[tuple[int, int]] = []
+    result = markov_baseline(train, val, max_order=3, progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(0, 9999), (4095, 9999), (8191, 9999), (9999, 9999)]
+    assert result.losses == markov_baseline(train, val, max_order=3).losses
+    seen.clear()
+    with pytest.raises(Cancelled):
+        markov_baseline(
+            train, val, max_order=3, progress=lambda d, t: seen.append((d, t)), should_stop=lambda: len(seen) >= 2
+        )
+    assert seen == [(0, 9999), (4095, 9999)]  # it gave up at the next check, before scoring the rest
+
+
 def test_cli_prints_the_table(run_cli, small_text_file) -> None:
     done = run_cli("--baseline", "--corpus", str(small_text_file), "--val-fraction", "0.2")
     assert done.returncode == 0, done.stderr

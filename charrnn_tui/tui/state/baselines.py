@@ -38,10 +38,16 @@ class BaselineCache:
             return self._results.get(key_of(corpus, val_fraction))
 
     def compute(
-        self, corpus: Corpus, val_fraction: float, should_stop: Callable[[], bool] | None = None
+        self,
+        corpus: Corpus,
+        val_fraction: float,
+        should_stop: Callable[[], bool] | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> BaselineResult:
         """The result, computing it in the calling thread if nobody has (call from a worker).
 
+        progress(done, total) reports the validation characters scored (`markov_baseline`), only to the caller
+        that computes: one that waits for another's computation hears nothing until it ends.
         Raises what `corpus_baseline` raises: CharRNNError for an unusable split, Cancelled on should_stop().
         """
         key = key_of(corpus, val_fraction)
@@ -53,7 +59,7 @@ class BaselineCache:
             with self._lock:
                 if key in self._results:
                     return self._results[key]
-            result = corpus_baseline(corpus, val_fraction, should_stop=should_stop)
+            result = corpus_baseline(corpus, val_fraction, should_stop=should_stop, progress=progress)
             with self._lock:
                 self._results[key] = result
                 while len(self._results) > KEEP:

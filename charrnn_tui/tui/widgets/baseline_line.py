@@ -1,8 +1,10 @@
 """One line on the corpus screen: the best Markov (n-gram) model's validation loss for the chosen corpus,
-computed in a background worker (a few seconds for a play; capped for a huge file, and it says so)."""
+computed in a background worker (a few seconds for a play; capped for a huge file, and it says so). While it
+works the line counts the validation characters scored, and `cancel()` stops the work."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -32,6 +34,18 @@ class BaselineLine(Static):
         text: Text
         result: BaselineResult | None = None
 
+    @dataclass
+    class Progress(Message):
+        """The worker's count for request `request`: `done` of `total` validation characters scored. A newer
+        one replaces one still queued, so that a slow screen drains one, not a backlog."""
+
+        request: int
+        done: int
+        total: int
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, BaselineLine.Progress) and message.request == self.request
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, markup=False, **kwargs)
         self._request = 0
@@ -50,8 +64,23 @@ class BaselineLine(Static):
         if known is not None:
             self._show(known)
             return
-        self.update(Text.assemble(("n-gram baseline ", "dim"), ("computing...", "yellow")))
+        self.update(Text.assemble(("n-gram baseline ", "dim"), ("counting n-grams...", "yellow")))
         self._compute(self._request, corpus, val_fraction, baselines)
+
+    @property
+    def working(self) -> bool:
+        """A computation for the current request is under way."""
+        return any(w.node is self and w.group == "baseline" and not w.is_finished for w in self.workers)
+
+    def cancel(self) -> bool:
+        """Stop the computation under way (its worker gives up within PROGRESS_EVERY characters) and say so.
+        Returns False when there was none."""
+        if not self.working:
+            return False
+        self._request += 1
+        self.workers.cancel_group(self, "baseline")
+        self.update(Text.assemble(("n-gram baseline ", "dim"), ("cancelled", "yellow")))
+        return True
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="baseline")
     def _compute(self, request: int, corpus: Corpus, val_fraction: float, baselines: BaselineCache) -> None:
@@ -59,8 +88,17 @@ class BaselineLine(Static):
         from charrnn_tui.scoring.baseline import Cancelled
 
         worker = get_current_worker()
+        last = 0.0
+
+        def progress(done: int, total: int) -> None:
+            nonlocal last
+            # At most ~10 lines a second: the message is coalesced too, but each one costs the UI a repaint.
+            if time.monotonic() - last >= 0.1 and done < total:
+                last = time.monotonic()
+                self.post_message(self.Progress(request, done, total))
+
         try:
-            result = baselines.compute(corpus, val_fraction, lambda: worker.is_cancelled)
+            result = baselines.compute(corpus, val_fraction, lambda: worker.is_cancelled, progress)
         except Cancelled:
             return
         except (CharRNNError, MemoryError) as e:
@@ -68,6 +106,11 @@ class BaselineLine(Static):
             self.post_message(self.Done(request, Text(f"n-gram baseline: {message}", style="red")))
             return
         self.post_message(self.Done(request, self._describe(result), result))
+
+    def on_baseline_line_progress(self, message: Progress) -> None:
+        message.stop()
+        if message.request == self._request:
+            self.update(progress_line(message.done, message.total))
 
     def on_baseline_line_done(self, message: Done) -> None:
         message.stop()
@@ -88,3 +131,11 @@ class BaselineLine(Static):
         if note:
             out.append(f"\n{note}", style="dim")
         return out
+
+
+def progress_line(done: int, total: int) -> Text:
+    """'n-gram baseline scoring 4,096 / 17,635 characters (23 %)': done and total in validation characters."""
+    percent = 100 * done // max(1, total)
+    return Text.assemble(
+        ("n-gram baseline ", "dim"), (f"scoring {done:,} / {total:,} characters ({percent} %)", "yellow")
+    )

@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 import torch
+from textual import events
 from textual.app import App
 from textual.widgets import Input, Static
 from tui_helpers import ScreenHost, run, wait_for
 
 from charrnn_tui.inside.inspection import rank_cells, record_cells, surprise
+from charrnn_tui.model.charrnn import CharRNN
+from charrnn_tui.text.corpus import load_builtin
+from charrnn_tui.text.vocab import Vocab
 from charrnn_tui.training.trainer import Trainer
 from charrnn_tui.tui.screens.generation import GenerationScreen
 from charrnn_tui.tui.screens.inside.cells import CellsScreen
 from charrnn_tui.tui.screens.inside.surprise import SurpriseScreen
 from charrnn_tui.tui.widgets.char_heat import CharHeat, safe_char
+from charrnn_tui.tui.widgets.prime_input import PrimeInput
 
 SIZE = (80, 24)
+HAMLET = load_builtin("hamlet").text
 
 
 @pytest.fixture
@@ -191,5 +199,109 @@ def test_hostile_text_never_reaches_the_terminal_as_control_codes(trained) -> No
             drawn = "".join(seg.text for y in range(4) for seg in heat.render_line(y))
             assert not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in drawn)
             assert "\u241b]0;pwned\u2407" in drawn and "line" in drawn
+
+    run(main())
+
+
+# ---- progress, Esc cancels, the text field takes any paste (issue 26) ---------------------------------
+
+
+class GatedRNN(CharRNN):
+    """A real CharRNN whose forward passes each wait for a permit from the test, so that the test can hold the
+    worker mid-way and see what the screen says meanwhile. `calls` counts the passes begun."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.permits = threading.Semaphore(0)
+        self.calls = 0
+
+    def forward(self, x, state=None):
+        self.calls += 1
+        assert self.permits.acquire(timeout=30), "the test never let this pass run"
+        return super().forward(x, state)
+
+    def inputs(self, x):
+        if x.shape[0] == 1 and x.shape[1] > 1 and not torch.is_grad_enabled():  # record_cells' one call
+            self.calls += 1
+            assert self.permits.acquire(timeout=30), "the test never let the recording start"
+        return super().inputs(x)
+
+
+def untrained(cls=CharRNN):
+    vocab = Vocab.from_text(HAMLET)
+    torch.manual_seed(0)
+    return cls(len(vocab), "lstm", 2, 16, 8).eval(), vocab
+
+
+def info_of(screen) -> str:
+    return str(screen.query_one("#inside-info", Static).render())
+
+
+def test_surprise_shows_progress_and_esc_stops_the_work() -> None:
+    model, vocab = untrained(GatedRNN)
+    text = HAMLET[5000:8001]  # 3,000 predictions: 5 parts side by side, a warm-up pass then 3 windows
+
+    async def main() -> None:
+        screen = SurpriseScreen(model, vocab, text, "gated")
+        app = ScreenHost(screen)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: "3,001 characters" in info_of(screen), what="the first line")
+            assert "Esc cancels" in info_of(screen)
+            model.permits.release(2)  # the warm-up and the first window: 5 x 256 characters scored
+            await wait_for(pilot, lambda: "1,280 / 3,000" in info_of(screen), what="the progress line")
+            assert "scoring 1,280 / 3,000 predictions (42 %) - Esc cancels" in info_of(screen)
+            await wait_for(pilot, lambda: model.calls == 3, what="the worker in its third pass")
+            await pilot.press("escape")
+            assert "cancelled" in info_of(screen) and not screen.busy
+            assert app.screen is screen  # the first Esc cancels; the screen stays
+            model.permits.release(10)
+            await wait_for(pilot, lambda: all(w.is_finished for w in app.workers), what="the worker to end")
+            assert model.calls == 3  # it stopped after the pass it was in: the work, not just the view
+            await pilot.pause()
+            assert screen.result is None and "cancelled" in info_of(screen)
+            await pilot.press("escape")  # the second goes back
+            await pilot.pause()
+            assert app.screen is not screen
+
+    run(main())
+
+
+def test_cells_recording_stops_on_esc_and_says_where_it_is() -> None:
+    model, vocab = untrained(GatedRNN)
+
+    async def main() -> None:
+        screen = CellsScreen(model, vocab, HAMLET[:600], "gated")
+        app = ScreenHost(screen)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: model.calls == 1, what="the recording to start")
+            line = screen.progress_line("compute", 856, 1200)
+            assert line == "recording every cell: layer 2/2, 256 / 600 characters (71 %) - Esc cancels"
+            await pilot.press("escape")
+            assert "cancelled" in info_of(screen)
+            model.permits.release(5)
+            await wait_for(pilot, lambda: all(w.is_finished for w in app.workers), what="the worker to end")
+            await pilot.pause()
+            assert screen.result is None and "cancelled" in info_of(screen) and app.screen is screen
+
+    run(main())
+
+
+def test_a_multi_line_paste_into_the_field_is_all_scored() -> None:
+    model, vocab = untrained()
+    pasted = HAMLET[9000:11500]  # 2,500 characters over dozens of lines: more than the field shows
+
+    async def main() -> None:
+        screen = SurpriseScreen(model, vocab, "", "untrained")
+        app = ScreenHost(screen)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("t")
+            field = screen.query_one("#inside-input", Input)
+            assert isinstance(field, PrimeInput) and field.has_focus
+            field.post_message(events.Paste(pasted.replace("\n", "\r\n")))  # as a terminal pastes it
+            await pilot.pause()
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: screen.result is not None, what="the pasted text scored")
+            assert screen.result.surprise.text == pasted and pasted.count("\n") > 30
+            assert f"{len(pasted) - 1:,} predictions over {len(pasted):,} characters" in info_of(screen)
 
     run(main())

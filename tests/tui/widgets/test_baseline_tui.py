@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from pathlib import Path
 
+import pytest
 from textual.app import App, ComposeResult
 from tui_helpers import run, scripted_run, wait_for
 
 from charrnn_tui.core.config import TINY
-from charrnn_tui.scoring.baseline import corpus_baseline
+from charrnn_tui.scoring.baseline import Cancelled, corpus_baseline
 from charrnn_tui.text.corpus import Corpus
 from charrnn_tui.tui.screens.corpus import CorpusScreen
 from charrnn_tui.tui.screens.training import TrainingScreen
 from charrnn_tui.tui.state.baselines import BaselineCache
-from charrnn_tui.tui.widgets.baseline_line import BaselineLine
+from charrnn_tui.tui.widgets.baseline_line import BaselineLine, progress_line
 from charrnn_tui.tui.widgets.loss_plot import LossPlot, tick_labels, value_ticks
 
 
@@ -43,7 +45,7 @@ def test_corpus_screen_shows_the_baseline_then_the_plot_draws_it(make_app, hamle
             await pilot.pause()
             plot = app.screen.query_one(LossPlot)
             assert plot.baseline == (result.best_loss, "5-gram baseline 1.579")
-            assert "5-gram baseline 1.579" in plot.render().plain
+            assert "5-gram baseline 1.579" in plot.legend().plain  # the legend is in the border now
             # The cache is the app's, not the process's: another app has computed nothing yet.
             assert app.baselines.get(hamlet, val_fraction) is result
             assert make_app().baselines.get(hamlet, val_fraction) is None
@@ -138,3 +140,39 @@ def test_value_ticks_are_round_and_inside_the_range() -> None:
     assert ticks == [1.5, 2.0, 2.5] or len(ticks) <= 6 and all(1.4 <= t <= 2.6 for t in ticks)
     assert tick_labels([2.0, 2.25, 2.5]) == ["2.00", "2.25", "2.50"]
     assert tick_labels([2.0, 3.0]) == ["2", "3"]
+
+
+def test_the_baseline_line_counts_while_it_scores_and_cancel_stops_it(hamlet: Corpus) -> None:
+    """Issue 26: the line moves while the baseline is fitted, and cancelling stops the computation itself."""
+    assert str(progress_line(4096, 17635)) == "n-gram baseline scoring 4,096 / 17,635 characters (23 %)"
+    assert BaselineLine.Progress(1, 5, 9).can_replace(BaselineLine.Progress(1, 2, 9))
+    assert not BaselineLine.Progress(2, 5, 9).can_replace(BaselineLine.Progress(1, 2, 9))
+
+    class Line(App):
+        def compose(self) -> ComposeResult:
+            yield BaselineLine()
+
+    baselines = BaselineCache()
+    twice = Corpus("hamlet-twice", hamlet.text * 2, "built-in")  # 176,350 validation characters at order 10
+
+    async def main() -> None:
+        app = Line()
+        async with app.run_test(size=(80, 5)) as pilot:
+            line = app.query_one(BaselineLine)
+            line.show_for(twice, 0.5, baselines)  # counting takes about 1 s here, the scoring 2.5 s
+            await wait_for(pilot, lambda: "scoring" in str(line.render()), what="the progress line")
+            predictions = len(twice.split(0.5)[1]) - 1
+            assert f" / {predictions:,} characters" in str(line.render()) and line.working
+            assert line.cancel()
+            assert "cancelled" in str(line.render())
+            # The work stopped, not just the line: the cache's computation of this key is free again at once
+            # (a second computation waits for the first one's end), where the whole scoring takes seconds.
+            t0 = time.monotonic()
+            with pytest.raises(Cancelled):
+                baselines.compute(twice, 0.5, should_stop=lambda: True)
+            assert time.monotonic() - t0 < 1.0
+            assert baselines.get(twice, 0.5) is None and line.result is None
+            await wait_for(pilot, lambda: not line.working, what="the worker to end")
+            assert not line.cancel()  # nothing left to cancel
+
+    run(main())

@@ -1,11 +1,16 @@
 """What the Surprise and Cells screens share: a text run through the model in a worker, shown one coloured
-character at a time with a cursor, a detail panel for the character under it, and a line to type text into.
+character at a time with a cursor, a detail panel for the character under it, and a field to type or paste
+text into (the generation screen's PrimeInput: a paste of any length and any number of lines is all used).
 
-Subclasses say what to compute (in the worker thread) and how to show it (on the UI thread).
+Subclasses say what to compute (in the worker thread) and how to show it (on the UI thread). While the worker
+runs, the info line counts its progress (at most PROGRESS_HZ times a second) and Esc stops it: the work itself,
+through the should_stop() it is handed, not just the view.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,8 +26,12 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
 
 from charrnn_tui.core.errors import CharRNNError
+from charrnn_tui.scoring.baseline import Cancelled
 from charrnn_tui.tui.widgets.char_heat import CharHeat, safe_char
-from charrnn_tui.tui.widgets.safe_input import SafeInput
+from charrnn_tui.tui.widgets.prime_input import PrimeInput
+
+PROGRESS_HZ = 10  # progress lines a second at most: each one costs the UI a repaint
+ProgressFn = Callable[[int, int], None]
 
 
 def char_label(ch: str) -> str:
@@ -64,6 +73,19 @@ class InsideScreen(Screen):
         result: Any = None
         error: str = ""
 
+    @dataclass
+    class Progress(Message):
+        """The worker's count for request `request`: `done` of `total` units of `kind` ("compute", or a subclass's
+        own). A newer one replaces one still queued (`can_replace`): a busy UI drains one, not a backlog."""
+
+        request: int
+        kind: str
+        done: int
+        total: int
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, InsideScreen.Progress) and message.request == self.request
+
     """Base of the inside views. `model` and `vocab` as the generation screen has them; `text` the text shown
     first (a validation split, say); `title` names the model in the header."""
 
@@ -74,6 +96,8 @@ class InsideScreen(Screen):
         Binding("escape", "back", "Back"),
     ]
     WHAT = "running the model"
+    DOING = "running the model on"  # the progress line's verb: "{DOING} 4,096 / 17,634 {UNIT} (23 %)"
+    UNIT = "characters"
     COMMANDS = {InsideCommands}
 
     def __init__(self, model: Any, vocab: Any, text: str, title: str) -> None:
@@ -85,6 +109,7 @@ class InsideScreen(Screen):
         self.result: Any = None
         self.busy = False
         self._request = 0
+        self._stop = threading.Event()  # the current work's; set to stop it
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -94,7 +119,9 @@ class InsideScreen(Screen):
             with VerticalScroll(id="inside-side"):
                 yield Static(id="inside-detail", markup=False)
                 yield Static(id="inside-legend", markup=False)
-        yield SafeInput(placeholder=r"type or paste text, Enter runs the model on it (\n: new line)", id="inside-input")
+        yield PrimeInput(
+            placeholder=r"type or paste text, Enter runs the model on it (\n: new line)", id="inside-input"
+        )
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -112,15 +139,56 @@ class InsideScreen(Screen):
 
     # ---- running the model ----------------------------------------------------------------------------
     def run_on(self, text: str) -> None:
+        stop = self.begin_work(f"{self.WHAT} over {len(text):,} characters... (Esc cancels)")
+        self._compute(self._request, text, stop)
+
+    def begin_work(self, line: str) -> threading.Event:
+        """Stop the work under way, if any; start a new request, busy, saying `line`; return its stop event."""
+        self._stop.set()
+        self._stop = threading.Event()
         self._request += 1
         self.busy = True
-        self.info(Text(f"{self.WHAT} over {len(text):,} characters...", style="yellow"))
-        self._compute(self._request, text)
+        self.info(Text(line, style="yellow"))
+        return self._stop
+
+    def cancel_work(self) -> None:
+        """Stop the work under way (its worker raises Cancelled at its next check) and leave the screen usable."""
+        self._stop.set()
+        self._request += 1  # whatever the worker still posts is for an older request, and dropped
+        self.busy = False
+        self.info(Text("cancelled. Esc goes back, t types a text, v runs the first one again.", style="yellow"))
+        self.query_one(CharHeat).focus()
+
+    def reporter(self, request: int, kind: str) -> ProgressFn:
+        """A progress(done, total) for the worker thread: posts a Progress at most PROGRESS_HZ times a second."""
+        last = 0.0
+
+        def progress(done: int, total: int) -> None:
+            nonlocal last
+            now = time.monotonic()
+            if now - last >= 1 / PROGRESS_HZ and done < total:  # the last one: the result follows at once
+                last = now
+                self.post_message(self.Progress(request, kind, done, total))
+
+        return progress
+
+    def on_inside_screen_progress(self, message: Progress) -> None:
+        if message.request == self._request and self.busy:
+            self.info(Text(self.progress_line(message.kind, message.done, message.total), style="yellow"))
+
+    def progress_line(self, kind: str, done: int, total: int) -> str:
+        """'scoring 4,096 / 17,634 predictions (23 %) - Esc cancels': the info line while the work runs."""
+        return f"{self.DOING} {done:,} / {total:,} {self.UNIT} ({100 * done // max(1, total)} %) - Esc cancels"
+
+    def on_unmount(self) -> None:
+        self._stop.set()  # a thread worker outlives its screen unless it is told to stop
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="inside")
-    def _compute(self, request: int, text: str) -> None:
+    def _compute(self, request: int, text: str, stop: threading.Event) -> None:
         try:
-            result = self.compute(text)
+            result = self.compute(text, self.reporter(request, "compute"), stop.is_set)
+        except Cancelled:
+            return  # cancel_work() has said so
         except CharRNNError as e:
             self.post_message(self.Computed(request, error=str(e)))
         except Exception as e:  # noqa: BLE001 - whatever the model does, the app stays up
@@ -139,8 +207,9 @@ class InsideScreen(Screen):
         self.show(message.result)
         self.query_one(CharHeat).focus()
 
-    def compute(self, text: str) -> Any:
-        """Runs in the worker thread; raises CharRNNError for text the model cannot read."""
+    def compute(self, text: str, progress: ProgressFn, should_stop: Callable[[], bool]) -> Any:
+        """Runs in the worker thread, calling progress(done, total) as it goes and raising Cancelled once
+        should_stop() is true; raises CharRNNError for text the model cannot read."""
         raise NotImplementedError
 
     def show(self, result: Any) -> None:
@@ -165,7 +234,7 @@ class InsideScreen(Screen):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        text = event.value.replace("\\n", "\n")
+        text = self.query_one("#inside-input", PrimeInput).prime  # all of it: the value may show only a preview
         if text:
             self.run_on(text)  # focus moves to the text once it is scored; on an error it stays here
 
@@ -177,7 +246,9 @@ class InsideScreen(Screen):
             self.run_on(self.given)
 
     def action_back(self) -> None:
-        if self.focused is self.query_one("#inside-input"):
+        if self.busy:
+            self.cancel_work()
+        elif self.focused is self.query_one("#inside-input"):
             self.query_one(CharHeat).focus()
         else:
             self.app.pop_screen()

@@ -5,6 +5,8 @@ and "find": the cells that best track simple properties of the text (Karpathy, J
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -15,7 +17,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import Static
 
-from charrnn_tui.tui.screens.inside.base import InsideScreen, char_label
+from charrnn_tui.tui.screens.inside.base import InsideScreen, ProgressFn, char_label
 from charrnn_tui.tui.widgets.char_heat import CharHeat
 from charrnn_tui.tui.widgets.heat_palette import diverging_legend, diverging_style
 
@@ -54,10 +56,24 @@ class CellsScreen(InsideScreen):
         super().on_mount()
         self.query_one("#inside-text").border_title = "each character coloured by one cell after it"
 
-    def compute(self, text: str) -> Any:
+    def compute(self, text: str, progress: ProgressFn, should_stop: Callable[[], bool]) -> Any:
         from charrnn_tui.inside.inspection import record_cells
 
-        return record_cells(self.model, self.vocab, text)
+        return record_cells(self.model, self.vocab, text, should_stop=should_stop, progress=progress)
+
+    def progress_line(self, kind: str, done: int, total: int) -> str:
+        """'recording every cell: layer 2/3, 4,096 / 10,000 characters (45 %)', or find's properties ranked."""
+        percent = 100 * done // max(1, total)
+        if kind == "find":
+            return f"ranking every cell: {done} / {total} properties ({percent} %) - Esc cancels"
+        layers = self.model.n_layers
+        chars = max(1, total // layers)
+        layer = min(layers, done // chars + 1)
+        done_here = done - (layer - 1) * chars
+        return (
+            f"recording every cell: layer {layer}/{layers}, {done_here:,} / {chars:,} characters ({percent} %)"
+            " - Esc cancels"
+        )
 
     def show(self, trace: Any) -> None:
         self.ranking, self.found, self._find_next = None, None, 0
@@ -144,17 +160,22 @@ class CellsScreen(InsideScreen):
         if self.result is None or self.busy:
             return
         if self.ranking is None:
-            self.info(Text("ranking every cell against each property...", style="yellow"))
-            self._rank(self._request, self.result)
+            stop = self.begin_work("ranking every cell against each property... (Esc cancels)")
+            self._rank(self._request, self.result, stop)
             return
         self._jump()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="find")
-    def _rank(self, request: int, trace: Any) -> None:
+    def _rank(self, request: int, trace: Any, stop: threading.Event) -> None:
         from charrnn_tui.inside.inspection import rank_cells
+        from charrnn_tui.scoring.baseline import Cancelled
 
         try:
-            ranking = rank_cells(trace.states, trace.text, top=3)
+            ranking = rank_cells(
+                trace.states, trace.text, top=3, progress=self.reporter(request, "find"), should_stop=stop.is_set
+            )
+        except Cancelled:
+            return  # cancel_work() has said so
         except Exception as e:  # noqa: BLE001 - the view stays up
             self.post_message(self.Ranked(request, error=f"find failed: {type(e).__name__}: {e}"))
             return
@@ -164,6 +185,7 @@ class CellsScreen(InsideScreen):
         message.stop()
         if message.request != self._request:
             return
+        self.busy = False
         if message.error:
             self.info(Text(message.error, style="bold red"))
             return

@@ -2,12 +2,14 @@
 probability it gave that character and the candidates it expected, for the character under the cursor.
 
 The sum and mean at the top are the model's loss on this text read as one stream with the state carried,
-the number the trainer's validation loss measures (it reads up to 32 parts side by side, each started with
-its preceding characters, which gives the one-stream value to about 0.00001 nats/char).
+the number the trainer's validation loss measures. Both read it alike (`inspection.surprise`, as
+`scoring.evaluate`): up to 32 parts side by side, each started with its preceding characters, which gives the
+one-stream value to about 0.00001 nats/char.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +18,7 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import Static
 
-from charrnn_tui.tui.screens.inside.base import InsideScreen, char_label
+from charrnn_tui.tui.screens.inside.base import InsideScreen, ProgressFn, char_label
 from charrnn_tui.tui.widgets.char_heat import CharHeat
 from charrnn_tui.tui.widgets.heat_palette import surprise_legend, surprise_style
 
@@ -39,16 +41,18 @@ class Scored:
 class SurpriseScreen(InsideScreen):
     BINDINGS = [Binding("c", "cells", "Cells")]
     WHAT = "scoring each character"
+    DOING = "scoring"
+    UNIT = "predictions"
 
     def on_mount(self) -> None:
         super().on_mount()
         self.query_one("#inside-text").border_title = "each character coloured by its surprise"  # whole at 80 columns
         self.query_one("#inside-legend", Static).update(surprise_legend())
 
-    def compute(self, text: str) -> Scored:
+    def compute(self, text: str, progress: ProgressFn, should_stop: Callable[[], bool]) -> Scored:
         from charrnn_tui.inside.inspection import surprise
 
-        s = surprise(self.model, self.vocab, text, top_k=TOP_K)
+        s = surprise(self.model, self.vocab, text, top_k=TOP_K, progress=progress, should_stop=should_stop)
         bits = s.bits.tolist()
         return Scored(
             surprise=s,
