@@ -7,7 +7,9 @@ same run so that the drift of a shared machine hits both alike:
 
 - "listing": `list_runs` in this process, the files in the page cache (as after a first start);
 - "app": a fresh `charrnn-tui` app process (App.run_test, 120x36) from its start to the corpus screen's list
-  of saved runs showing every run, and, in the same child, how much of that was `list_runs` itself.
+  of saved runs showing its first rows ("first screen": a screenful, or every run when there are fewer), then
+  every run, and, in the same child, how much of that was `list_runs` itself. "key while filling" is how long
+  a key (down, in the list) takes to be answered right after the first rows show, while the rest are added.
 
     flock /tmp/charrnn-cpu.lock .venv/bin/python benchmarks/bench_many_runs.py
     flock /tmp/charrnn-cpu.lock .venv/bin/python benchmarks/bench_many_runs.py --small 10 --large 3000 --repeats 5
@@ -50,25 +52,55 @@ def time_first_page(root: Path) -> float:
 
 
 def app_child(home: Path, expected: int) -> None:
-    """In a fresh process: start the app on `home` and print when its saved-runs list showed every run."""
+    """In a fresh process: start the app on `home` and print when its saved-runs list showed its first rows and
+    every run, and how long a key took meanwhile."""
     os.environ["CHARRNN_TUI_HOME"] = str(home)
+    from textual import events
+
     from charrnn_tui.tui.app import CharRNNApp
 
     async def main() -> dict[str, float]:
         app = CharRNNApp(test_mode=True)
         async with app.run_test(size=(120, 36)) as pilot:
-            while True:
-                await pilot.pause(0.01)
-                runs = app.screen.query("#runs")
-                if runs and runs.first().option_count >= expected and _listed(app.screen, runs.first()):
-                    break
-                if time.monotonic() - START > 300:
-                    raise TimeoutError("the saved runs were not listed within 300 s")
-            shown = time.monotonic() - START
+            await _until(pilot, lambda: _runs(app) is not None and _runs(app).option_count >= min(expected, FIRST_ROWS)
+                         and not _runs(app).get_option_at_index(0).disabled)  # fmt: skip
+            first = time.monotonic() - START
+            panel = _runs(app)
+
+            async def whole() -> float:  # watched beside the key, so that its wait does not count here
+                await _until(pilot, lambda: panel.option_count >= expected and _listed(app.screen, panel))
+                return time.monotonic() - START
+
+            watch = asyncio.create_task(whole())
+            panel.focus()
+            await asyncio.sleep(0.02)
+            before = panel.highlighted
+            t0 = time.monotonic()
+            # Not pilot.press: it returns once the process is idle, which it is not while the list fills.
+            app.post_message(events.Key("down", None))
+            await _until(pilot, lambda: panel.highlighted != before, poll=0.001)
+            key = time.monotonic() - t0
+            shown = await watch
         listing, _ = time_listing(home / "runs")  # list_runs alone, same process, warm as the app left it
-        return {"shown_s": shown, "list_runs_s": listing}
+        return {"first_s": first, "key_s": key, "shown_s": shown, "list_runs_s": listing}
 
     print(json.dumps(asyncio.run(main())))
+
+
+FIRST_ROWS = 30  # more than a 120x36 screen shows of the list: the first screen is whole
+
+
+def _runs(app):
+    found = app.screen.query("#runs")
+    return found.first() if found else None
+
+
+async def _until(pilot, condition, poll: float = 0.01) -> None:
+    # asyncio.sleep, not pilot.pause: that waits for every widget's queue, and so for the list's pages too.
+    while not condition():
+        await asyncio.sleep(poll)
+        if time.monotonic() - START > 300:
+            raise TimeoutError("the saved runs were not listed within 300 s")
 
 
 def _listed(screen, runs) -> bool:
@@ -132,6 +164,8 @@ def main() -> None:
         listing: dict[int, list[float]] = {n: [] for n in sizes}
         first: dict[int, list[float]] = {n: [] for n in sizes}
         shown: dict[int, list[float]] = {n: [] for n in sizes}
+        first_rows: dict[int, list[float]] = {n: [] for n in sizes}
+        key: dict[int, list[float]] = {n: [] for n in sizes}
         inner: dict[int, list[float]] = {n: [] for n in sizes}
         for _ in range(args.repeats):
             for n in sizes:
@@ -142,11 +176,15 @@ def main() -> None:
                 if not args.no_app:
                     figures = time_app(homes[n], n)
                     shown[n].append(figures["shown_s"])
+                    first_rows[n].append(figures["first_s"])
+                    key[n].append(figures["key_s"])
                     inner[n].append(figures["list_runs_s"])
         report("list_runs", *sizes, listing)
         report("iter_runs, first page", *sizes, first)
         if not args.no_app:
-            report("app start -> runs shown", *sizes, shown)
+            report("app start -> first screen", *sizes, first_rows)
+            report("key while filling", *sizes, key)
+            report("app start -> all runs shown", *sizes, shown)
             report("list_runs in the app", *sizes, inner)
 
 

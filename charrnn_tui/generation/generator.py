@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 import torch
 
 from charrnn_tui.core.errors import CharRNNError
-from charrnn_tui.generation.pick import MIN_TEMPERATURE, RowDraws, pick, uniform
+from charrnn_tui.generation.pick import MIN_TEMPERATURE, RowDraws, own_generator, pick, uniform
 from charrnn_tui.generation.settings import MAX_SAMPLES
 from charrnn_tui.generation.stepper import LSTMStepper, weights_version
 from charrnn_tui.generation.tokens import RowsTop, Token
@@ -227,7 +227,7 @@ class Generator:
             raise ValueError("feed a prime before sampling")
         if self.rows != 1:
             raise ValueError(f"this Generator steps {self.rows} rows: use sample_rows")
-        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        gen = own_generator(seed)  # not the global generator: a run training meanwhile draws its dropout there
         chars, top_n, tail = self.vocab.chars, self.top_n, self._tails[0]
         greedy = temperature < MIN_TEMPERATURE
         temps = torch.tensor([[1.0 if greedy else temperature]])

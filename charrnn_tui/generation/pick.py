@@ -2,10 +2,15 @@
 
 `pick` is the one token choice: the one-row and the many-row paths of `Generator` both call it, so a
 row with seed s writes what batch 1 writes with seed s.
+
+Every draw comes from a torch.Generator of generation's own (`own_generator`), never from torch's global one:
+the trainer's dropout draws from that, so a draw taken from it while a run trains would change the run (the
+same seed must give the same run bit for bit, whatever the user generates meanwhile).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -78,7 +83,8 @@ class RowDraws:
     BLOCK = 256
 
     def __init__(self, seeds: Sequence[int | None], skip: Sequence[bool]) -> None:
-        self.gens = [None if s is None else torch.Generator().manual_seed(s) for s in seeds]
+        """seeds: one per row, None for a fresh one (`own_generator`); skip: the rows that never draw."""
+        self.gens = [own_generator(s) for s in seeds]
         self.skip = skip
         self.at = self.BLOCK
 
@@ -93,7 +99,21 @@ class RowDraws:
         return self.block[self.at - 1]
 
 
-def uniform(gen: torch.Generator | None) -> torch.Tensor:
+SEED_BITS = 63  # settings.SEED_MAX: the seeds a user may type, so a fresh one is one of those
+
+
+def fresh_seed() -> int:
+    """A seed from the system's entropy (os.urandom), 0 to 2**63 - 1: a different one every call."""
+    return int.from_bytes(os.urandom(8), "little") >> (64 - SEED_BITS)
+
+
+def own_generator(seed: int | None) -> torch.Generator:
+    """A CPU torch.Generator for one stream of draws, seeded with `seed` (0 to 2**63 - 1), or with a fresh
+    seed when it is None: never torch's global generator, which the trainer's dropout draws from."""
+    return torch.Generator().manual_seed(fresh_seed() if seed is None else seed)
+
+
+def uniform(gen: torch.Generator) -> torch.Tensor:
     """One draw in (0, 1], shape (1,).
 
     A character is drawn by inverting the cumulative distribution at it: the first index whose cumulative

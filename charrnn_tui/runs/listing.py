@@ -135,9 +135,11 @@ def last_row_problem(path: Path) -> str | None:
 PAGE = 200  # runs per page of `iter_runs`: a screenful or two, read in ~25 ms
 
 
-def _newest_first(root: Path) -> list[Path]:
+def run_folders(root: Path) -> list[Path]:
     """The folders under `root`, ordered as `list_runs` orders its runs, from their files' times alone (a stat
-    each, no file read): the order in which `iter_runs` reads them."""
+    each, no file read: ~30 ms for 3,000): the order in which `iter_runs` reads them. A folder that holds no run
+    is among them (`summarize` leaves it out), so their number is the most runs a listing can find. Never
+    raises (an unreadable `root` has none)."""
     try:
         folders = [p for p in root.iterdir() if p.is_dir()]
     except OSError:
@@ -155,10 +157,11 @@ def _newest_first(root: Path) -> list[Path]:
     return sorted(folders, key=stamp, reverse=True)
 
 
-def iter_runs(root: Path, page: int = PAGE) -> Iterator[list[RunSummary]]:
+def iter_runs(root: Path, page: int = PAGE, folders: list[Path] | None = None) -> Iterator[list[RunSummary]]:
     """The runs under `root` in pages of up to `page`, the most recently written first (as `list_runs`): a
-    list of thousands of runs can show its first page while the rest are read. Never raises."""
-    folders = _newest_first(root)
+    list of thousands of runs can show its first page while the rest are read. `folders`: `run_folders(root)`
+    when the caller already has them (to say how many there are before the first page). Never raises."""
+    folders = run_folders(root) if folders is None else folders
     for start in range(0, len(folders), page):
         runs = [r for r in map(summarize, folders[start : start + page]) if r is not None]
         if runs:

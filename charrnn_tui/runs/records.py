@@ -167,6 +167,8 @@ class CheckpointInfo:
     of the best evaluation (the one `best_val_loss` is of) and `best_weights` the file in the run folder that holds
     that step's weights: checkpoint.pt (its `best_weights` entry, kept with keep_best; or its own weights when the
     best is its last evaluation), None when they are not kept. Both are None in records from before they were kept.
+    `end_reason` is why the run ended on this checkpoint (an END_REASONS entry, as Finished.reason says it, with
+    `stalled_evals` for "patience"): None while it trains on, for a run that was killed, and in older records.
     """
 
     step: int
@@ -178,6 +180,8 @@ class CheckpointInfo:
     checkpoint_mtime_ns: int
     best_step: int | None = None
     best_weights: str | None = None
+    end_reason: str | None = None
+    stalled_evals: int = 0
 
     @property
     def generates_with_best(self) -> bool:
@@ -190,6 +194,18 @@ def write_checkpoint_info(run_dir: Path, **values: Any) -> CheckpointInfo:
     size and time). Raises DiskError."""
     st = (run_dir / CHECKPOINT_NAME).stat()
     info = CheckpointInfo(**values, checkpoint_size=st.st_size, checkpoint_mtime_ns=st.st_mtime_ns)
+    _write_json(run_dir / CHECKPOINT_INFO_NAME, asdict(info))
+    return info
+
+
+def record_end(run_dir: Path, reason: str, stalled_evals: int = 0) -> CheckpointInfo | None:
+    """Say in checkpoint.json why the run ended (`reason`, an END_REASONS entry) when its checkpoint.pt was saved
+    before the end (at the last step's evaluation, or earlier for a run stopped without a save). Returns the
+    record, or None when no checkpoint on disk has one. Raises DiskError."""
+    info = read_checkpoint_info(run_dir)
+    if info is None:
+        return None
+    info = replace(info, end_reason=reason, stalled_evals=stalled_evals)
     _write_json(run_dir / CHECKPOINT_INFO_NAME, asdict(info))
     return info
 
@@ -230,6 +246,7 @@ def read_checkpoint_info(run_dir: Path) -> CheckpointInfo | None:
 
 
 _INFO_FIELDS = tuple(f.name for f in fields(CheckpointInfo))
+END_REASONS = (None, "steps", "time", "patience", "stopped")  # Finished.reason; None: not ended there
 
 
 def _checked_info(record: Any) -> CheckpointInfo | None:
@@ -252,6 +269,8 @@ def _checked_info(record: Any) -> CheckpointInfo | None:
         return None
     if info.best_weights not in (None, CHECKPOINT_NAME):  # a file name from disk: only the one we write
         info = replace(info, best_weights=None)
+    if info.end_reason not in END_REASONS or not _is_count(info.stalled_evals):  # words shown to the user
+        info = replace(info, end_reason=None, stalled_evals=0)
     return info
 
 

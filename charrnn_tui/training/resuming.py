@@ -13,9 +13,10 @@ from charrnn_tui.core.config import RESUME_OVERRIDABLE, TrainConfig
 from charrnn_tui.core.errors import CharRNNError
 from charrnn_tui.model import checkpoint
 from charrnn_tui.model.charrnn import CharRNN
+from charrnn_tui.present.formatting import fmt_weights, fmt_why_ended
 from charrnn_tui.present.safetext import display_path
 from charrnn_tui.runs.folder import CHECKPOINT_NAME
-from charrnn_tui.runs.records import CorpusRecord, read_config
+from charrnn_tui.runs.records import CheckpointInfo, CorpusRecord, read_checkpoint_info, read_config
 from charrnn_tui.scoring.evaluate import EVALUATION
 from charrnn_tui.text.vocab import Vocab
 from charrnn_tui.training.state import TrainingState, restore
@@ -129,19 +130,25 @@ def resume_into(
     notices = []
     if is_main and ckpt.get("evaluation", 1) < EVALUATION:
         notices += [note] if (note := rescore(state, val_loss)) else []
-    best = state.best
-    if (
-        state.config.early_stop_after
-        and best.since_best >= state.config.early_stop_after
-        and best.best_step is not None
-    ):
-        # Training on a run that stopped early starts past its best: say so, and what it ends on.
-        notices.append(
-            f"this run stopped early: no better validation loss in {best.since_best} evaluations after "
-            f"step {best.best_step:,}. Training on continues from its last weights (step {state.step:,}), "
-            f"past its best, and ends on the best weights again unless it beats them"
-        )
+    if is_main and (note := ended_notice(ckpt, read_checkpoint_info(run_dir))):
+        notices.append(note)
     return notices
+
+
+def ended_notice(ckpt: dict[str, Any], info: CheckpointInfo | None) -> str | None:
+    """What a resume tells about the end of the run it continues, when that run ended on an earlier step's (best)
+    weights (`ckpt["kept_step"]`): training on starts from its last weights instead. Why it ended is the one
+    recorded in checkpoint.json (`info.end_reason`, None for older records and killed runs), in the words the
+    end of that session used (fmt_why_ended, fmt_weights); None when the run ended on its last weights."""
+    step, kept = ckpt["step"], ckpt.get("kept_step")
+    if kept is None:
+        return None
+    why = f" ({fmt_why_ended(info.end_reason, info.stalled_evals)})" if info and info.end_reason else ""
+    return (
+        f"when this run ended at step {step:,}{why}, it held its {fmt_weights(step, kept)}. Training on continues "
+        f"from its last weights (step {step:,}), past its best, and ends on the best weights again unless it beats "
+        "them"
+    )
 
 
 def rescore(state: TrainingState, val_loss: Callable[[CharRNN], float]) -> str | None:

@@ -29,7 +29,7 @@ from charrnn_tui.runs.folder import (
     remove_temporaries,
 )
 from charrnn_tui.runs.metrics_log import MetricsLog
-from charrnn_tui.runs.records import write_checkpoint, write_config
+from charrnn_tui.runs.records import record_end, write_checkpoint, write_config
 from charrnn_tui.training.state import TrainingState, checkpoint_payload
 from charrnn_tui.training.step import check_weights
 
@@ -57,6 +57,7 @@ class RunWriter:
         self._rows_changed = False  # a row on disk differs from its history: the file is rewritten whole
         self._config_written = False
         self._recovered = False  # the folder was made again: save the weights in memory at once
+        self.end: tuple[str, int] | None = None  # why the run ended and its stalled evaluations, once it has
 
     def acquire(self) -> None:
         """Take the run's lock, before anything is read from the folder: another writer's files are not ours to
@@ -163,8 +164,15 @@ class RunWriter:
         write_checkpoint(
             self.run_dir, data, step=state.step, best_val_loss=best.best_val, last_val_loss=best.last_val,
             elapsed_s=round(state.clock.elapsed(), 3), kept_step=state.kept_step, best_step=best.best_step,
-            best_weights=CHECKPOINT_NAME if best_here else None,
+            best_weights=CHECKPOINT_NAME if best_here else None, end_reason=self.end[0] if self.end else None,
+            stalled_evals=self.end[1] if self.end else 0,
         )  # fmt: skip
+
+    def record_end(self, state: TrainingState) -> None:
+        """Say why the run ended (`end`) in the record of the checkpoint on disk, saved before the end; a disk
+        that refuses is told, as for a save."""
+        if self.writes and self.end is not None and self.last_checkpoint is not None:
+            self._try(state, lambda _: record_end(self.run_dir, *self.end))
 
     def _write_rows(self, state: TrainingState) -> None:
         """Bring metrics.jsonl level with `history`: the missing rows appended, or the whole file rewritten when a

@@ -212,8 +212,11 @@ class Trainer:
             self._last_evaluation(s)
             if reason != "stopped" and s.best.past_best:
                 self._end_on_best(s)
+            self.writer.end = (reason, s.best.stalled)  # in checkpoint.json: why it ended, for every later view
             if self.writer.saved_step != s.step and (reason != "stopped" or self.control.save_on_stop):
                 self.writer.save(s, "final")
+            else:
+                self.writer.record_end(s)
         self.control.take_save_request()
         final_val = s.best.best_val if s.kept_step is not None else s.best.last_val
         result = ev.Finished(

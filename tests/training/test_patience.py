@@ -116,10 +116,11 @@ def test_the_count_survives_a_resume_and_a_continued_session_counts_afresh(overf
     assert third.reason == "patience" and len(evals) == 5 and third.step == second.step + 50
     # and it was told that it trains on from past its best, and what it will end on
     told = [n for n in notices if "stopped early" in n]
-    assert told == [
-        f"this run stopped early: no better validation loss in 7 evaluations after step {second.kept_step:,}. "
-        f"Training on continues from its last weights (step {second.step:,}), past its best, and ends on the best "
-        "weights again unless it beats them"
+    assert told == [  # the second session's own end, as it said it (5 of its evaluations), from checkpoint.json
+        f"when this run ended at step {second.step:,} (stopped early: no better validation loss in 5 evaluations), "
+        f"it held its best weights, of step {second.kept_step:,} (trained to step {second.step:,}). Training on "
+        f"continues from its last weights (step {second.step:,}), past its best, and ends on the best weights again "
+        "unless it beats them"
     ], notices
 
 

@@ -150,7 +150,13 @@ def test_keep_best_survives_continuation(small_corpus: Corpus, tiny, tmp_path: P
     events = []
     rest = Trainer(text, cfg.with_overrides(steps=400), tmp_path / "split", events.append, resume=True).run()
     assert isinstance(whole, Finished) and isinstance(rest, Finished), (whole, rest)
-    assert not any(isinstance(e, Notice) for e in events)
+    # The one notice: the first half ended on its best weights, and training on starts from its last ones.
+    told = [e.message for e in events if isinstance(e, Notice)]
+    assert told == ([] if half.kept_step is None else [
+        f"when this run ended at step 200 (step budget reached), it held its best weights, of step "
+        f"{half.kept_step:,} (trained to step 200). Training on continues from its last weights (step 200), past its "
+        "best, and ends on the best weights again unless it beats them"
+    ])  # fmt: skip
     assert (rest.kept_step, rest.best_val_loss) == (whole.kept_step, whole.best_val_loss)
     a, b = checkpoint.load(tmp_path / "whole"), checkpoint.load(tmp_path / "split")
     wa, wb = checkpoint.generation_weights(a), checkpoint.generation_weights(b)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from charrnn_tui.core.events import Finished
-from charrnn_tui.present.formatting import fmt_duration, fmt_loss, fmt_thread_count, fmt_why_ended
+from charrnn_tui.present.formatting import fmt_duration, fmt_loss, fmt_thread_count, fmt_weights, fmt_why_ended
 from charrnn_tui.present.safetext import one_line
 from charrnn_tui.tui.state.session import TrainingSession
 
@@ -43,8 +43,8 @@ def why_ended(result: Finished, short: bool = False) -> str:
 
 def stats_rows(session: TrainingSession) -> list[StatRow]:
     """The panel's rows for `session` as it is now: status and progress, losses, speed and time, the model and
-    its data once the run started, and where it is saved. At most 17 rows (a finished run that kept its best
-    weights); fewer before the start and after the end."""
+    its data once the run started, and where it is saved. At most 17 rows (a finished run, with why it ended and
+    which step's weights it holds); fewer before the start."""
     return [
         *_progress_rows(session),
         *_loss_rows(session),
@@ -79,9 +79,10 @@ def _loss_rows(session: TrainingSession) -> list[StatRow]:
         StatRow("val loss", fmt_loss(last_val)),
         StatRow("best val", fmt_loss(best_val)),
     ]
-    if isinstance(result, Finished) and result.kept_step is not None:
-        # short enough for the panel at 80x24; the end notification says it in full
-        rows.append(StatRow("weights", f"of step {result.kept_step:,} (best)"))
+    if isinstance(result, Finished):
+        # Which weights the run ended on, in the words of the CLI, the saved-runs list and the generation screen
+        # (fmt_weights), short enough for the panel at 80x24; the end notification says it in full.
+        rows.append(StatRow("weights", fmt_weights(result.step, result.kept_step, short=True)))
     return rows
 
 

@@ -6,6 +6,7 @@ which knows which screen follows which, handles them.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,9 +19,11 @@ from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
 from charrnn_tui.core.paths import runs_dir
-from charrnn_tui.present.formatting import fmt_budget, generate_command, shown_path
+from charrnn_tui.present.formatting import fmt_budget, fmt_weights, fmt_why_ended, generate_command, shown_path
 from charrnn_tui.present.safetext import one_line
-from charrnn_tui.runs.listing import RunSummary, list_runs
+from charrnn_tui.runs.listing import RunSummary, iter_runs, run_folders
+
+SHOWN_PAGE = 100  # runs per page added to the list: more than a screen holds, added in ~5 ms (docs/benchmarks.md)
 
 
 class RunsPanel(OptionList):
@@ -58,11 +61,23 @@ class RunsPanel(OptionList):
         runs: list[RunSummary]
 
     @dataclass
-    class Listed(Message):
-        """The saved runs, read off the UI thread (`runs.listing.list_runs`), the most recently written first; or
-        `error` when the scan itself failed."""
+    class Counted(Message):
+        """A scan found `folders` run folders (`runs.listing.run_folders`, the most runs it can list) and the
+        longest folder name has `name_width` characters; its pages follow."""
+
+        folders: int
+        name_width: int
+
+    @dataclass
+    class Paged(Message):
+        """The next page of a scan's runs (`runs.listing.iter_runs`), the most recently written first."""
 
         runs: list[RunSummary]
+
+    @dataclass
+    class Listed(Message):
+        """A scan has ended, every page posted before it; `error` when the scan itself failed."""
+
         error: str = ""
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -74,17 +89,24 @@ class RunsPanel(OptionList):
         self.listed = False  # the list shows a finished scan (the first one has ended)
         self._scanning = False
         self._rescan = False  # asked for while a scan was running: one more follows it
+        self._folders = 0  # run folders the scan under way found: the most it lists
+        self._name_width = 0
+        self._fresh = False  # the scan under way has not shown a page yet: the previous list is still shown
+        self._kept: Path | None = None  # the run highlighted when the scan began, highlighted again once listed
+        self._page_shown = threading.Event()  # the scan's last page is drawn: the worker posts the next
 
     # ---- reading --------------------------------------------------------------------------------------
     def scan(self) -> None:
-        """Read the saved runs again, in a worker: list_runs opens every run folder's files, which takes long
-        with hundreds of runs or a slow or network disk. The list says so meanwhile; a list already shown
-        stays usable until the new one arrives. One scan at a time (a thread cannot be interrupted, so
+        """Read the saved runs again, in a worker: opening every run folder's files takes long with thousands of
+        runs or a slow or network disk, and so does drawing thousands of rows at once, so the rows come in pages
+        of SHOWN_PAGE (`iter_runs`), each added between the keys the user presses. A list already shown stays usable
+        until the new scan's first page arrives. One scan at a time (a thread cannot be interrupted, so
         cancelling would leave it reading): a scan asked for during a scan runs once that one ends."""
         if self._scanning:
             self._rescan = True
             return
-        self._scanning, self._rescan = True, False
+        self._scanning, self._rescan, self._fresh = True, False, True
+        self._kept = self.selected.path if self.selected else None
         self.border_title = "saved runs (reading…)"
         self._list_runs()
 
@@ -95,44 +117,67 @@ class RunsPanel(OptionList):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="runs")
     def _list_runs(self) -> None:
+        worker, error = get_current_worker(), ""
         try:
-            found, error = list_runs(runs_dir()), ""
-        except Exception as e:  # noqa: BLE001 - list_runs should not raise; if it does, the screen stays up
-            found, error = [], f"cannot read the saved runs: {type(e).__name__}: {e}"
-        if not get_current_worker().is_cancelled:  # the panel went away meanwhile
-            self.post_message(self.Listed(found, error))
+            folders = run_folders(runs_dir())
+            self.post_message(self.Counted(len(folders), max((len(one_line(f.name)) for f in folders), default=0)))
+            for page in iter_runs(runs_dir(), SHOWN_PAGE, folders):
+                # One page in the panel's queue at a time: a key pressed meanwhile waits behind one page's rows
+                # (a few ms), not behind every page read ahead of the drawing (seconds for thousands of runs).
+                self._page_shown.clear()
+                self.post_message(self.Paged(page))
+                while not self._page_shown.wait(0.1):
+                    if worker.is_cancelled:  # the panel went away meanwhile
+                        return
+        except Exception as e:  # noqa: BLE001 - iter_runs should not raise; if it does, the screen stays up
+            error = f"cannot read the saved runs: {type(e).__name__}: {e}"
+        if not worker.is_cancelled:
+            self.post_message(self.Listed(error))
+
+    @on(Counted)
+    def _counted(self, message: Counted) -> None:
+        message.stop()
+        self._folders, self._name_width = message.folders, message.name_width
+
+    @on(Paged)
+    def _paged(self, message: Paged) -> None:
+        message.stop()
+        if self._fresh:  # the first page of a new scan replaces the list shown so far
+            self._fresh = False
+            self.runs = []
+            self.clear_options()
+        start = len(self.runs)
+        self.runs += message.runs
+        labels = [Option(run_label(r, self._name_width, r.path in self.marked), id=str(r.path)) for r in message.runs]
+        self.add_options(labels)
+        self.border_title = f"saved runs (reading… {len(self.runs):,} of {self._folders:,})"
+        found = [i for i, r in enumerate(message.runs, start) if r.path == self._kept]
+        # A scan ends whenever the disk allows, maybe while the user moves in the list: keep their run highlighted.
+        if found and self.highlighted in (None, 0):
+            self.highlighted, self._kept = found[0], None
+        elif start == 0 and self.has_focus:  # focused while it was being read: land on a run, as Tab does
+            self.highlighted = 0
+        self.call_after_refresh(self._page_shown.set)  # the next page once this one is drawn
 
     @on(Listed)
     def _listed(self, message: Listed) -> None:
         message.stop()
         self._scanning = False
         self.listed = True
-        self.border_title = "saved runs"
-        self._show(message.runs, message.error)
-        if self._rescan:
-            self.scan()
-
-    def _show(self, found: list[RunSummary], error: str = "") -> None:
-        # A scan ends whenever the disk allows, maybe while the user moves in the list: keep their run highlighted.
-        kept = self.selected
-        self.runs = found
-        self.clear_options()
-        if error:
-            self.add_option(Option(Text(one_line(error), style="red"), disabled=True))
-            return
-        if not self.runs:
+        if self._fresh:  # no page: no runs, or the scan failed
+            self.runs = []
+            self.clear_options()
+        self._fresh, self._kept = False, None
+        self.marked &= {r.path for r in self.runs}
+        n = len(self.runs)
+        self.border_title = f"{n:,} saved run{'s' if n != 1 else ''}" if n else "saved runs"
+        if message.error:
+            self.add_option(Option(Text(one_line(message.error), style="red"), disabled=True))
+        elif not self.runs:
             self.add_option(Option(Text("no saved runs yet: train one and it appears here", style="dim"),
                                    disabled=True))  # fmt: skip
-            return
-        width = max(len(r.name) for r in self.runs)
-        self.marked &= {r.path for r in self.runs}
-        for r in self.runs:
-            self.add_option(Option(run_label(r, width, r.path in self.marked), id=str(r.path)))
-        paths = [r.path for r in self.runs]
-        if kept is not None and kept.path in paths:
-            self.highlighted = paths.index(kept.path)
-        elif self.has_focus:  # focused while it was being read: land on a run, as Tab does (on_focus)
-            self.highlighted = 0
+        if self._rescan:
+            self.scan()
 
     def on_focus(self) -> None:
         # Tabbing to the saved runs must land on one: Ctrl+G and Enter act on the highlighted run.
@@ -189,8 +234,7 @@ class RunsPanel(OptionList):
         if run is None:
             return
         self.marked ^= {run.path}
-        width = max(len(r.name) for r in self.runs)
-        self.replace_option_prompt_at_index(self.highlighted, run_label(run, width, run.path in self.marked))
+        self.replace_option_prompt_at_index(self.highlighted, run_label(run, self._name_width, run.path in self.marked))
 
     def action_compare_runs(self) -> None:
         chosen = [r for r in self.runs if r.path in self.marked]
@@ -211,13 +255,22 @@ def run_label(r: RunSummary, name_width: int, marked: bool = False) -> Text:
         state = ("no checkpoint yet", "red")
     elif r.checkpoint is None:
         state = ("checkpoint (details unknown)", "yellow")
-    else:
+    else:  # the words of the training screen's panel and the CLI's summary (fmt_weights, fmt_why_ended)
         best = f"best val {r.best_val_loss:.3f}" if r.best_val_loss is not None else "no val loss yet"
-        state = (f"step {r.step:,}  {best}", "green")
+        state = (f"{fmt_weights(r.step, r.checkpoint.kept_step, short=True)}  {best}{ended(r, short=True)}", "green")
     return Text.assemble(
         ("● " if marked else "  ", "cyan"), (f"{one_line(r.name):<{name_width}}", "bold"), model, "  ", state,
         no_wrap=True, overflow="ellipsis",
     )  # fmt: skip
+
+
+def ended(r: RunSummary, short: bool = False) -> str:
+    """Why the run ended, as recorded in checkpoint.json, after two spaces ("  time budget reached"); "" when no
+    end is recorded (it trains on elsewhere, it was killed, or its record is older than the field)."""
+    info = r.checkpoint
+    if info is None or info.end_reason is None:
+        return ""
+    return "  " + fmt_why_ended(info.end_reason, info.stalled_evals, short)
 
 
 def run_hint(run: RunSummary) -> Text:

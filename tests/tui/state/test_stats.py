@@ -8,6 +8,7 @@ from pathlib import Path
 
 from charrnn_tui.core.config import TINY
 from charrnn_tui.core.events import CheckpointSaved, Evaluated, Failed, Finished, Started, Step
+from charrnn_tui.present.formatting import fmt_weights
 from charrnn_tui.tui.state.session import TrainingSession
 from charrnn_tui.tui.state.stats import StatRow, stats_rows, why_ended
 
@@ -71,10 +72,18 @@ def test_a_finished_run_shows_why_it_ended_and_its_own_final_figures_and_no_live
     assert rows["status"] == "finished" and rows["ended"] == why_ended(end, short=True)
     assert rows["final step"] == "150" and "step" not in rows
     assert rows["val loss"] == "2.400 (3.46 bits)" and rows["best val"] == "2.300 (3.32 bits)"  # the Finished's
-    assert rows["weights"] == "of step 120 (best)"
+    assert rows["weights"] == "step 120 (best)" == fmt_weights(150, 120, short=True)  # the CLI's and the list's words
     assert rows["chars/s"] == "12,000"  # the threads are a live fact: gone once the run ended
     assert rows["elapsed"] == "1:20" and "ETA" not in rows
     assert len(stats_rows(s)) == 17  # the most the panel holds (its CSS height)
+
+
+def test_a_finished_run_on_its_last_weights_says_which_step_they_are_of() -> None:
+    # It said nothing of its weights, so "weights of step 363" on the generation screen stood alone.
+    end = Finished(363, "time", 80.0, 2.4, 2.3, "runs/x", "runs/x/checkpoint.pt")
+    rows = shown(session(STARTED, end))
+    assert rows["ended"] == "time budget reached" and rows["weights"] == "step 363"
+    assert len(stats_rows(session(STARTED, end))) == 17
 
 
 def test_a_failed_run_keeps_its_last_figures() -> None:

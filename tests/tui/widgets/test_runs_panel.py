@@ -4,6 +4,7 @@ folders or a slow disk never freeze the screen."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 from pathlib import Path
@@ -16,7 +17,7 @@ from tui_helpers import RUN_NAME, SMALL, fake_saved_run, run, runs_list_focused,
 
 from charrnn_tui.runs.folder import CONFIG_NAME
 from charrnn_tui.tui.screens.corpus import CorpusScreen
-from charrnn_tui.tui.widgets.runs_panel import RunsPanel, run_hint
+from charrnn_tui.tui.widgets.runs_panel import SHOWN_PAGE, RunsPanel, run_hint, run_label
 
 MANY = 300
 RELEASE_AFTER_S = 30.0  # a scan on the UI thread blocks the app this long, then the test fails (slack for a busy CI)
@@ -63,7 +64,7 @@ def test_the_panel_lists_the_runs_and_posts_what_is_chosen(data_home: Path) -> N
         async with app.run_test(size=SMALL) as pilot:
             panel = app.query_one(RunsPanel)
             await wait_for(pilot, lambda: panel.listed and not panel.reading, what="the saved runs")
-            assert [r.path for r in panel.runs] == [newest, older] and panel.border_title == "saved runs"
+            assert [r.path for r in panel.runs] == [newest, older] and panel.border_title == "2 saved runs"
             panel.focus()
             await pilot.pause()
             assert panel.highlighted == 0 and panel.selected is panel.runs[0]  # focus lands on a run
@@ -198,3 +199,83 @@ def test_a_refresh_during_a_scan_is_read_once_it_ends_and_keeps_the_marks_and_th
             assert str(runs.get_option_at_index(runs.highlighted).prompt).startswith("● ")
 
     run(main())
+
+
+async def fill_pipe(pilot, pipe: Path, data: bytes) -> None:
+    """Write `data` into the named pipe `pipe` once the scan opens it to read; never blocks the test."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + 30
+    while True:
+        try:
+            fd = os.open(pipe, os.O_WRONLY | os.O_NONBLOCK)  # ENXIO while no reader has it open
+            break
+        except OSError:
+            if loop.time() > end:
+                raise AssertionError("the scan never read the slow run folder") from None
+            await pilot.pause(0.05)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+def test_thousands_of_runs_show_their_first_page_at_once_and_keys_answer_while_the_rest_come(data_home: Path) -> None:
+    """The run folder read last (the oldest) is a named pipe that blocks its page until the test writes into it:
+    the first page must be on screen and usable meanwhile, with a count of what is coming. The old panel showed
+    nothing until every run was read, then drew them all at once."""
+    folders = many_runs(data_home, SHOWN_PAGE + 40)
+    slow = data_home / "runs" / "slow-20200101-120000"
+    slow.mkdir()
+    os.mkfifo(slow / CONFIG_NAME)
+    os.utime(slow / CONFIG_NAME, (1e9, 1e9))  # the oldest: read in the last page
+    total = len(folders) + 1
+
+    async def main() -> None:
+        app = Host()
+        async with app.run_test(size=SMALL) as pilot:
+            panel = app.query_one(RunsPanel)
+            try:
+                await wait_for(pilot, lambda: panel.option_count == SHOWN_PAGE, what="the first page")
+                await pilot.pause(0.2)
+                assert panel.reading and not panel.listed and len(panel.runs) == SHOWN_PAGE  # the last page waits
+                assert panel.border_title == f"saved runs (reading… {SHOWN_PAGE} of {total})"
+                panel.focus()
+                await pilot.press("down", "down", "enter")  # answered while the scan waits on the pipe
+                assert panel.highlighted == 2
+                assert [m.run for m in app.asked] == [panel.runs[2]]
+            finally:
+                await fill_pipe(pilot, slow / CONFIG_NAME, (folders[0] / CONFIG_NAME).read_bytes())
+            await wait_for(pilot, lambda: panel.listed and not panel.reading, what="the whole list")
+            assert panel.option_count == len(panel.runs) == total and panel.runs[-1].path == slow
+            assert panel.border_title == f"{total:,} saved runs" and panel.highlighted == 2
+
+    run(main())
+
+
+def test_a_run_shows_which_weights_it_holds_and_why_it_ended_in_the_words_of_the_cli(
+    data_home: Path, small_corpus
+) -> None:
+    """A real run that ended on its step budget, its last checkpoint saved at its last evaluation (so the end is
+    recorded beside it afterwards), and a record of one that went back to its best weights when its time ran
+    out: each row says it as the CLI's summary and the training screen's panel do."""
+    from charrnn_tui.core.config import TINY
+    from charrnn_tui.headless.progress import summary
+    from charrnn_tui.runs.listing import summarize
+    from charrnn_tui.runs.records import read_checkpoint_info, write_checkpoint_info
+    from charrnn_tui.training.trainer import Trainer
+
+    cfg = TINY.with_overrides(device="cpu", hidden=16, embed=8, steps=6, eval_interval=3, checkpoint_seconds=0)
+    result = Trainer(small_corpus, cfg, data_home / "runs" / "budget-20260101-120000").run()
+    spent = summarize(data_home / "runs" / "budget-20260101-120000")
+    assert spent is not None and spent.checkpoint is not None and spent.checkpoint.end_reason == "steps"
+    label = run_label(spent, 24).plain
+    assert "step 6  best val" in label and label.endswith("step budget reached")
+    assert "(step budget reached)" in summary(result)  # the CLI's summary: the same words
+
+    timed = fake_saved_run(data_home)
+    write_checkpoint_info(timed, step=363, best_val_loss=2.05, last_val_loss=2.2, elapsed_s=180.0, kept_step=180,
+                          best_step=180, end_reason="time")  # fmt: skip
+    label = run_label(summarize(timed), 24).plain
+    assert "step 180 (best)  best val 2.050  time budget reached" in label  # not "step 363"
+    info = read_checkpoint_info(timed)
+    assert info is not None and info.end_reason == "time" and info.stalled_evals == 0
