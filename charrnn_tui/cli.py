@@ -227,6 +227,12 @@ def _add_generation_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--stats", action="store_true", help="print the generation speed on stderr at the end")
     g.add_argument(
+        "--weights",
+        choices=("best", "last"),
+        help="best: the best evaluation's weights (kept with --keep-best); last: the last step's "
+        "(default: the ones the run ends on)",
+    )
+    g.add_argument(
         "--int8",
         action="store_true",
         help="int8 weights for generation (an LSTM on a CPU); argmax differs at ~0.2%% of steps. Measured over "
@@ -264,6 +270,7 @@ def to_request(args: argparse.Namespace) -> Request:
             args.stats,
             args.int8,
             args.num_samples,
+            args.weights,
         )
     if args.resume and run_dir is None:
         raise CharRNNError("--resume needs --run-dir: the folder of the run to continue")

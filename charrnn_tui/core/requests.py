@@ -36,6 +36,7 @@ class GenerateRequest:
     stats: bool = False
     int8: bool = False
     num_samples: int = 1  # continuations of the one prime, stepped together
+    weights: str | None = None  # "best" or "last"; None: the ones the run ends on
 
 
 @dataclass(frozen=True)

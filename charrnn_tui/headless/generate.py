@@ -33,12 +33,28 @@ def _load_generator(path: Path, args: GenerateRequest) -> tuple[Generator, str]:
     from charrnn_tui.model.checkpoint import load_model
 
     model, vocab, ckpt = load_model(path)
+    if args.weights is not None:
+        model.load_state_dict(chosen_weights(ckpt, args.weights))
     prime = args.prime if args.prime else default_prime(ckpt["corpus"].get("head", ""), vocab.chars)
     prime = prime.replace("\\n", "\n")
     vocab.check(prime)
     # top_n=0: the CLI shows no candidates, and not listing them saves time per character.
     gen = Generator(model, vocab, top_n=0, weights="int8" if args.int8 else "fp32", rows=args.num_samples)
     return gen, prime
+
+
+def chosen_weights(ckpt: dict, which: str) -> dict:
+    """--weights: the state_dict `which` ("best" or "last") names in a loaded checkpoint. Raises CharRNNError for
+    "best" when the run kept no best weights (trained without --keep-best)."""
+    from charrnn_tui.model.checkpoint import weights_of
+
+    found = weights_of(ckpt, which)
+    if found is None:
+        raise CharRNNError(
+            "--weights best: this run holds no best weights (it was trained without --keep-best); "
+            "leave --weights out, or give --weights last"
+        )
+    return found[0]
 
 
 class SampleOutput:

@@ -42,7 +42,7 @@ from charrnn_tui.text.vocab import Vocab
 CHECKPOINT_NAME = CHECKPOINT_NAME
 # Re-exported: the format, the bounds and the budget of what a checkpoint may hold are checkpoint_checks.py's.
 __all__ = ["CHECKPOINT_NAME", "FORMAT", "MAX_ENTRIES", "VERSION", "TrainConfig", "generation_weights", "load",
-           "load_model", "save", "serialise", "tensor_budget", "validate"]  # fmt: skip
+           "load_model", "save", "serialise", "tensor_budget", "validate", "weights_of"]  # fmt: skip
 
 
 def serialise(payload: dict[str, Any]) -> memoryview:
@@ -134,7 +134,11 @@ def validate(ckpt: Any, path: Path, resuming: bool = False) -> dict[str, Any]:
 
 def _model_of(ckpt: dict[str, Any], chars: str, config: TrainConfig, path: Path) -> CharRNN:
     """The model the checked payload describes, with the weights it generates with."""
-    model = CharRNN.from_config(len(chars), config)
+    # Made without random initial weights (the load replaces each one): torch's global generator is a training
+    # run's, for its dropout, and a model loaded beside it must not draw from it (tests/generation/test_training_rng).
+    with torch.device("meta"):
+        model = CharRNN.from_config(len(chars), config)
+    model = model.to_empty(device="cpu")
     try:
         model.load_state_dict(generation_weights(ckpt))
     except (RuntimeError, KeyError, TypeError) as e:
@@ -149,6 +153,16 @@ def generation_weights(ckpt: dict[str, Any]) -> dict[str, torch.Tensor]:
     if ckpt.get("kept_step") is not None and isinstance(ckpt.get("best_weights"), dict):
         return ckpt["best_weights"]
     return ckpt.get("eval_model") or ckpt["model"]
+
+
+def weights_of(ckpt: dict[str, Any], which: str) -> tuple[dict[str, torch.Tensor], int] | None:
+    """One of a checked checkpoint's two sets of weights, with its step: "best", the best evaluation's (kept
+    with keep_best, of `best_step`); "last", the last step's (the evaluated ones, as generation_weights reads
+    them). None when the checkpoint holds no best weights."""
+    if which == "last":
+        return ckpt.get("eval_model") or ckpt["model"], ckpt["step"]
+    best, step = ckpt.get("best_weights"), ckpt.get("best_step")
+    return (best, step) if isinstance(best, dict) and step is not None else None
 
 
 def load_model(path: str | Path) -> tuple[CharRNN, Vocab, dict[str, Any]]:

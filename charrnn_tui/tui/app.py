@@ -37,6 +37,7 @@ from charrnn_tui.tui.screens.quit import QuitScreen
 from charrnn_tui.tui.screens.training import TrainingScreen
 from charrnn_tui.tui.state.baselines import BaselineCache
 from charrnn_tui.tui.state.session import TrainingSession
+from charrnn_tui.tui.state.weight_sets import weight_sets
 from charrnn_tui.tui.terminal_driver import guarded_driver
 from charrnn_tui.tui.widgets.runs_panel import RunsPanel
 
@@ -317,6 +318,7 @@ class CharRNNApp(App):
 
             model, vocab, ckpt = load_model(run.path)
             prime = default_prime(ckpt["corpus"].get("head", ""), vocab.chars)
+            sets = weight_sets(run.name, model, ckpt)  # the best weights, or the last, offered beside them
         except CharRNNError as e:
             self.post_message(ModelLoaded(error=str(e)))
             return
@@ -325,7 +327,8 @@ class CharRNNApp(App):
             return
         kept = ckpt.get("kept_step")  # the model generates with its best weights then (generation_weights)
         title = f"{run.name}, {fmt_weights(ckpt['step'], kept)}"
-        self.post_message(ModelLoaded(model, vocab, prime, title, step=kept if kept is not None else ckpt["step"]))
+        step = kept if kept is not None else ckpt["step"]
+        self.post_message(ModelLoaded(model, vocab, prime, title, step=step, weights=sets))
 
     def on_model_loaded(self, message: ModelLoaded) -> None:
         if message.error:
@@ -333,10 +336,9 @@ class CharRNNApp(App):
         elif message.refresh and isinstance(self.screen, GenerationScreen):
             self.screen.use_weights(message.model, message.step, message.title)
         elif not isinstance(self.screen, GenerationScreen):
+            m = message
             self.push_screen(
-                GenerationScreen(
-                    message.model, message.vocab, message.prime, message.title, step=message.step, live=message.live
-                )
+                GenerationScreen(m.model, m.vocab, m.prime, m.title, step=m.step, live=m.live, weights=m.weights)
             )
 
     # ---- quitting ---------------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ class ModelLoaded(Message):
     step: int | None = None
     live: bool = False
     refresh: bool = False
+    weights: Any = None  # a saved run's two sets of weights (state/weight_sets.py), when it holds two
 
 
 @dataclass

@@ -24,6 +24,7 @@ from textual.widgets import Footer, Header, Input, Static
 
 from charrnn_tui.core.errors import CharRNNError
 from charrnn_tui.generation.settings import GenerationSettings
+from charrnn_tui.present.formatting import fmt_weights
 from charrnn_tui.present.safetext import escape, one_line
 from charrnn_tui.tui.widgets.generated_text import GeneratedText, candidates_text, legend_text
 from charrnn_tui.tui.widgets.prime_input import PrimeInput, prime_size
@@ -32,6 +33,7 @@ from charrnn_tui.tui.widgets.safe_input import SafeInput
 if TYPE_CHECKING:
     from charrnn_tui.generation.tokens import Token
     from charrnn_tui.text.vocab import Vocab
+    from charrnn_tui.tui.state.weight_sets import WeightSets
 
 # Streamed characters are collected and drawn in batches. Each frame holds the GIL that the generator
 # needs: at 10 frames a second the app streams at ~3/4 of the CLI's rate, at 15 ~0.6 (measured in tmux, 20,000 chars).
@@ -79,6 +81,7 @@ class GenerationScreen(Screen):
         Binding("ctrl+r", "reset", "Clear", priority=True),  # the text and the prime (the footer is compact at 80)
         Binding("ctrl+l", "columns", "Cols", priority=True),
         Binding("f5", "refresh_weights", "Refresh", priority=True),
+        Binding("ctrl+b", "switch_weights", "Weights", priority=True),  # a saved run's best <-> last weights
         Binding("ctrl+o", "inspect", "Inside", priority=True),
         Binding("escape", "back", "Back"),
     ]
@@ -102,10 +105,12 @@ class GenerationScreen(Screen):
         seed: int | None = None,
         step: int | None = None,
         live: bool = False,
+        weights: WeightSets | None = None,
     ) -> None:
         """model: None in tests that feed fixed tokens through show_tokens(). step: the training step the
         weights are from. live: the weights are a copy taken from a run that may still be training, so
-        F5 (a RefreshWeights message to the app) can take a fresh one."""
+        F5 (a RefreshWeights message to the app) can take a fresh one. weights: a saved run's two sets (best
+        and last, `model` the one in use), which Ctrl+B switches between."""
         super().__init__()
         self.model = model
         self.vocab = vocab
@@ -114,6 +119,7 @@ class GenerationScreen(Screen):
         self.seed = seed
         self.step = step
         self.live = live
+        self.weights = weights
         self.generator = None  # built on first use: generate.py imports torch
         self._gen_lock = threading.Lock()  # one generation at a time touches the generator's state
         self._stop = threading.Event()
@@ -129,7 +135,7 @@ class GenerationScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="gen-controls"):
-            yield PrimeInput(placeholder="prime text: empty starts from the corpus's first line", id="prime")
+            yield PrimeInput(placeholder="empty: corpus's first line", id="prime")  # whole at 80 columns
             yield SafeInput("500", type="integer", id="length")
             yield SafeInput("0.8", restrict=r"[0-9eE.,+\- ]*", id="temperature")
             yield SafeInput("0", type="integer", id="top-k")
@@ -163,7 +169,10 @@ class GenerationScreen(Screen):
         self.set_interval(1 / FLUSH_HZ, self._flush)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # F5 is offered only where a newer copy can exist: weights taken from a run still in the app.
+        # F5 is offered only where a newer copy can exist: weights taken from a run still in the app; Ctrl+B only
+        # where the run holds a second set.
+        if action == "switch_weights":
+            return self.weights is not None
         return self.live if action == "refresh_weights" else True
 
     def on_resize(self) -> None:
@@ -180,8 +189,10 @@ class GenerationScreen(Screen):
         line.display = True
         if self.live:
             line.update(f"weights of step {self.step:,}, copied when this screen opened; F5 takes a fresh copy")
+        elif self.weights is not None:  # the key's word says which set it goes to: "best" or "last"
+            line.update(f"{self.weights.phrase()}; Ctrl+B: {self.weights.other} weights")
         else:
-            line.update(f"weights of step {self.step:,}")
+            line.update(fmt_weights(self.step, None))
 
     def _layout(self) -> None:
         """Show `columns` panes: side by side, or 2 x 2 for 4 below WIDE columns; the candidates only for one."""
@@ -288,10 +299,16 @@ class GenerationScreen(Screen):
             self.generator = None
         self.step = step
         if title is not None:
-            self.title_text = self.sub_title = title
+            self.title_text, self.sub_title = title, one_line(title)
         self._show_weights()
         self._clear()  # the prime typed stays: it is the text to try the fresh weights on
-        self.status(f"Now generating with the weights of step {step:,}. Press Enter.")
+        words = self.weights.phrase() if self.weights is not None else f"the weights of step {step:,}"
+        self.status(f"Now generating with {words}, from a fresh state. Press Enter.")
+
+    def action_switch_weights(self) -> None:
+        """Ctrl+B: generate with the run's other set of weights (best <-> last), from a fresh state."""
+        if self.weights is not None:
+            self.use_weights(self.weights.switch(), self.weights.step, self.weights.title)
 
     def action_stop(self) -> None:
         if self.generating:

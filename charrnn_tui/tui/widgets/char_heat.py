@@ -52,6 +52,31 @@ def safe_char(ch: str) -> str:
     return ch
 
 
+def wrap_starts(glyphs: Sequence[str], widths: Sequence[int], width: int) -> list[int]:
+    """The first character of each display line of `glyphs` (one per character; a newline is a glyph of its own,
+    "\n" or its stand-in) laid out `width` cells wide, character i taking widths[i] cells (1 or 2).
+
+    A line breaks after a newline, and where the next character would pass `width`: after the line's last space
+    when it has one, so that words stay whole (the space stays at the end of its line, drawn and pointable),
+    else before that character (a word longer than the line, or text without spaces, is cut by cells). A
+    two-cell character is never split. Line 0 starts at 0, so the list is never empty."""
+    starts, col, after_space = [0], 0, -1
+    for i, w in enumerate(widths):
+        if col + w > width and col > 0:
+            cut = after_space if after_space > starts[-1] else i
+            starts.append(cut)
+            col = sum(widths[cut:i])
+            after_space = -1
+        col += w
+        if glyphs[i] == "\n":
+            if i + 1 < len(widths):
+                starts.append(i + 1)
+            col, after_space = 0, -1
+        elif glyphs[i] == " ":
+            after_space = i + 1
+    return starts
+
+
 class CharHeat(ScrollView, can_focus=True):
     """The text, one style per character, and a cursor moved with the arrow keys."""
 
@@ -119,24 +144,32 @@ class CharHeat(ScrollView, can_focus=True):
 
     def _wrap(self) -> None:
         self._width = width = max(self.scrollable_content_region.width, 1)
-        starts, col = [0], 0
-        text, widths = self.text, self._widths
-        for i, w in enumerate(widths):
-            if col + w > width and col > 0:
-                starts.append(i)
-                col = 0
-            col += w
-            if text[i] == "\n" and i + 1 < len(text):
-                starts.append(i + 1)
-                col = 0
-        self._starts = starts
+        glyphs = ["\n" if c == "\n" else g for c, g in zip(self.text, self._glyphs, strict=True)]
+        self._starts = starts = wrap_starts(glyphs, self._widths, width)
         size = Size(width, len(starts))
         if size != self.virtual_size:
             self.virtual_size = size
         self.refresh()
 
     def line_of(self, index: int) -> int:
+        """The display line that character `index` is drawn on."""
         return bisect_right(self._starts, index) - 1
+
+    def cell_of(self, index: int) -> tuple[int, int]:
+        """(cell column, display line) where character `index` starts, counted in the text (no scrolling)."""
+        line = self.line_of(index)
+        return sum(self._widths[self._starts[line] : index]), line
+
+    def index_at(self, x: int, line: int) -> int:
+        """The character drawn at cell column `x` of display line `line` (the half of a two-cell one included;
+        past the line's end, its last character)."""
+        start, end = self._line_span(min(max(line, 0), len(self._starts) - 1))
+        col = 0
+        for i in range(start, end):
+            col += self._widths[i]
+            if x < col:
+                return i
+        return max(end - 1, start)
 
     def _line_span(self, line: int) -> tuple[int, int]:
         start = self._starts[line]
@@ -200,9 +233,8 @@ class CharHeat(ScrollView, can_focus=True):
         target = min(max(line + delta, 0), len(self._starts) - 1)
         if target == line:
             return
-        column = self.cursor - self._starts[line]
-        start, end = self._line_span(target)
-        self.move_to(min(start + column, max(end - 1, start)))
+        # The same cell column, not the same count of characters: lines of two-cell characters stay under it.
+        self.move_to(self.index_at(self.cell_of(self.cursor)[0], target))
 
     def action_page(self, direction: int) -> None:
         self.action_line(direction * max(self.scrollable_content_region.height - 1, 1))

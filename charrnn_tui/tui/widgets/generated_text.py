@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.geometry import Size
 from textual.scroll_view import ScrollView
@@ -139,16 +140,34 @@ def bar(p: float, cells: int) -> str:
     return "█" * full + (EIGHTHS[part] if part else "")
 
 
+def word_lines(words: list[str], width: int) -> list[list[str]]:
+    """`words` in lines at most `width` cells wide (rich's cell_len: two for a wide character), broken only
+    between words; a word wider than the line has a line of its own."""
+    lines: list[list[str]] = [[]]
+    used = 0
+    for word in words:
+        need = cell_len(word) + (1 if lines[-1] else 0)
+        if lines[-1] and used + need > width:
+            lines.append([])
+            used, need = 0, cell_len(word)
+        lines[-1].append(word)
+        used += need
+    return lines
+
+
 def candidates_text(token: Token | None, width: int = 26) -> Text:
-    """The model's top guesses at the last step, as a small bar chart `width` cells wide (no line wraps)."""
+    """The model's top guesses at the last step, as a small bar chart `width` cells wide (no line wraps): one
+    column of labels as wide as the widest (a two-cell character's), so the percentages and bars line up."""
     out = Text()
     if token is None:
-        out.append("Generate to see the\nmodel's top guesses\nat each step.", style="dim")
+        words = "Generate to see the model's top guesses at each step.".split()
+        out.append("\n".join(" ".join(line) for line in word_lines(words, width)), style="dim")
         return out
-    for ch, p in token.top:
-        label = {"\n": "↵", " ": "␣", "\t": "→"}.get(ch, visible(ch))
+    labels = [{"\n": "↵", " ": "␣", "\t": "→"}.get(ch, visible(ch)) for ch, _ in token.top]
+    label_cells = max((cell_len(label) for label in labels), default=1)
+    for (ch, p), label in zip(token.top, labels, strict=True):
         mark = "▶ " if ch == token.char else "  "
-        head = Text(f"{mark}{label} ", style="bold")
+        head = Text(f"{mark}{label}{' ' * (label_cells - cell_len(label))} ", style="bold")
         head.append(f"{100 * p:5.1f}% ", style=confidence_style(p))
         out.append_text(head)
         out.append(bar(p, max(0, width - head.cell_len)), style=confidence_style(p))
@@ -157,9 +176,14 @@ def candidates_text(token: Token | None, width: int = 26) -> Text:
     return out
 
 
-def legend_text() -> Text:
-    out = Text("confidence: ", style="dim")
+def legend_text(width: int = 26) -> Text:
+    """The confidence colours, "confidence: >80% >50% ..." in lines at most `width` cells wide, each level whole."""
     names = (">80%", ">50%", ">20%", ">5%", "<5%")
-    for (_, style), name in zip(CONFIDENCE, names, strict=True):
-        out.append(f"{name} ", style=style)
+    styles = {name: style for (_, style), name in zip(CONFIDENCE, names, strict=True)}
+    out = Text()
+    for i, line in enumerate(word_lines(["confidence:", *names], width)):
+        if i:
+            out.append("\n")
+        for k, word in enumerate(line):
+            out.append(" " * bool(k) + word, style=styles.get(word, "dim"))
     return out

@@ -14,7 +14,7 @@ from charrnn_tui.model.charrnn import CharRNN
 from charrnn_tui.text.vocab import Vocab
 from charrnn_tui.tui.app import CharRNNApp
 from charrnn_tui.tui.screens.generation import GenerationScreen, parse_temperatures
-from charrnn_tui.tui.widgets.generated_text import GeneratedText, bar, candidates_text
+from charrnn_tui.tui.widgets.generated_text import GeneratedText, bar, candidates_text, legend_text, word_lines
 
 VOCAB = Vocab.from_text("abcdefghij HAMLET\n")
 
@@ -193,3 +193,20 @@ def test_saved_weights_offer_no_refresh(make_app):
             assert "weights of step 40" == screen.query_one("#gen-weights", Static).visual.plain
 
     run(main())
+
+
+# ---- Korean and Latin in one panel (issue 26 items 8 and 9) -----------------------------------------------
+def test_guesses_with_wide_and_latin_labels_line_up_and_words_stay_whole():
+    top = (("다", 0.41), ("C", 0.2), ("h", 0.11), ("니", 0.06), ("é", 0.02))
+    lines = candidates_text(Token("C", 0.2, top), 26).plain.split("\n")
+    # One label column as wide as 다: every percentage starts in the same cell, every bar too.
+    starts = {cell_len(line[: line.index("%") - 4]) for line in lines}
+    assert starts == {6} and all(cell_len(line) <= 26 for line in lines), lines
+    assert lines[1].startswith("▶ C  ") and lines[0].startswith("  다 ")
+    for width in (12, 20, 26):  # the empty panel and the legend break between words, never inside one
+        for text in (candidates_text(None, width), legend_text(width)):
+            rows = text.plain.split("\n")
+            assert all(cell_len(row) <= width for row in rows), rows
+            assert " ".join(rows).split() == text.plain.split(), rows
+    assert legend_text(26).plain == "confidence: >80% >50% >20%\n>5% <5%"
+    assert word_lines(["가나다라", "Char-RNN", "x"], 9) == [["가나다라"], ["Char-RNN"], ["x"]]

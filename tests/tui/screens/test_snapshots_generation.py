@@ -54,3 +54,23 @@ class TestGenerationScreen:
             await pilot.pause()
 
         assert snap_compare(make_app(), terminal_size=size, run_before=feed)
+
+
+KOREAN = "한국어 Char-RNN 모델이 글을 씁니다. 문장은 단어 사이에서 줄을 바꿉니다.\n"
+KOREAN_TOP = (("다", 0.41), ("C", 0.2), ("h", 0.11), ("니", 0.06), ("é", 0.02))
+
+
+def test_korean_and_latin_at_80x24_with_the_prime_placeholder(snap_compare, make_app) -> None:
+    # Issue 26 items 8 and 9: the empty prime's placeholder and the legend whole at 80x24; the guesses' two-cell
+    # labels in one column with the Latin ones (their percentages and bars line up); the text wrapped at spaces.
+    async def feed(pilot) -> None:
+        await pilot.app.workers.wait_for_complete()
+        screen = GenerationScreen(None, Vocab.from_text(KOREAN + "HAMLET"), "한국어\n", "korean, weights of step 40",
+                                  step=40)  # fmt: skip
+        await pilot.app.push_screen(screen)
+        await pilot.pause()
+        screen.show_tokens(None, [Token(ch, 0.3 + 0.6 * (i % 3) / 2, KOREAN_TOP) for i, ch in enumerate(KOREAN)])
+        await pilot.pause()
+        await pilot.pause()
+
+    assert snap_compare(make_app(), terminal_size=(80, 24), run_before=feed)

@@ -1,4 +1,5 @@
-"""The sample panel's alignment, and the app's promise to paint without importing torch."""
+"""The sample panel's alignment, the heat map's lines and cursor, and the app's promise to paint without
+importing torch."""
 
 from __future__ import annotations
 
@@ -6,9 +7,12 @@ import asyncio
 import subprocess
 import sys
 
+from rich.cells import cell_len
 from rich.console import Console
+from textual.app import App
 
 from charrnn_tui.core.events import Sample
+from charrnn_tui.tui.widgets.char_heat import CharHeat, safe_char, wrap_starts
 from charrnn_tui.tui.widgets.loss_plot import downsample, step_ticks
 from charrnn_tui.tui.widgets.sample_panel import SampleView
 
@@ -93,5 +97,76 @@ def test_generated_text_wraps_streams_and_clears() -> None:
             pane.clear()
             await pilot.pause()
             assert pane.plain == "" and pane.n_chars == 0 and pane.virtual_size.height <= 1
+
+    asyncio.run(main())
+
+
+# ---- the heat map's text: wrapped at spaces by cell width (issue 26 item 9) ---------------------------------
+MIXED = "가나다 Char-RNN 라마 to be, or not 바사아자차카타파하"  # wide, Latin and a run longer than a line
+
+
+def heat_lines(text: str, width: int) -> list[str]:
+    glyphs = [safe_char(c) if c != "\n" else "\n" for c in text]
+    starts = wrap_starts(glyphs, [cell_len(g) for g in glyphs], width)
+    return [text[a:b] for a, b in zip(starts, [*starts[1:], len(text)], strict=True)]
+
+
+def test_heat_text_breaks_at_spaces_by_cell_width() -> None:
+    lines = heat_lines(MIXED, 12)
+    assert lines == ["가나다 ", "Char-RNN ", "라마 to be, ", "or not ", "바사아자차카", "타파하"]
+    assert all(cell_len(line) <= 12 for line in lines)
+    # Every character is on exactly one line, in order; a newline ends its line; a word longer than the line,
+    # and a two-cell character that would pass the edge, are cut before it.
+    assert heat_lines("ab\ncd efgh", 4) == ["ab\n", "cd ", "efgh"]
+    assert heat_lines("abcdefghij", 4) == ["abcd", "efgh", "ij"]
+    assert heat_lines("abc가", 4) == ["abc", "가"]
+    assert heat_lines("e\u0301 x", 3) == ["e\u0301 ", "x"]  # the mark keeps a cell of its own ("◌")
+
+
+def test_heat_cursor_keeps_its_character_and_its_column_over_wide_characters() -> None:
+    class Pane(App):
+        def compose(self):
+            yield CharHeat()
+
+    async def main() -> None:
+        app = Pane()
+        async with app.run_test(size=(14, 8)) as pilot:
+            heat = app.query_one(CharHeat)
+            heat.set_text(MIXED, [None] * len(MIXED))
+            await pilot.pause()
+            assert heat.scrollable_content_region.width == 12  # the gutter of the scrollbar is kept
+            drawn = ["".join(seg.text for seg in heat.render_line(y)).rstrip() for y in range(6)]
+            assert drawn == ["가나다", "Char-RNN", "라마 to be,", "or not", "바사아자차카", "타파하"]
+            heat.move_to(MIXED.index("-"))
+            assert heat.cell_of(heat.cursor) == (4, 1)
+            await pilot.press("up")  # cell 4 of line 0 is the second half of 다
+            assert MIXED[heat.cursor] == "다"
+            await pilot.press("down", "down")  # cell 4 of "라마 to be," is the space
+            assert heat.cell_of(heat.cursor) == (4, 2) and MIXED[heat.cursor] == " "
+            await pilot.press("down", "down")  # cell 4 of "바사아자차카" is 아, the third character
+            assert MIXED[heat.cursor] == "아"
+            cursor = next(seg for seg in heat.render_line(4) if seg.style and seg.style.reverse)
+            assert cursor.text == "아"  # the character under the cursor is the one drawn reversed
+
+    asyncio.run(main())
+
+
+def test_generated_text_wraps_mixed_korean_and_latin_at_spaces() -> None:
+    from charrnn_tui.generation.tokens import Token
+    from charrnn_tui.tui.widgets.generated_text import GeneratedText
+
+    class Pane(App):
+        def compose(self):
+            yield GeneratedText()
+
+    async def main() -> None:
+        app = Pane()
+        async with app.run_test(size=(14, 8)) as pilot:
+            pane = app.query_one(GeneratedText)
+            pane.add_tokens(Token(c, 0.9, ()) for c in MIXED)
+            await pilot.pause()
+            assert pane.scrollable_content_region.width == 12
+            rows = [pane.render_line(y).text.rstrip() for y in range(6)]
+            assert rows == ["가나다", "Char-RNN", "라마 to be,", "or not", "바사아자차카", "타파하"]
 
     asyncio.run(main())
