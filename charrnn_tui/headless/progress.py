@@ -24,6 +24,7 @@ from charrnn_tui.present.formatting import (
     LN2,
     fmt_duration,
     fmt_thread_count,
+    fmt_threads_changed,
     fmt_weights,
     fmt_why_ended,
 )
@@ -197,9 +198,7 @@ def fmt_threads(started: Started) -> str:
 
 def threads_changed_line(ev: ThreadsChanged) -> str:
     """The line that says training moved to another thread count, and the timings that made it move."""
-    why = "the cores are busy with other work" if ev.threads < ev.previous else "the cores are free again"
-    timed = ", ".join(f"{s:.3f} s on {n}" for n, s in ev.step_seconds)
-    return f"step {ev.step}: training on {fmt_thread_count(ev.threads)} from here on ({why}; a step took {timed})"
+    return fmt_threads_changed(ev)
 
 
 def summary(result: Finished) -> str:

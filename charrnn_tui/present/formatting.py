@@ -8,6 +8,7 @@ import shlex
 from pathlib import Path
 
 from charrnn_tui.core.config import TrainConfig, planned_epochs
+from charrnn_tui.core.events import ThreadsChanged
 from charrnn_tui.present.safetext import display_path
 
 LN2 = math.log(2)
@@ -74,6 +75,14 @@ def fmt_weights(step: int, kept_step: int | None, short: bool = False) -> str:
 def fmt_thread_count(threads: int) -> str:
     """ "1 thread", "2 threads": an intra-op thread count, as the CLI's lines and the training screen say it."""
     return f"{threads} thread{'s' if threads != 1 else ''}"
+
+
+def fmt_threads_changed(ev: ThreadsChanged) -> str:
+    """The line that says training moved to another thread count, and the timings that made it move: the same
+    words on the CLI's stdout and in the app's training screen."""
+    why = "the cores are busy with other work" if ev.threads < ev.previous else "the cores are free again"
+    timed = ", ".join(f"{s:.3f} s on {n}" for n, s in ev.step_seconds)
+    return f"step {ev.step}: training on {fmt_thread_count(ev.threads)} from here on ({why}; a step took {timed})"
 
 
 def fmt_epochs(epochs: float) -> str:

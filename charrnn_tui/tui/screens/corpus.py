@@ -35,8 +35,10 @@ from charrnn_tui.tui.widgets.path_suggester import PathSuggester
 from charrnn_tui.tui.widgets.runs_panel import RunsPanel, run_hint
 from charrnn_tui.tui.widgets.safe_input import SafeInput
 from charrnn_tui.tui.widgets.settings_form import SHOWN_FIELDS, SettingsForm
+from charrnn_tui.tui.widgets.train_plan import TrainPlan
 
 PREVIEW_CHARS = 1500
+EXCERPT_CHARS = 300  # the narrow layout's few lines of the text, under the corpus's numbers
 NARROW_WIDTH = 110  # below this the preview column is left out
 STACKED_WIDTH = 72  # below this (e.g. 80 columns with the keys panel open) the columns stack and scroll
 
@@ -111,12 +113,19 @@ class CorpusScreen(Screen):
         with CorpusColumns(id="corpus-top"):
             with Vertical(id="corpus-left"):
                 yield OptionList(id="plays")
-                yield SafeInput(placeholder="path/to/file.txt, then Enter", id="path", suggester=PathSuggester())
-                yield Static(id="corpus-info")
-                yield BaselineLine(id="corpus-baseline")
+                # One row, no border: at 80x24 the rows go to the plays and the text's first lines.
+                yield SafeInput(
+                    placeholder="or a file path, then Enter", id="path", suggester=PathSuggester(),
+                    compact=True,
+                )  # fmt: skip
+                with Vertical(id="corpus-box"):
+                    yield Static(id="corpus-info")
+                    yield BaselineLine(id="corpus-baseline")
+                    yield Static(id="corpus-excerpt", markup=False)  # the preview, where it has no column
             with VerticalScroll(id="preview-box"):
                 yield Static(id="preview", markup=False)
             with VerticalScroll(id="corpus-right"):
+                yield TrainPlan(id="train-plan")
                 yield Select(
                     [(f"preset: {name}", name) for name in PRESETS],
                     value=self.preset_name, allow_blank=False, compact=True, id="preset",
@@ -132,8 +141,7 @@ class CorpusScreen(Screen):
     def on_mount(self) -> None:
         self.sub_title = "choose a corpus and a model"
         self.query_one("#plays").border_title = "built-in plays"
-        self.query_one("#path").border_title = "or a text file (→ completes)"
-        self.query_one("#corpus-info").border_title = "corpus"
+        self.query_one("#corpus-box").border_title = "corpus"
         self.query_one("#preview-box").border_title = "preview"
         self.query_one("#corpus-right").border_title = "model and training"
         self.plays = builtin_plays()
@@ -178,10 +186,12 @@ class CorpusScreen(Screen):
             if banner.display:  # it just ended behind this screen: list it with the saved runs
                 banner.display = False
                 self.query_one(RunsPanel).scan()
+                self._validate()  # and Ctrl+T trains a new run again
             return
         step = s.last_step.step if s.last_step else 0
         banner.update(f"A run is training on {s.corpus_name} (step {step:,}): Ctrl+T returns to it.")
         banner.display = True
+        self.query_one(TrainPlan).show(None, None, training_on=s.corpus_name)
 
     def _show_default_hint(self) -> None:
         self.query_one("#corpus-hint", Static).update(
@@ -211,6 +221,7 @@ class CorpusScreen(Screen):
         self.corpus, self.corpus_error = None, ""
         self.query_one("#corpus-info", Static).update(Text(f"loading {one_line(spec)}...", style="yellow"))
         self.query_one("#preview", Static).update("")
+        self.query_one("#corpus-excerpt", Static).update("")
         self.query_one(BaselineLine).clear()
         self._validate()
         self._load(self._request, spec, is_path)
@@ -249,12 +260,12 @@ class CorpusScreen(Screen):
         source = "built-in" if c.source == "built-in" else Path(c.source).name
         info = Text.assemble(
             (one_line(c.name), "bold"), (f"  ({one_line(source)})\n", "dim"),
-            ("characters  ", "dim"), f"{len(c):,}\n",
-            ("vocabulary  ", "dim"), f"{self.vocab_size:,} distinct chars\n",
+            ("characters  ", "dim"), f"{len(c):,}", ("  distinct ", "dim"), f"{self.vocab_size:,}\n",
             ("train / val ", "dim"), f"{train:,} / {val:,}",
         )  # fmt: skip
         self.query_one("#corpus-info", Static).update(info)
         self.query_one("#preview", Static).update(escape(c.text[:PREVIEW_CHARS]))
+        self.query_one("#corpus-excerpt", Static).update(excerpt(c.text))
         self.query_one("#preview-box").border_title = "preview"
 
     # ---- settings -----------------------------------------------------------------------------------
@@ -343,12 +354,18 @@ class CorpusScreen(Screen):
     def _validate(self) -> bool:
         error = self.query_one("#settings-error", Static)
         button = self.query_one("#train", Button)
+        plan = self.query_one(TrainPlan)
+        s = getattr(self.app, "session", None)
+        training_on = s.corpus_name if s is not None and s.active else None
+        corpus_name = self.corpus.name if self.corpus is not None else None
         try:
-            self.config()
+            config = self.config()
         except CharRNNError as e:
             error.update(Text(str(e), style="bold red"))
             button.disabled = True
+            plan.show(corpus_name, None, training_on)
             return False
+        plan.show(corpus_name, config, training_on)
         ready = self.corpus is not None
         error.update(Text("ready" if ready else self.corpus_error and "choose a usable corpus" or "",
                           style="green" if ready else "red"))  # fmt: skip
@@ -412,3 +429,9 @@ class CorpusScreen(Screen):
     def on_descendant_blur(self, event: events.DescendantBlur) -> None:
         if event.widget.id == "runs":
             self._show_default_hint()
+
+
+def excerpt(text: str) -> str:
+    """The text's first characters as a few dense lines: line breaks shown as ↵, runs of blank lines as one, so
+    two rows say more than a title and an empty line; escaped, since a corpus is untrusted."""
+    return " ↵ ".join(line.strip() for line in escape(text[:EXCERPT_CHARS]).splitlines() if line.strip())

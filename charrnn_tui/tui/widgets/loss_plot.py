@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from rich.text import Text
 from textual import work
 from textual.message import Message
 from textual.worker import get_current_worker
@@ -18,8 +19,11 @@ from charrnn_tui.text.corpus import Corpus
 if TYPE_CHECKING:
     from charrnn_tui.tui.state.baselines import BaselineCache
 
-# Rows plotext takes beside the plot area: the title, the frame's two edges, the x tick labels and xlabel.
-FRAME_ROWS = 5
+# Rows plotext takes beside the plot area: the frame's two edges and the x tick labels. The title, the axis
+# label and the legend are in the border (issue 26: at 80x24 a legend inside covered most of a 5-row curve).
+FRAME_ROWS = 3
+CURVE_COLOURS = {"train": "cyan", "validation": "orange", "baseline": "green"}  # plotext's names
+LEGEND_COLOURS = {"train": "cyan", "validation": "dark_orange", "baseline": "green"}  # the same, in Rich's
 
 
 def downsample(points: list[tuple[int, float]], n: int) -> list[tuple[int, float]]:
@@ -110,14 +114,13 @@ class LossPlot(PlotextPlot):
         self.points = (len(train), len(val))  # what was last drawn, for tests and the curious
         plt = self.plt
         plt.clear_data()
-        plt.title("loss (nats per character)")
-        plt.xlabel("step")
         width = max(self.size.width, 40)
         train = downsample(train, 2 * width)
         if train:
-            plt.plot([s for s, _ in train], [v for _, v in train], label="train", color="cyan", marker="braille")
+            plt.plot([s for s, _ in train], [v for _, v in train], color=CURVE_COLOURS["train"], marker="braille")
         if val:
-            plt.plot([s for s, _ in val], [v for _, v in val], label="validation", color="orange", marker="braille")
+            plt.plot([s for s, _ in val], [v for _, v in val], color=CURVE_COLOURS["validation"], marker="braille")
+        self.border_subtitle = self.legend()
         if not train and not val:
             plt.xlim(0, 1)
             plt.ylim(0, 1)
@@ -128,9 +131,9 @@ class LossPlot(PlotextPlot):
             last = max(p[-1][0] for p in (train, val) if p)
             values = [v for _, v in train] + [v for _, v in val]
             if self.baseline is not None:
-                loss, label = self.baseline
+                loss = self.baseline[0]
                 values.append(loss)
-                plt.plot([first, max(last, first + 1)], [loss, loss], label=label, color="green", marker="braille")
+                plt.plot([first, max(last, first + 1)], [loss, loss], color=CURVE_COLOURS["baseline"], marker="braille")
             plt.xlim(None, None)
             lo, hi = min(values), max(values)
             if hi - lo < 1e-9:
@@ -142,6 +145,20 @@ class LossPlot(PlotextPlot):
             ticks = step_ticks(last)
             plt.xticks(ticks, [f"{t:,}" for t in ticks])
         self.refresh()
+
+    def legend(self) -> Text:
+        """The curves' names in their colours, for the border: "━ train ━ val ━ 5-gram baseline 1.579"."""
+        names = [("train", "train"), ("val", "validation")]
+        if self.baseline is not None:
+            label = self.baseline[1]
+            if len(label) + 16 > self.size.width - 4:  # the border's corners and spaces take 4 cells
+                label = label.replace(" baseline", "")  # "5-gram 1.579": the number whole, not "1.5…"
+            names.append((label, "baseline"))
+        legend = Text(no_wrap=True, overflow="ellipsis")
+        for i, (name, curve) in enumerate(names):
+            legend.append(("" if i == 0 else " ") + "━ ", style=LEGEND_COLOURS[curve])
+            legend.append(name)
+        return legend
 
 
 def baseline_label(result: BaselineResult) -> str:

@@ -16,7 +16,10 @@ from charrnn_tui.core.errors import CharRNNError
 from charrnn_tui.tui.widgets.safe_input import SafeInput
 
 # (TrainConfig field, label, type or the allowed values); the rest of the config comes from the preset.
+# The budget first: at 80x24 it is what shows under the preset without scrolling (issue 26 item 7).
 FIELDS: tuple[tuple[str, str, type | tuple[str, ...]], ...] = (
+    ("steps", "steps (0: none)", int),
+    ("max_seconds", "seconds (0: none)", float),
     ("cell", "cell", CELLS),
     ("n_layers", "layers", int),
     ("hidden", "hidden size", int),
@@ -27,8 +30,6 @@ FIELDS: tuple[tuple[str, str, type | tuple[str, ...]], ...] = (
     ("sampling", "sampling", SAMPLINGS),
     ("lr", "learning rate", float),
     ("lr_schedule", "lr schedule", SCHEDULES),
-    ("steps", "steps (0: none)", int),
-    ("max_seconds", "seconds (0: none)", float),
     ("device", "device", DEVICES),
 )
 SHOWN_FIELDS = frozenset(name for name, _, _ in FIELDS)

@@ -29,6 +29,7 @@ def test_at_80x24_the_corpus_numbers_show_and_tab_reaches_every_setting_in_view(
             screen = await loaded(pilot)
             info = screen.query_one("#corpus-info", Static)
             assert inside(info, screen) and "176,350" in shown(info)
+            await what_ctrl_t_does_the_budget_and_the_text_show(pilot, screen)
             for wid in ("#plays", "#path", "#corpus-right", "#runs"):
                 assert inside(screen.query_one(wid), screen), wid
             # Tab through every setting to the Train button: each one, once focused, is on screen.
@@ -235,3 +236,27 @@ def test_the_default_preset_is_sized_for_the_corpus_and_budget_and_typed_values_
             assert "epochs" not in shown(screen.query_one("#preset-help"))
 
     run(main())
+
+
+async def what_ctrl_t_does_the_budget_and_the_text_show(pilot, screen: CorpusScreen) -> None:
+    """Issue 26 item 7: at 80x24 the time budget and the text were not on the first screen; the plays list
+    showed 3. Each shows without scrolling, and the sentence for Ctrl+T follows the settings."""
+    right = screen.query_one("#corpus-right")
+    assert right.scroll_offset.y == 0
+    plan = screen.query_one("#train-plan", Static)
+    assert " ".join(drawn(plan).split()) == "Ctrl+T trains a 2x256 LSTM on hamlet, for 180 s."
+    for wid in ("#train-plan", "#set-steps", "#set-max_seconds"):
+        widget = screen.query_one(wid)
+        assert inside(widget, screen) and right.region.contains_region(widget.region), wid
+    assert screen.query_one("#plays").region.height - 2 >= 4  # four plays inside the border
+    excerpt = screen.query_one("#corpus-excerpt", Static)
+    assert inside(excerpt, screen) and drawn(excerpt).startswith("Hamlet ↵ ACT I ↵ SCENE I.")
+    seconds, steps = screen.query_one("#set-max_seconds", Input), screen.query_one("#set-steps", Input)
+    seconds.value = "x"
+    await pilot.pause()
+    assert "once the settings are fixed" in shown(plan)
+    seconds.value, steps.value = "60", "500"
+    await pilot.pause()
+    assert "for 500 steps or 60 s." in " ".join(drawn(plan).split())
+    seconds.value, steps.value = "180", "0"  # as it was, for the rest of the test
+    await pilot.pause()

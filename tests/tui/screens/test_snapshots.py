@@ -5,12 +5,14 @@ this machine in the images. `pytest tests/tui --snapshot-update` rewrites them; 
 from __future__ import annotations
 
 import math
+import random
+from dataclasses import replace
 from pathlib import Path
 
 from tui_helpers import RUN_NAME, SMALL, WIDE, fake_saved_run, finished, runs_listed, scripted_run
 
 from charrnn_tui.core.config import TINY
-from charrnn_tui.core.events import CheckpointSaved, Failed
+from charrnn_tui.core.events import CheckpointSaved, Failed, Paused
 from charrnn_tui.generation.tokens import Token
 from charrnn_tui.text.corpus import Corpus
 from charrnn_tui.text.vocab import Vocab
@@ -37,6 +39,22 @@ async def training(pilot, hamlet: Corpus, until: int = 150):
         session.on_event(ev)
     assert isinstance(app.screen, TrainingScreen)
     return session
+
+
+# A short story in Korean with some Latin (a local file, as a newcomer trains on it): every character two cells
+# wide in the samples, a run folder named after the file.
+KOREAN = (
+    "옛날 옛적에 작은 마을에 한 소년이 살았습니다.", "소년은 매일 아침 강가에 나가 물고기를 잡았습니다.",
+    "어느 날 소년은 커다란 금빛 물고기를 보았습니다.", '물고기가 말했습니다: "나를 놓아 주면 소원을 들어 주겠다."',
+    "Seoul 2024, chapter 1.", "소년은 잠시 생각하다가 물고기를 놓아 주었습니다.\n",
+)  # fmt: skip
+KOREAN_RUN = "runs/한국어-단편소설-20260101-120000"
+
+
+def korean_corpus() -> Corpus:
+    """About 10 KB of the sentences above in a fixed random order."""
+    rng = random.Random(26)
+    return Corpus("한국어-단편소설", " ".join(rng.choice(KOREAN) for _ in range(300)), "/texts/한국어-단편소설.txt")
 
 
 async def settle(pilot) -> None:
@@ -83,6 +101,34 @@ class TestTrainingScreen:
         return feed
 
     @staticmethod
+    def finished_korean():
+        async def feed(pilot) -> None:
+            await corpus_loaded(pilot)
+            corpus = korean_corpus()
+            session = pilot.app.start_training(corpus, TINY, run_dir=Path(KOREAN_RUN), scripted=True)
+            await pilot.pause()
+            events = scripted_run(corpus, until=150)
+            train, val = corpus.split_sizes(TINY.val_fraction)
+            events[0] = replace(events[0], corpus_name=corpus.name, vocab_size=len(set(corpus.text)),
+                                train_chars=train, val_chars=val)  # fmt: skip
+            for ev in events:
+                session.on_event(ev)
+            session.on_event(CheckpointSaved(150, f"{KOREAN_RUN}/checkpoint.pt", "final"))
+            session.on_event(replace(finished(150, "time"), run_dir=KOREAN_RUN))
+            await settle(pilot)
+
+        return feed
+
+    @staticmethod
+    def paused(hamlet: Corpus):
+        async def feed(pilot) -> None:
+            session = await training(pilot, hamlet)
+            session.on_event(Paused(150))
+            await settle(pilot)
+
+        return feed
+
+    @staticmethod
     def failed(hamlet: Corpus):
         async def feed(pilot) -> None:
             session = await training(pilot, hamlet, until=40)
@@ -102,6 +148,18 @@ class TestTrainingScreen:
 
     def test_finished_80x24(self, snap_compare, make_app, hamlet: Corpus) -> None:
         assert snap_compare(make_app(), terminal_size=SMALL, run_before=self.finished(hamlet))
+
+    def test_finished_korean(self, snap_compare, make_app) -> None:
+        assert snap_compare(make_app(), terminal_size=WIDE, run_before=self.finished_korean())
+
+    def test_finished_korean_80x24(self, snap_compare, make_app) -> None:
+        assert snap_compare(make_app(), terminal_size=SMALL, run_before=self.finished_korean())
+
+    def test_paused(self, snap_compare, make_app, hamlet: Corpus) -> None:
+        assert snap_compare(make_app(), terminal_size=WIDE, run_before=self.paused(hamlet))
+
+    def test_paused_80x24(self, snap_compare, make_app, hamlet: Corpus) -> None:
+        assert snap_compare(make_app(), terminal_size=SMALL, run_before=self.paused(hamlet))
 
     def test_failed(self, snap_compare, make_app, hamlet: Corpus) -> None:
         assert snap_compare(make_app(), terminal_size=WIDE, run_before=self.failed(hamlet))

@@ -81,14 +81,25 @@ def test_at_80x24_plot_numbers_and_samples_all_show(make_app, hamlet: Corpus) ->
 
 def test_the_trainers_notices_reach_the_user(make_app, hamlet: Corpus) -> None:
     # e.g. training on a run that stopped early, or a run folder deleted under a running training
+    from charrnn_tui.core.events import ThreadsChanged
+    from charrnn_tui.headless.progress import threads_changed_line
+
     async def main() -> None:
         app = make_app()
         async with app.run_test(size=SMALL) as pilot:
-            session, _ = await scripted(pilot, hamlet)
+            session, screen = await scripted(pilot, hamlet)
             session.on_event(Notice(150, "this run stopped early: \x1b]0;x\x07 training on continues"))
             await pilot.pause()
-            told = [n.message for n in app._notifications]
-            assert "this run stopped early: ␛]0;x␇ training on continues" in told, told
+            # a line in the layout, not a toast that stays over the overfitting advice (issue 26 item 8)
+            note = screen.query_one("#training-note", Static)
+            assert shown(note) == "this run stopped early: ␛]0;x␇ training on continues"
+            assert inside(note, screen) and not app._notifications
+            # A thread change, in the words of --train-only's line (issue 26 item 5), replaces it.
+            ev = ThreadsChanged(151, 1, 2, ((1, 0.051), (2, 0.093)))
+            session.on_event(ev)
+            await pilot.pause()
+            assert shown(note) == threads_changed_line(ev) and inside(note, screen)
+            assert shown(note).startswith("step 151: training on 1 thread from here on (the cores are busy")
 
     run(main())
 
@@ -110,13 +121,14 @@ def test_an_early_stop_says_why_and_that_the_best_weights_are_kept(make_app, ham
             assert all("…" not in line for line in lines if not line.startswith("run")), "\n".join(lines)
             table = " ".join(" ".join(lines).split())
             assert "ended no gain in 10 evals" in table, table
-            assert "weights of step 100 (best)" in table, table
+            assert "weights step 100 (best)" in table, table  # tui/state/stats.py's short form
             assert "params 26,176" in table and "train/val 158,715 / 17,635" in table, table
-            told = [n.message for n in app._notifications]
-            assert (
-                "training finished at step 150: stopped early: no better validation loss in 10 evaluations; it ends "
-                "on the best weights, of step 100. Press g to generate." in told
-            ), told
+            result = screen.query_one("#training-result", Static)
+            assert shown(result) == (
+                "finished at step 150: stopped early: no better validation loss in 10 evaluations; best weights, "
+                "of step 100 (trained to step 150)."
+            )
+            assert inside(result, screen) and result.region.height == 2  # two whole rows at 80 columns
 
     run(main())
 
@@ -301,5 +313,86 @@ def test_every_hint_line_fits_at_80x24(make_app, hamlet: Corpus) -> None:
                 hint.update(text, layout=False)
                 await pilot.pause()
                 assert drawn(hint).strip() == text, status
+
+    run(main())
+
+
+def drawn_whole(widget) -> str:
+    """What a widget draws, padding included (tui_helpers.drawn crops to the content's size)."""
+    from textual.geometry import Region
+
+    return "\n".join(strip.text for strip in widget.render_lines(Region(0, 0, *widget.outer_size)))
+
+
+async def finished_overfit(pilot, hamlet: Corpus, copy_too_early: bool = False):
+    """A scripted run that overfits, then ends on its budget with a final checkpoint; `copy_too_early` presses the
+    copy key first, while nothing is saved (it must copy nothing)."""
+    session, screen = await scripted(pilot, hamlet)
+    if copy_too_early:
+        await pilot.press("c")
+        assert pilot.app.clipboard == "" and "copy_resume" not in footer_keys(screen)
+    best = session.best_val
+    session.on_event(Evaluated(200, best + 0.5, best, 10.0))
+    session.on_event(Evaluated(250, best + 0.6, best, 12.5))
+    session.on_event(CheckpointSaved(250, f"{RUN_NAME}/checkpoint.pt", "final"))
+    session.on_event(replace(finished(), step=250))
+    await pilot.pause(0.6)
+    return session, screen
+
+
+def test_the_finished_screen_at_80x24_keeps_curve_result_folder_and_whole_commands(make_app, hamlet: Corpus) -> None:
+    from charrnn_tui.present.formatting import generate_command, resume_command
+
+    # Issue 26 item 3: the curve shrank to 3 rows under its legend, and a long run folder wrapped the commands and
+    # pushed the status line off the screen. With the overfitting advice up too, everything is there.
+    async def main() -> None:
+        app = make_app()
+        async with app.run_test(size=SMALL) as pilot:
+            _, screen = await finished_overfit(pilot, hamlet, copy_too_early=True)
+            for wid in ("#loss-plot", "#training-warning", "#training-result", "#training-end", "#training-hint"):
+                assert inside(screen.query_one(wid), screen), wid
+            plot = screen.query_one(LossPlot)
+            assert plot.region.height >= 9 and "5-gram" in str(plot.border_subtitle)  # the legend is in the border
+            end = screen.query_one("#training-end", Static)
+            rows = drawn_whole(end).splitlines()
+            assert [row.split()[0] for row in rows] == ["run", "y", "c"], rows  # one row per command, unwrapped
+            assert rows[2].strip().endswith(f"--run-dir {RUN_NAME}") and end.region.height == 3
+            assert drawn(screen.query_one("#training-hint")).strip().startswith("Done.")
+            # A command cut at the screen's edge is copied whole by its key (App.copy_to_clipboard).
+            assert {"copy_resume", "copy_generate"} <= footer_keys(screen)
+            await pilot.press("c")
+            assert app.clipboard == resume_command(Path(RUN_NAME))
+            await pilot.press("y")
+            assert app.clipboard == generate_command(Path(RUN_NAME))
+
+    run(main())
+
+
+def test_a_slow_start_says_the_machine_looks_busy_until_the_rate_is_near_the_plan(make_app, hamlet: Corpus) -> None:
+    # Issue 26 item 5: a continued run crawled at 427 chars/s for 35 s before 10,000, and the app said nothing.
+    from charrnn_tui.training.rates import Sizing
+
+    async def main() -> None:
+        app = make_app()
+        async with app.run_test(size=SMALL) as pilot:
+            await pilot.pause()
+            sizing = Sizing(TINY, 158_715, chars_per_s=10_000.0)
+            session = app.start_training(hamlet, TINY, run_dir=Path(RUN_NAME), scripted=True, sizing=sizing)
+            await pilot.pause()
+            screen = app.screen
+            note = screen.query_one("#training-note", Static)
+            session.on_event(scripted_run(hamlet, until=0)[0])  # Started
+            session.on_event(Step(1, 4.0, 0.01, 427.0, 2.0, None, 0.01))
+            screen.redraw(force=True)
+            await pilot.pause()
+            assert shown(note) == "starting: 427 chars/s so far, the machine looks busy" and inside(note, screen)
+            session.on_event(Step(2, 4.0, 0.01, 9_000.0, 3.0, None, 0.02))  # near the plan: nothing to say
+            screen.redraw(force=True)
+            await pilot.pause()
+            assert not note.display
+            session.on_event(Step(3, 4.0, 0.01, 427.0, 90.0, None, 0.5))  # slow later on is not a slow start
+            screen.redraw(force=True)
+            await pilot.pause()
+            assert not note.display
 
     run(main())
