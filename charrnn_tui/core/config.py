@@ -282,7 +282,7 @@ TINY = TrainConfig(
 
 PRESETS: dict[str, TrainConfig] = {"fast": FAST, "tutorial": TUTORIAL, "tiny": TINY}
 PRESET_HELP = {
-    "fast": "default: 2x256 LSTM for a laptop CPU, sized for the corpus and budget",
+    "fast": "default: 2x256 LSTM for a laptop CPU (2x384 on a long budget), sized for the corpus and budget",
     "tutorial": "the original TensorFlow tutorial: 3x512 LSTM, one-hot, batch 200, seq 30, Adam 1e-3",
     "tiny": "1x64 LSTM for tests and demos: trains in seconds",
 }
