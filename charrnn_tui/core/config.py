@@ -282,7 +282,7 @@ TINY = TrainConfig(
 
 PRESETS: dict[str, TrainConfig] = {"fast": FAST, "tutorial": TUTORIAL, "tiny": TINY}
 PRESET_HELP = {
-    "fast": "default: 2x256 LSTM for a laptop CPU, sized for the corpus and budget",
+    "fast": "default: 2x256 LSTM for a laptop CPU (2x384 on a long budget), sized for the corpus and budget",
     "tutorial": "the original TensorFlow tutorial: 3x512 LSTM, one-hot, batch 200, seq 30, Adam 1e-3",
     "tiny": "1x64 LSTM for tests and demos: trains in seconds",
 }
@@ -305,7 +305,8 @@ def preset_name(config: TrainConfig) -> str:
     for name, p in PRESETS.items():
         # the default preset's sized settings (fit_to_corpus) differ from run to run and still make it the preset
         compared = [f for f in _PRESET_FIELDS if name != DEFAULT_PRESET or f not in FITTED_FIELDS]
-        if all(getattr(config, f) == getattr(p, f) for f in compared):
+        widths = DEFAULT_WIDTHS if name == DEFAULT_PRESET else (p.hidden,)
+        if all(getattr(config, f) == getattr(p, f) for f in compared) and config.hidden in widths:
             return name
     return "custom"
 
@@ -317,7 +318,7 @@ def preset_name(config: TrainConfig) -> str:
 # (docs/quality.md, round 4); an AVX2-only AMD Zen 2 trains at about half of it.
 NOMINAL_CHARS_PER_S = 40_000
 # The settings fit_to_corpus sizes; the others stay the preset's.
-FITTED_FIELDS = ("dropout", "weight_drop", "batch_size", "eval_interval", "adam_beta2")
+FITTED_FIELDS = ("dropout", "weight_drop", "batch_size", "eval_interval", "adam_beta2", "hidden")
 # A run planned for at most SHORT_RUN_STEPS steps trains with Adam's beta2 at SHORT_RUN_ADAM_BETA2 instead of
 # the preset's 0.999, whose ~1000-step memory of squared gradients is longer than the run. Measured on Hamlet at
 # equal steps (docs/quality.md, round 5): at 600 steps (60 s on a busy machine) 0.99 ended 0.008 nats/char below
@@ -388,6 +389,38 @@ def fit_to_corpus(
     if "adam_beta2" not in keep and planned <= SHORT_RUN_STEPS:
         fitted = fitted.with_overrides(adam_beta2=min(config.adam_beta2, SHORT_RUN_ADAM_BETA2))
     return fitted
+
+
+# The default preset's wider model, for a budget that reads a large text many times over. On a fast CPU, Hamlet's
+# 180 s reads the text about 69 times at 2x256, where more dropout no longer buys a lower validation loss; the
+# same time spent on 2x384 (about 37 epochs) ended lower (docs/quality.md, round 10). Measured on Hamlet only, so
+# a text under WIDE_MIN_TRAIN_CHARS keeps the preset's width: a small text overfits a wider model sooner.
+WIDE_HIDDEN = 384
+WIDE_AT_EPOCHS = 55.0
+WIDE_MIN_TRAIN_CHARS = 100_000
+# A 2x384 step trains this many times fewer characters a second than a 2x256 one (61,000 against 36,000 chars/s
+# on a Zen 5 with bf16, docs/quality.md round 10): its arithmetic is 2.2x, and its larger matrices use the cores
+# better. The yardstick of the wider model's rate until this machine has measured it.
+WIDE_COST = 1.7
+DEFAULT_WIDTHS = (256, WIDE_HIDDEN)  # the widths the default preset trains at (preset_name)
+
+
+def afforded_width(
+    config: TrainConfig, train_chars: int, keep: Collection[str] = (), chars_per_s: float = NOMINAL_CHARS_PER_S
+) -> TrainConfig:
+    """The default preset at the width its budget affords: `config` with WIDE_HIDDEN units per layer when a run at
+    its own width (training `chars_per_s` characters a second) would read a text of at least
+    WIDE_MIN_TRAIN_CHARS training characters WIDE_AT_EPOCHS times or more; else `config` as it is. A width the
+    user set (`hidden` in `keep`) or a model that is not the preset's 2x256 LSTM stays. The regularisation is then
+    fit_to_corpus's, for the wider model's own rate (about chars_per_s / WIDE_COST)."""
+    model = ("cell", "n_layers", "hidden", "embed")
+    if "hidden" in keep or any(getattr(config, f) != getattr(FAST, f) for f in model):
+        return config
+    if train_chars < WIDE_MIN_TRAIN_CHARS:
+        return config
+    if planned_epochs(config, train_chars, chars_per_s) < WIDE_AT_EPOCHS:
+        return config
+    return config.with_overrides(hidden=WIDE_HIDDEN)
 
 
 def eval_interval_for_cost(config: TrainConfig, train_chars: int) -> int:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from charrnn_tui.core.config import NOMINAL_CHARS_PER_S, TrainConfig, fit_to_corpus
+from charrnn_tui.core.config import NOMINAL_CHARS_PER_S, WIDE_COST, TrainConfig, afforded_width, fit_to_corpus
 from charrnn_tui.core.paths import data_dir
 from charrnn_tui.present.formatting import fmt_sized
 
@@ -117,20 +117,30 @@ def record_rate(config: TrainConfig, chars_per_s: float, device: str = "cpu", ra
 @dataclass(frozen=True)
 class Sizing:
     """How the default preset's run is sized (fit_to_corpus): its settings before sizing (the preset and what the
-    user set), the training text's size in characters, the fields the user set (left alone), the rate in training
-    characters a second, and whether that rate was measured on this machine or is the nominal one."""
+    user set, at the width the budget affords), the training text's size in characters, the fields the user set
+    (left alone), the rate in training characters a second, whether that rate was measured on this machine for
+    this shape or is the nominal one, and `widened` when the width is the wider one the budget affords
+    (config.afforded_width), whose rate, until measured, is the preset width's over WIDE_COST."""
 
     base: TrainConfig
     train_chars: int
     keep: frozenset[str] = frozenset()
     chars_per_s: float = NOMINAL_CHARS_PER_S
     measured: bool = False
+    widened: bool = False
 
     @classmethod
     def for_machine(cls, base: TrainConfig, train_chars: int, keep=(), device: str = "cpu", ranks: int = 1) -> Sizing:
-        """Sized with this machine's measured rate for the shape (read_rate), else the nominal one."""
+        """Sized with this machine's measured rate for the shape (read_rate), else the nominal one; at the width
+        the budget affords at that rate (afforded_width), which is chosen here, once: a re-size keeps it."""
+        keep = frozenset(keep)
         rate = read_rate(base, device, ranks)
-        return cls(base, train_chars, frozenset(keep), rate or NOMINAL_CHARS_PER_S, rate is not None)
+        wide = afforded_width(base, train_chars, keep, rate or NOMINAL_CHARS_PER_S)
+        if wide == base:
+            return cls(base, train_chars, keep, rate or NOMINAL_CHARS_PER_S, rate is not None)
+        wide_rate = read_rate(wide, device, ranks)
+        estimate = (rate or NOMINAL_CHARS_PER_S) / WIDE_COST
+        return cls(wide, train_chars, keep, wide_rate or estimate, wide_rate is not None, widened=True)
 
     def config(self) -> TrainConfig:
         return fit_to_corpus(self.base, self.train_chars, self.keep, self.chars_per_s)
@@ -212,7 +222,7 @@ class Resizer:
         planned, self.sizing = self.sizing.chars_per_s, resized
         return (
             f"this machine trains at {rate:,.0f} chars/s, not the {planned:,.0f} the run was planned for: "
-            f"re-{fmt_sized(state.config, train_chars, rate, True)}"
+            f"re-{fmt_sized(state.config, train_chars, rate, True, resized.widened)}"
         )
 
 

@@ -13,7 +13,9 @@ from charrnn_tui.core.config import (
     SHORT_RUN_ADAM_BETA2,
     SHORT_RUN_STEPS,
     TUTORIAL,
+    WIDE_HIDDEN,
     TrainConfig,
+    afforded_width,
     fit_to_corpus,
     planned_epochs,
     planned_steps,
@@ -98,7 +100,28 @@ def test_the_default_is_sized_by_the_epochs_its_budget_allows() -> None:
     kept = fit_to_corpus(FAST.with_overrides(dropout=0.05, batch_size=32), KOREAN_TRAIN, keep={"dropout", "batch_size"})
     assert (kept.dropout, kept.batch_size) == (0.05, 32)
     # Sized or not, it is the default preset; a changed model is not.
-    assert preset_name(small) == "fast" and preset_name(small.with_overrides(hidden=384)) == "custom"
+    assert preset_name(small) == "fast" and preset_name(small.with_overrides(hidden=512)) == "custom"
+
+
+def test_a_budget_that_reads_a_large_text_many_times_affords_a_wider_model() -> None:
+    hamlet_180 = FAST.with_overrides(max_seconds=180)
+    # A Zen 5 trains 2x256 at about 61,000 chars/s: 180 s reads Hamlet 69 times, past what dropout still helps.
+    wide = afforded_width(hamlet_180, HAMLET_TRAIN, chars_per_s=61_000)
+    assert (wide.n_layers, wide.hidden) == (2, WIDE_HIDDEN) and preset_name(wide) == "fast"
+    # The nominal rate (45 epochs), a Zen 2's 19,500 chars/s, or a minute: the preset's width.
+    for config, rate in (
+        (hamlet_180, NOMINAL_CHARS_PER_S),
+        (hamlet_180, 19_500),
+        (FAST.with_overrides(max_seconds=60), 61_000),
+    ):
+        assert afforded_width(config, HAMLET_TRAIN, chars_per_s=rate) == config
+    # A small text, however many times it is read; a width the user set; a model that is not the preset's.
+    assert afforded_width(hamlet_180, KOREAN_TRAIN, chars_per_s=61_000) == hamlet_180
+    assert afforded_width(hamlet_180, HAMLET_TRAIN, {"hidden"}, 61_000) == hamlet_180
+    deeper = hamlet_180.with_overrides(n_layers=3)
+    assert afforded_width(deeper, HAMLET_TRAIN, chars_per_s=61_000) == deeper
+    # Any other width is not the default preset.
+    assert preset_name(FAST.with_overrides(hidden=300)) == "custom"
 
 
 def test_a_large_text_is_evaluated_no_more_often_than_its_time_allows() -> None:

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from charrnn_tui.core.config import FAST, NOMINAL_CHARS_PER_S, TINY, fit_to_corpus
+from charrnn_tui.core.config import FAST, NOMINAL_CHARS_PER_S, TINY, WIDE_COST, WIDE_HIDDEN, fit_to_corpus
 from charrnn_tui.core.events import Finished, Notice
 from charrnn_tui.model import checkpoint
+from charrnn_tui.present.formatting import fmt_sized
 from charrnn_tui.text.corpus import Corpus
 from charrnn_tui.training import rates
 from charrnn_tui.training.rates import RESIZE_FACTOR, RateCheck, Sizing, read_rate, record_rate
@@ -69,6 +70,29 @@ def test_the_sizing_uses_the_measured_rate_and_says_so(data_home: Path) -> None:
     second = Sizing.for_machine(base, HAMLET_TRAIN, keep={"dropout"})
     assert (second.chars_per_s, second.measured) == (19_500, True)
     assert second.config() == fit_to_corpus(base, HAMLET_TRAIN, {"dropout"}, 19_500)
+
+
+def test_a_fast_machine_sizes_a_wider_model_once_and_a_re_size_keeps_it(data_home: Path) -> None:
+    base = FAST.with_overrides(max_seconds=180)
+    record_rate(base, 61_000)  # what 2x256 trains at on a Zen 5
+    sizing = Sizing.for_machine(base, HAMLET_TRAIN)
+    assert sizing.widened and sizing.base.hidden == WIDE_HIDDEN and sizing.config().hidden == WIDE_HIDDEN
+    # the wider model's rate, until this machine measures it, is the preset width's over WIDE_COST
+    assert (sizing.chars_per_s, sizing.measured) == (61_000 / WIDE_COST, False)
+    line = fmt_sized(sizing.config(), HAMLET_TRAIN, sizing.chars_per_s, sizing.measured, sizing.widened)
+    assert "(estimated: this model not yet measured on this machine)" in line and ": 2x384 LSTM, wider as" in line
+    # a run's re-size changes its regularisation, never its model
+    resized = sizing.resized(20_000)
+    assert resized is not None and resized.config().hidden == WIDE_HIDDEN and resized.widened
+    record_rate(sizing.config(), 35_000)
+    again = Sizing.for_machine(base, HAMLET_TRAIN)
+    assert (again.chars_per_s, again.measured, again.config().hidden) == (35_000, True, WIDE_HIDDEN)
+    # a width the user gave, or a shorter budget: the preset's width, sized as before
+    for kept in (
+        Sizing.for_machine(base, HAMLET_TRAIN, {"hidden"}),
+        Sizing.for_machine(base.with_overrides(max_seconds=60), HAMLET_TRAIN),
+    ):
+        assert not kept.widened and kept.config().hidden == FAST.hidden and kept.chars_per_s == 61_000
 
 
 def test_a_run_re_sizes_only_when_its_rate_is_far_from_the_plan() -> None:
