@@ -18,8 +18,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from charrnn_tui.core.config import NOMINAL_CHARS_PER_S, WIDE_COST, TrainConfig, afforded_width, fit_to_corpus
+from charrnn_tui.core.config import NOMINAL_CHARS_PER_S, TrainConfig, fit_to_corpus
 from charrnn_tui.core.paths import data_dir
+from charrnn_tui.core.sizing import WIDE_COST, afforded_width
 from charrnn_tui.present.formatting import fmt_sized
 
 if TYPE_CHECKING:  # the state holds torch objects; this module stays torch-free for the CLI

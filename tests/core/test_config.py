@@ -15,7 +15,6 @@ from charrnn_tui.core.config import (
     TUTORIAL,
     WIDE_HIDDEN,
     TrainConfig,
-    afforded_width,
     fit_to_corpus,
     planned_epochs,
     planned_steps,
@@ -23,6 +22,7 @@ from charrnn_tui.core.config import (
     preset_name,
 )
 from charrnn_tui.core.errors import CharRNNError
+from charrnn_tui.core.sizing import afforded_width
 
 
 def test_presets_are_valid_and_tutorial_is_the_original() -> None:

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from charrnn_tui.core.config import FAST, NOMINAL_CHARS_PER_S, TINY, WIDE_COST, WIDE_HIDDEN, fit_to_corpus
+from charrnn_tui.core.config import FAST, NOMINAL_CHARS_PER_S, TINY, WIDE_HIDDEN, fit_to_corpus
 from charrnn_tui.core.events import Finished, Notice
+from charrnn_tui.core.sizing import WIDE_COST
 from charrnn_tui.model import checkpoint
 from charrnn_tui.present.formatting import fmt_sized
 from charrnn_tui.text.corpus import Corpus

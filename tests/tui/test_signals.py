@@ -69,7 +69,7 @@ def test_a_signal_during_training_saves_ends_and_restores_the_terminal(
             "--max-seconds", "300", "--eval-interval", "100000", "--checkpoint-seconds", "0"]  # fmt: skip
     term = Terminal(args, cli_environ | {"TERM": "xterm-256color", "COLUMNS": "100", "LINES": "30"})
     try:
-        term.wait_for(lambda: b"ready" in term.output, "the corpus to load")
+        term.wait_for(lambda: b"LSTM on" in term.output, "the corpus to load")
         os.write(term.master, b"\x14")  # Ctrl+T: train
         runs = data_home / "runs"
 
