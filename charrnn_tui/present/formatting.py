@@ -98,7 +98,7 @@ def fmt_epochs(epochs: float) -> str:
 def fmt_sized(config: TrainConfig, train_chars: int, chars_per_s: float, measured: bool, widened: bool = False) -> str:
     """What the default preset's sizing (config.fit_to_corpus) chose for `config`, and from what: the text's size
     and the training rate it planned with, measured on this machine or nominal (or, for the wider model the budget
-    affords, `widened`, estimated from the preset width's rate: config.afforded_width). For the CLI's line before
+    affords, `widened`, estimated from the preset width's rate: sizing.afforded_width). For the CLI's line before
     training, and the note of a run that re-sized."""
     epochs = planned_epochs(config, train_chars, chars_per_s)
     reads = "no budget, so as for the longest runs" if math.isinf(epochs) else f"{fmt_epochs(epochs)} in the budget"

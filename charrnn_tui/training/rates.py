@@ -121,7 +121,7 @@ class Sizing:
     user set, at the width the budget affords), the training text's size in characters, the fields the user set
     (left alone), the rate in training characters a second, whether that rate was measured on this machine for
     this shape or is the nominal one, and `widened` when the width is the wider one the budget affords
-    (config.afforded_width), whose rate, until measured, is the preset width's over WIDE_COST."""
+    (sizing.afforded_width), whose rate, until measured, is the preset width's over WIDE_COST."""
 
     base: TrainConfig
     train_chars: int
