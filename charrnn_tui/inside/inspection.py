@@ -28,9 +28,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from charrnn_tui.core.errors import CharRNNError
+from charrnn_tui.core.errors import Cancelled, CharRNNError
 from charrnn_tui.model.charrnn import CharRNN, State
-from charrnn_tui.scoring.baseline import Cancelled
 from charrnn_tui.scoring.evaluate import CHUNK_BYTES, MAX_STREAMS, WINDOW, _row, _warm_up
 from charrnn_tui.text.vocab import Vocab
 

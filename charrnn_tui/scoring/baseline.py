@@ -51,7 +51,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from charrnn_tui.core.errors import CharRNNError
+from charrnn_tui.core.errors import Cancelled, CharRNNError
 from charrnn_tui.text.corpus import Corpus
 
 MAX_ORDER = 10
@@ -66,10 +66,6 @@ _UNSEEN = "<unseen>"
 # Validation characters scored between two progress reports and should_stop() checks: about 60 ms at order 10
 # (Hamlet, one shared Zen 5 core).
 PROGRESS_EVERY = 4096
-
-
-class Cancelled(Exception):
-    """Raised when `should_stop()` asked a long computation to give up."""
 
 
 def estimate_discount(counts: Iterable[int]) -> float:

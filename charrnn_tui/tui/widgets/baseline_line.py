@@ -84,8 +84,7 @@ class BaselineLine(Static):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="baseline")
     def _compute(self, request: int, corpus: Corpus, val_fraction: float, baselines: BaselineCache) -> None:
-        from charrnn_tui.core.errors import CharRNNError
-        from charrnn_tui.scoring.baseline import Cancelled
+        from charrnn_tui.core.errors import Cancelled, CharRNNError
 
         worker = get_current_worker()
         last = 0.0

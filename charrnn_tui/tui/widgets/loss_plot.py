@@ -91,8 +91,7 @@ class LossPlot(PlotextPlot):
     def _find_baseline(
         self, corpus: Corpus | str, val_fraction: float, baselines: BaselineCache, encoding: str
     ) -> None:
-        from charrnn_tui.core.errors import CharRNNError
-        from charrnn_tui.scoring.baseline import Cancelled
+        from charrnn_tui.core.errors import Cancelled, CharRNNError
         from charrnn_tui.text.corpus import load_corpus
 
         worker = get_current_worker()

@@ -25,8 +25,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
 
-from charrnn_tui.core.errors import CharRNNError
-from charrnn_tui.scoring.baseline import Cancelled
+from charrnn_tui.core.errors import Cancelled, CharRNNError
 from charrnn_tui.tui.widgets.char_heat import CharHeat, safe_char
 from charrnn_tui.tui.widgets.prime_input import PrimeInput
 

@@ -167,8 +167,8 @@ class CellsScreen(InsideScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="find")
     def _rank(self, request: int, trace: Any, stop: threading.Event) -> None:
+        from charrnn_tui.core.errors import Cancelled
         from charrnn_tui.inside.inspection import rank_cells
-        from charrnn_tui.scoring.baseline import Cancelled
 
         try:
             ranking = rank_cells(
