@@ -49,8 +49,10 @@ def fmt_early_stop(evals: int, short: bool = False) -> str:
     return f"stopped early: no better validation loss in {evals} evaluation{'s' if evals != 1 else ''}"
 
 
-# Why a run ended, by its Finished.reason; "patience" is fmt_early_stop's.
-STOP_REASONS = {"steps": "step budget reached", "time": "time budget reached", "stopped": "stopped"}
+# Why a run ended, by its Finished.reason; "patience" is fmt_early_stop's. "stopped" does not say who: the Stop key,
+# Ctrl+C, SIGTERM and a closed terminal all end a run that way, and the record keeps only the reason.
+STOP_REASONS = {"steps": "step budget reached", "time": "time budget reached", "stopped": "stopped before its budget"}
+SHORT_STOP_REASONS = {"stopped": "stopped before budget"}  # 21 columns, the panel's row
 
 
 def fmt_why_ended(reason: str, stalled_evals: int = 0, short: bool = False) -> str:
@@ -58,6 +60,8 @@ def fmt_why_ended(reason: str, stalled_evals: int = 0, short: bool = False) -> s
     row. An unknown reason is shown as it is."""
     if reason == "patience":
         return fmt_early_stop(stalled_evals, short)
+    if short and reason in SHORT_STOP_REASONS:
+        return SHORT_STOP_REASONS[reason]
     return STOP_REASONS.get(reason, reason)
 
 

@@ -17,13 +17,11 @@ from charrnn_tui.core.config import TINY as TINY_CONFIG
 from charrnn_tui.core.events import Finished
 from charrnn_tui.generation.generator import Generator
 from charrnn_tui.model import checkpoint
-from charrnn_tui.runs.metrics_log import read_metrics
 from charrnn_tui.text.corpus import Corpus, load_corpus
 from charrnn_tui.training.trainer import Trainer
 
 CLI = [sys.executable, "-m", "charrnn_tui"]
 TINY = ["--preset", "tiny", "--device", "cpu", "--log-interval", "1"]
-KILLS = 4
 
 
 def wait_for(path: Path, text: str, proc: subprocess.Popen, timeout: float = 60) -> str:
@@ -45,46 +43,6 @@ def start(args: list[str], out: Path, err: Path, env: dict[str, str], **kw) -> s
         return subprocess.Popen([*CLI, *args], stdout=o, stderr=e, env=env, start_new_session=True, **kw)
 
 
-def test_kill_9_at_random_moments_never_loses_the_run(cli_environ, small_text_file: Path, tmp_path: Path) -> None:
-    run = tmp_path / "run"
-    # No budget, a checkpoint after nearly every step and an evaluation every 7: most moments of a
-    # kill fall inside a checkpoint write or an evaluation.
-    args = ["--train-only", "--corpus", str(small_text_file), *TINY, "--steps", "0", "--max-seconds", "0",
-            "--eval-interval", "7", "--checkpoint-seconds", "0.001", "--run-dir", str(run)]  # fmt: skip
-    rng = random.Random(20261129)
-    last_step, mid_write = 0, 0
-    # Four kills: test_killed_anywhere.py kills again and again and checks the trajectory; this one the CLI's resume.
-    for attempt in range(KILLS):
-        out, err = tmp_path / f"out{attempt}", tmp_path / f"err{attempt}"
-        proc = start(args + (["--resume"] if attempt else []), out, err, cli_environ)
-        try:
-            text = wait_for(out, "\nstep ", proc)
-            if attempt:
-                assert f"continuing from step {last_step}\n" in text  # --resume continued from what was left
-            time.sleep(rng.uniform(0, 0.6))
-        finally:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(30)
-        assert proc.returncode == -signal.SIGKILL
-        mid_write += any(run.glob(".checkpoint.pt.tmp*"))
-        ckpt = checkpoint.load(run)  # whatever moment it died at, the last checkpoint loads
-        assert ckpt["step"] >= last_step
-        last_step = ckpt["step"]
-        rows = read_metrics(run / "metrics.jsonl")
-        assert rows and all(r["step"] <= rows[-1]["step"] for r in rows)
-    assert last_step > 0
-
-    done = subprocess.run([*CLI, "--train-only", "--resume", "--run-dir", str(run), "--steps", str(last_step + 3)],
-                          capture_output=True, text=True, env=cli_environ, timeout=60)  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert f"continuing from step {last_step}\n" in done.stdout
-    assert f"done (step budget reached) at step {last_step + 3}" in done.stdout
-    assert not list(run.glob(".*.tmp*"))  # what the kills left half-written is cleaned up
-    steps = [r["step"] for r in read_metrics(run / "metrics.jsonl")]
-    assert steps == sorted(set(steps)) and steps[-1] == last_step + 3
-    print(f"{KILLS} kills, {mid_write} of them in the middle of a checkpoint write; last step {last_step}")
-
-
 @pytest.mark.parametrize("sig, name, code", [(signal.SIGINT, "Ctrl+C", 130), (signal.SIGTERM, "SIGTERM", 143)])
 def test_signals_save_and_exit_with_a_clear_line(cli_environ, small_text_file: Path, tmp_path: Path, sig, name, code):
     run = tmp_path / "run"
@@ -104,7 +62,7 @@ def test_signals_save_and_exit_with_a_clear_line(cli_environ, small_text_file: P
     assert f"{name}: stopping after this step and saving a checkpoint..." in stderr
     assert "Traceback" not in stderr
     step = checkpoint.load(run)["step"]
-    assert f"done (stopped) at step {step} " in stdout
+    assert f"done (stopped before its budget) at step {step} " in stdout
     assert stdout.rstrip().endswith(f"resume with: charrnn-tui --train-only --resume --run-dir {run}")
 
 

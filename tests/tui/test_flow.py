@@ -140,7 +140,7 @@ def test_stop_asks_then_saves_and_the_screen_shows_the_end(make_app) -> None:
             assert app.session.result.reason == "stopped"
             assert (app.session.run_dir / "checkpoint.pt").is_file()
             table = str(screen.query_one("#stats-table").content)
-            assert "stopped by you" in table and "ETA" not in table
+            assert "stopped before budget" in table and "ETA" not in table
             assert str(app.session.run_dir) in " ".join(str(screen.query_one("#training-end").content).split())
 
     run(main())

@@ -34,10 +34,8 @@ class StatRow:
 
 
 def why_ended(result: Finished, short: bool = False) -> str:
-    """Why a finished run ended, in the CLI's words; `short` fits the panel's row. Here only the user stops a
-    run, so the screen says so."""
-    if result.reason == "stopped":
-        return "stopped by you"
+    """Why a finished run ended, in the CLI's and the continue notice's words (fmt_why_ended); `short` fits the
+    panel's row."""
     return fmt_why_ended(result.reason, result.stalled_evals, short)
 
 

@@ -93,10 +93,10 @@ def test_a_failed_run_keeps_its_last_figures() -> None:
     assert shown(s)["final step"] == "41" and shown(s)["elapsed"] == "0:20" and "ended" not in shown(s)
 
 
-def test_a_run_the_user_stopped_says_so() -> None:
+def test_a_stopped_run_says_it_ended_before_its_budget_in_the_clis_words() -> None:
     end = Finished(10, "stopped", 5.0, None, None, None, None)
-    assert why_ended(end) == "stopped by you"
-    assert shown(session(STARTED, end))["ended"] == "stopped by you"
+    assert why_ended(end) == "stopped before its budget"  # the CLI's words too
+    assert shown(session(STARTED, end))["ended"] == "stopped before budget"
 
 
 def test_an_unbounded_run_shows_its_step_without_a_budget() -> None:
