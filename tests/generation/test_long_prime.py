@@ -67,9 +67,12 @@ def test_an_unseen_character_anywhere_in_a_long_prime_is_refused_before_any_is_r
 
 
 # In a fresh process: the peak memory that feeding a prime of argv[1] characters adds, with the default preset's
-# shape (2x256 LSTM, embed 64). Before chunking, 100,000 characters added ~720 MB (~7 kB a character).
+# shape (2x256 LSTM, embed 64). Before chunking, 100,000 characters added ~720 MB (~7 kB a character), so 30,000
+# would add ~210 MB against the bound's ~35 MB. One thread: beside another test on 2 cores, two spinning OpenMP
+# threads made this 40 s instead of 6.
 FEED_MEMORY = """
 import json, resource, sys, torch
+torch.set_num_threads(1)
 from charrnn_tui.generation.generator import Generator
 from charrnn_tui.model.charrnn import CharRNN
 from charrnn_tui.text.corpus import load_builtin
@@ -90,7 +93,7 @@ print(json.dumps({"added": peak() - before, "chars": len(prime)}))
 
 def test_the_memory_a_prime_takes_does_not_grow_with_its_length() -> None:
     done = subprocess.run(
-        [sys.executable, "-c", FEED_MEMORY, "100000"], capture_output=True, text=True, timeout=300, check=True
+        [sys.executable, "-c", FEED_MEMORY, "30000"], capture_output=True, text=True, timeout=300, check=True
     )
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["added"] < 100 * out["chars"] + (32 << 20), out  # a few bytes per character, not kilobytes
