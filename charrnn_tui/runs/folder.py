@@ -142,7 +142,10 @@ class DiskError(CharRNNError):
 def disk_error(path: Path, e: OSError) -> DiskError:
     """A failed write as a message that says what to do."""
     why = e.strerror or str(e)
-    if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+    if e.errno == errno.EDQUOT:  # the user's share is full, not the disk: say which one to free
+        remedy = "free some space under the disk quota or have it raised"
+        hint = f"the disk quota is full; {remedy}, or choose another folder with --run-dir"
+    elif e.errno in (errno.ENOSPC, errno.EFBIG):
         remedy, hint = "free some space", "free some space or choose another folder with --run-dir"
     elif e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         remedy = "make the folder writable again"
