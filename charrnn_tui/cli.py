@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
+import textwrap
 from pathlib import Path
 from typing import IO, Any, NoReturn
 
@@ -91,13 +93,61 @@ class Parser(argparse.ArgumentParser):
             super()._print_message(encodable(escape(message), file), file)
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """--help and the usage of an error message within the terminal's width (argparse's `_width`, COLUMNS - 2).
+
+    argparse lines the usage up under the program's name and never breaks inside one [...] group, so the
+    group of the modes, 62 columns, reached column 81 at COLUMNS=80; where a line would overflow, the usage
+    goes on lines indented by the "usage: " prefix instead. The epilog's prose is filled to the width (at
+    most 78 columns, a readable measure at 120), and its paragraphs of example commands stay as written:
+    a command to copy is never broken. Both hooks are argparse's private ones, unchanged since Python 3.2;
+    tests/cli/test_help_width.py fails if a Python stops calling them.
+    """
+
+    _USAGE_PART = re.compile(r"\(.*?\)+(?=\s|$)|\[.*?\]+(?=\s|$)|\S+")  # argparse's own split of a usage
+    PROSE_WIDTH = 78
+
+    def _format_usage(self, usage: str | None, actions: Any, groups: Any, prefix: str | None) -> str:
+        text = super()._format_usage(usage, actions, groups, prefix)
+        width = max(self._width - self._current_indent, 11)
+        if all(len(line) <= width for line in text.splitlines()):
+            return text
+        prefix = "usage: " if prefix is None else prefix
+        body = " ".join(text.removeprefix(prefix).split()).removeprefix(self._prog)
+        lines, indent = [prefix + self._prog], " " * len(prefix)
+        for part in self._USAGE_PART.findall(body):
+            if len(lines[-1]) + 1 + len(part) <= width:
+                lines[-1] += " " + part
+            else:
+                lines.append(indent + part)
+        return "\n".join(lines) + "\n\n"
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        paragraphs = []
+        for paragraph in text.strip("\n").split("\n\n"):
+            lines = paragraph.splitlines()
+            if any(line.lstrip().startswith(self._prog + " ") for line in lines):
+                paragraphs.append("\n".join(indent + line for line in lines))  # commands, as written
+                continue
+            heading = lines.pop(0) if len(lines) > 1 and lines[0].endswith(":") else None
+            body_indent = indent + ("  " if heading else "")
+            filled = textwrap.fill(
+                " ".join(" ".join(lines).split()),
+                min(width, self.PROSE_WIDTH),
+                initial_indent=body_indent,
+                subsequent_indent=body_indent,
+            )
+            paragraphs.append(f"{indent}{heading}\n{filled}" if heading else filled)
+        return "\n\n".join(paragraphs) + "\n"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line: one mode, then the corpus, run, model and generation options, in --help's order."""
     p = Parser(
         prog="charrnn-tui",
         description="Train character-level recurrent language models (Char-RNN) and play with them.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     _add_modes(p)
     _add_corpus_options(p)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
@@ -24,6 +25,50 @@ from charrnn_tui.tui.widgets.heat_palette import surprise_legend, surprise_style
 
 TOP_K = 5
 FIRST_CHAR = Style(dim=True)  # nothing precedes it: no prediction, no colour
+SEP = "  ·  "  # between the stats line's figures
+
+
+class Parts:
+    """Text parts laid out on lines of a given width, breaking only between parts: each part is (text, the
+    separator before it), and a separator is dropped where a line breaks, so a "·" never ends or starts a
+    line. Laid out here, with the breaks written into the Text, because Rich's and Textual's wrappers break
+    at any space, the ones around a separator included; a part wider than the width on its own is left to
+    them, and wraps at its own spaces."""
+
+    def __init__(self, parts: list[tuple[Text, str]]) -> None:
+        self.parts = parts
+
+    def lines(self, width: int) -> list[Text]:
+        """The parts packed greedily into lines of at most `width` cells (a part alone may need more)."""
+        lines: list[Text] = []
+        for part, sep in self.parts:
+            if lines and lines[-1].cell_len + cell_len(sep) + part.cell_len <= width:
+                lines[-1].append(sep)
+                lines[-1].append_text(part)
+            else:
+                lines.append(part.copy())
+        return lines
+
+    def text(self, width: int) -> Text:
+        """The parts as one Text with a newline at each break for lines `width` cells wide."""
+        return Text("\n").join(self.lines(width))
+
+
+def stats_line(s: Any) -> Parts:
+    """The figures of a Surprise `s` (charrnn_tui.inside.inspection.Surprise) above the text, as Parts:
+    the counts, the sum, the mean with how it was read, and the cut when the text was cut."""
+    # N characters give N-1 predictions (the first has nothing before it): both counts, so that this
+    # figure and the N characters the corpus screen and the run count are seen to agree.
+    counts = f" predictions over {len(s.text):,} characters (none for the first)"
+    parts = [
+        (Text.assemble((f"{s.n_predicted:,}", "bold"), counts), ""),
+        (Text.assemble("sum ", (f"{s.sum_bits:,.0f} bits", "bold")), SEP),
+        (Text.assemble("mean ", (f"{s.mean_bits:.3f} bits/char = {s.mean_nats:.4f} nats/char", "bold")), SEP),
+        (Text("(one stream, state carried)", style="dim"), "  "),
+    ]
+    if s.truncated:
+        parts.append((Text(f"the first {len(s.text):,} characters only", style="yellow"), SEP))
+    return Parts(parts)
 
 
 @dataclass
@@ -43,6 +88,7 @@ class SurpriseScreen(InsideScreen):
     WHAT = "scoring each character"
     DOING = "scoring"
     UNIT = "predictions"
+    stats: Parts | None = None  # the figures while the info line shows them
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -65,20 +111,25 @@ class SurpriseScreen(InsideScreen):
 
     def show(self, result: Scored) -> None:
         s = result.surprise
-        # N characters give N-1 predictions (the first has nothing before it): both counts, so that this
-        # figure and the N characters the corpus screen and the run count are seen to agree.
-        info = Text.assemble(
-            (f"{s.n_predicted:,}", "bold"), f" predictions over {len(s.text):,} characters (none for the first)",
-            "  ·  sum ",
-            (f"{s.sum_bits:,.0f} bits", "bold"), "  ·  mean ",
-            (f"{s.mean_bits:.3f} bits/char = {s.mean_nats:.4f} nats/char", "bold"),
-            ("  (one stream, state carried)", "dim"),
-        )  # fmt: skip
-        if s.truncated:
-            info.append(f"  ·  the first {len(s.text):,} characters only", style="yellow")
-        self.info(info)
+        self.stats = stats_line(s)
+        self.show_stats()
         heat = self.query_one(CharHeat)
         heat.set_text(s.text, result.styles, cursor=1 if len(s.text) > 1 else 0)
+
+    def info(self, text: Text | str) -> None:
+        self.stats = None  # the line says something else now: a resize must not bring the figures back
+        super().info(text)
+
+    def show_stats(self) -> None:
+        """The figures, broken for the info line's width as it is now."""
+        if self.stats is None:
+            return
+        info = self.query_one("#inside-info", Static)
+        width = info.content_size.width or self.size.width - info.styles.gutter.width
+        info.update(self.stats.text(max(width, 1)))
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.show_stats)  # after the layout, when the line has its new width
 
     def detail(self, index: int) -> Text:
         result: Scored = self.result
