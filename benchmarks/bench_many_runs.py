@@ -8,7 +8,8 @@ same run so that the drift of a shared machine hits both alike:
 - "listing": `list_runs` in this process, the files in the page cache (as after a first start);
 - "app": a fresh `charrnn-tui` app process (App.run_test, 120x36) from its start to the corpus screen's list
   of saved runs showing its first rows ("first screen": a screenful, or every run when there are fewer), then
-  every run, and, in the same child, how much of that was `list_runs` itself. "key while filling" is how long
+  every run, then the corpus screen's n-gram baseline line (Hamlet's) showing its result, and, in the same
+  child, how much of that was `list_runs` itself. "key while filling" is how long
   a key (down, in the list) takes to be answered right after the first rows show, while the rest are added.
 
     flock /tmp/charrnn-cpu.lock .venv/bin/python benchmarks/bench_many_runs.py
@@ -81,8 +82,11 @@ def app_child(home: Path, expected: int) -> None:
             await _until(pilot, lambda: panel.highlighted != before, poll=0.001)
             key = time.monotonic() - t0
             shown = await watch
+            line = app.screen.query_one("#corpus-baseline")
+            await _until(pilot, lambda: line.result is not None)
+            baseline = time.monotonic() - START
         listing, _ = time_listing(home / "runs")  # list_runs alone, same process, warm as the app left it
-        return {"first_s": first, "key_s": key, "shown_s": shown, "list_runs_s": listing}
+        return {"first_s": first, "key_s": key, "shown_s": shown, "baseline_s": baseline, "list_runs_s": listing}
 
     print(json.dumps(asyncio.run(main())))
 
@@ -167,6 +171,7 @@ def main() -> None:
         first_rows: dict[int, list[float]] = {n: [] for n in sizes}
         key: dict[int, list[float]] = {n: [] for n in sizes}
         inner: dict[int, list[float]] = {n: [] for n in sizes}
+        baseline: dict[int, list[float]] = {n: [] for n in sizes}
         for _ in range(args.repeats):
             for n in sizes:
                 seconds, found = time_listing(homes[n] / "runs")
@@ -179,12 +184,14 @@ def main() -> None:
                     first_rows[n].append(figures["first_s"])
                     key[n].append(figures["key_s"])
                     inner[n].append(figures["list_runs_s"])
+                    baseline[n].append(figures["baseline_s"])
         report("list_runs", *sizes, listing)
         report("iter_runs, first page", *sizes, first)
         if not args.no_app:
             report("app start -> first screen", *sizes, first_rows)
             report("key while filling", *sizes, key)
             report("app start -> all runs shown", *sizes, shown)
+            report("app start -> baseline shown", *sizes, baseline)
             report("list_runs in the app", *sizes, inner)
 
 

@@ -44,8 +44,7 @@ STACKED_WIDTH = 72  # below this (e.g. 80 columns with the keys panel open) the 
 
 
 class CorpusColumns(Horizontal):
-    """The screen's columns; their own width (not the terminal's: a docked keys panel takes some) picks
-    the arrangement."""
+    """The screen's columns: their own width (not the terminal's: a docked keys panel takes some) decides."""
 
     def on_resize(self, event: events.Resize) -> None:
         screen = self.screen
@@ -82,6 +81,8 @@ class CorpusScreen(Screen):
         Binding("ctrl+t", "train", "Train", priority=True),
         Binding("ctrl+o", "continue_run", "Continue run", priority=True),
         Binding("ctrl+g", "generate_run", "Generate from run", priority=True),
+        Binding("escape", "baseline('cancel')", "Cancel baseline"),
+        Binding("ctrl+r", "baseline('restart')", "Baseline"),
     ]
 
     def __init__(
@@ -152,8 +153,8 @@ class CorpusScreen(Screen):
             plays.add_option(Option(label, id=p.name))
         self.query_one(SettingsForm).load(self._preset())
         self._show_preset_help()
-        # The first scan of the saved runs starts on the ScreenResume that every push sends (on_screen_resume), not
-        # here too: two scans at once would read every run folder twice.
+        self.query_one(BaselineLine).hold()  # until the saved runs' first page (see below)
+        # The first scan of the saved runs starts on every push's ScreenResume, not here too: it would read them twice.
         self._show_default_hint()
         spec = self.initial_corpus or DEFAULT_CORPUS
         names = [p.name for p in self.plays]
@@ -172,9 +173,8 @@ class CorpusScreen(Screen):
         self._show_running()
 
     def fit(self, width: int) -> None:
-        """Arrange the columns for `width` cells. Below NARROW_WIDTH the preview gives its room to the
-        settings (the corpus's numbers stay, under the list of plays); below STACKED_WIDTH the corpus and
-        the settings stack in one scrolling column, so no setting is squeezed out."""
+        """Arrange the columns for `width` cells. Below NARROW_WIDTH the preview gives its room to the settings (the
+        corpus's numbers stay, under the plays); below STACKED_WIDTH they stack in one scrolling column."""
         self.set_class(width < NARROW_WIDTH, "narrow")
         self.set_class(width < STACKED_WIDTH, "stacked")
 
@@ -207,7 +207,20 @@ class CorpusScreen(Screen):
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         if event.option_list.id == "plays":
+            self.query_one(BaselineLine).restart()  # choosing the corpus again brings a cancelled baseline back
             self.query_one("#preset", Select).focus()
+
+    def on_runs_panel_first_shown(self) -> None:  # the fit holds the GIL the scan needs (docs/benchmarks.md)
+        self.query_one(BaselineLine).release()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "baseline":  # False hides the key and lets Esc go on (a menu, the keys panel, a selection)
+            line = self.query_one(BaselineLine)
+            return line.cancellable if parameters == ("cancel",) else line.cancelled
+        return True
+
+    def action_baseline(self, verb: str) -> None:
+        getattr(self.query_one(BaselineLine), verb)()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "path":

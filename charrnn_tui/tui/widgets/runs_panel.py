@@ -74,6 +74,10 @@ class RunsPanel(OptionList):
 
         runs: list[RunSummary]
 
+    class FirstShown(Message):
+        """The panel's first scan has drawn its first page (or ended with none): posted once. The corpus screen
+        starts the n-gram baseline then, whose pure-Python fit would hold the GIL that the scan's reads need."""
+
     @dataclass
     class Listed(Message):
         """A scan has ended, every page posted before it; `error` when the scan itself failed."""
@@ -94,6 +98,7 @@ class RunsPanel(OptionList):
         self._fresh = False  # the scan under way has not shown a page yet: the previous list is still shown
         self._kept: Path | None = None  # the run highlighted when the scan began, highlighted again once listed
         self._page_shown = threading.Event()  # the scan's last page is drawn: the worker posts the next
+        self.first_shown = False  # FirstShown was posted
 
     # ---- reading --------------------------------------------------------------------------------------
     def scan(self) -> None:
@@ -158,6 +163,7 @@ class RunsPanel(OptionList):
         elif start == 0 and self.has_focus:  # focused while it was being read: land on a run, as Tab does
             self.highlighted = 0
         self.call_after_refresh(self._page_shown.set)  # the next page once this one is drawn
+        self.call_after_refresh(self._say_first_shown)
 
     @on(Listed)
     def _listed(self, message: Listed) -> None:
@@ -176,8 +182,14 @@ class RunsPanel(OptionList):
         elif not self.runs:
             self.add_option(Option(Text("no saved runs yet: train one and it appears here", style="dim"),
                                    disabled=True))  # fmt: skip
+        self._say_first_shown()
         if self._rescan:
             self.scan()
+
+    def _say_first_shown(self) -> None:
+        if not self.first_shown:
+            self.first_shown = True
+            self.post_message(self.FirstShown())
 
     def on_focus(self) -> None:
         # Tabbing to the saved runs must land on one: Ctrl+G and Enter act on the highlighted run.

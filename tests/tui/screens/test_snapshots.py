@@ -22,6 +22,7 @@ from charrnn_tui.tui.screens.training import TrainingScreen
 async def corpus_loaded(pilot) -> None:
     await pilot.app.workers.wait_for_complete()
     await runs_listed(pilot)
+    await pilot.app.workers.wait_for_complete()  # the n-gram baseline starts once the runs' first page shows
     await pilot.pause()
 
 

@@ -176,3 +176,81 @@ def test_the_baseline_line_counts_while_it_scores_and_cancel_stops_it(hamlet: Co
             assert not line.cancel()  # nothing left to cancel
 
     run(main())
+
+
+def _esc_binding(screen) -> str | None:
+    """What the footer shows for Esc on `screen` (None: Esc is not bound there now)."""
+    active = screen.active_bindings.get("escape")
+    return active.binding.description if active is not None else None
+
+
+def test_esc_cancels_the_baseline_in_the_app_and_ctrl_r_or_choosing_the_corpus_again_brings_it_back(
+    make_app, data_home: Path, tmp_path: Path, hamlet: Corpus
+) -> None:
+    """Issue 26: Esc while the corpus screen's baseline works stops the work (the cache's computation is free at
+    once), the line says how to get it back, and Esc with nothing working is not taken by the screen."""
+    path = tmp_path / "hamlet-thrice.txt"
+    path.write_text(hamlet.text * 3, encoding="utf-8")  # capped to 500,000 training characters: seconds of work
+
+    async def main() -> None:
+        app = make_app(corpus=str(path))
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = app.screen
+            line = screen.query_one(BaselineLine)
+            await wait_for(pilot, lambda: line.computing, what="the baseline to start")
+            assert "Esc cancels" in str(line.render()) and _esc_binding(screen) == "Cancel baseline"
+            await pilot.press("escape")
+            assert not line.computing and line.cancelled and line.result is None
+            assert str(line.render()) == "n-gram baseline cancelled  Ctrl+R computes it"
+            assert _esc_binding(screen) is None and screen.active_bindings["ctrl+r"].binding.description == "Baseline"
+            corpus, val_fraction = screen.corpus, screen.config().val_fraction
+            t0 = time.monotonic()
+            with pytest.raises(Cancelled):  # the worker gave up its hold on the key: the work stopped
+                app.baselines.compute(corpus, val_fraction, should_stop=lambda: True)
+            assert time.monotonic() - t0 < 2.0
+            await wait_for(pilot, lambda: not line.working, what="the cancelled worker to end")
+            await pilot.press("escape")  # nothing works now: the screen leaves Esc alone, the line stays
+            assert isinstance(app.screen, CorpusScreen) and line.cancelled
+            await pilot.press("ctrl+r")
+            assert line.computing and not line.cancelled and "Esc cancels" in str(line.render())
+            await pilot.press("escape")
+            assert line.cancelled
+            # Choosing the corpus again (Enter on its play, or on its path as here) brings it back too.
+            screen.query_one("#path").focus()
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: line.computing, what="the baseline to start again")
+            await wait_for(pilot, lambda: line.result is not None, timeout=180, what="the baseline")
+            assert "Kneser-Ney" in str(line.render()) and _esc_binding(screen) is None and not line.cancel()
+
+    run(main())
+
+
+def test_a_held_request_waits_for_release_or_its_time_and_esc_cancels_it_too(small_corpus: Corpus) -> None:
+    """The corpus screen holds the baseline until the saved runs show their first page (RunsPanel.FirstShown),
+    for at most `hold`'s seconds; while it waits the line says so and cancel() drops it."""
+
+    class Line(App):
+        def compose(self) -> ComposeResult:
+            yield BaselineLine()
+
+    async def main() -> None:
+        app = Line()
+        async with app.run_test(size=(80, 5)) as pilot:
+            line = app.query_one(BaselineLine)
+            line.hold(60.0)
+            line.show_for(small_corpus, 0.1, BaselineCache())
+            await pilot.pause(0.3)
+            assert line.pending and not line.working and "once the saved runs show" in str(line.render())
+            assert line.cancel() and line.cancelled and not line.pending
+            assert line.restart() and line.pending  # still held
+            line.release()
+            assert line.computing
+            await wait_for(pilot, lambda: line.result is not None, what="the released baseline")
+            line.clear()
+            line.hold(0.2)  # the time runs out: it starts on its own
+            line.show_for(Corpus("head", small_corpus.text[:6000], "built-in"), 0.1, BaselineCache())
+            assert line.pending
+            await wait_for(pilot, lambda: line.result is not None, what="the baseline after the hold's time")
+            assert not line.pending and not line.cancel()
+
+    run(main())

@@ -29,6 +29,7 @@ class Host(App):
     def __init__(self) -> None:
         super().__init__()
         self.asked: list[Message] = []
+        self.first_shown = 0  # RunsPanel.FirstShown messages
 
     def compose(self) -> ComposeResult:
         yield RunsPanel(id="runs")
@@ -42,6 +43,10 @@ class Host(App):
     @on(RunsPanel.CompareRequested)
     def _asked(self, message: Message) -> None:
         self.asked.append(message)
+
+    @on(RunsPanel.FirstShown)
+    def _shown(self, message: Message) -> None:
+        self.first_shown += 1
 
 
 def older_run(data_home: Path) -> Path:
@@ -239,6 +244,8 @@ def test_thousands_of_runs_show_their_first_page_at_once_and_keys_answer_while_t
                 await pilot.pause(0.2)
                 assert panel.reading and not panel.listed and len(panel.runs) == SHOWN_PAGE  # the last page waits
                 assert panel.border_title == f"saved runs (reading… {SHOWN_PAGE} of {total})"
+                # The first page drawn says so, once: the corpus screen starts its n-gram baseline then.
+                assert app.first_shown == 1 and panel.first_shown
                 panel.focus()
                 await pilot.press("down", "down", "enter")  # answered while the scan waits on the pipe
                 assert panel.highlighted == 2
@@ -248,6 +255,12 @@ def test_thousands_of_runs_show_their_first_page_at_once_and_keys_answer_while_t
             await wait_for(pilot, lambda: panel.listed and not panel.reading, what="the whole list")
             assert panel.option_count == len(panel.runs) == total and panel.runs[-1].path == slow
             assert panel.border_title == f"{total:,} saved runs" and panel.highlighted == 2
+            # A second scan does not say it again (the pipe becomes a file first: read again, it would block for good).
+            (slow / CONFIG_NAME).unlink()
+            (slow / CONFIG_NAME).write_bytes((folders[0] / CONFIG_NAME).read_bytes())
+            panel.scan()
+            await wait_for(pilot, lambda: panel.listed and not panel.reading, what="the second scan")
+            assert app.first_shown == 1
 
     run(main())
 
