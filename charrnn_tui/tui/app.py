@@ -37,7 +37,7 @@ from charrnn_tui.tui.screens.quit import QuitScreen
 from charrnn_tui.tui.screens.training import TrainingScreen
 from charrnn_tui.tui.state.baselines import BaselineCache
 from charrnn_tui.tui.state.session import TrainingSession
-from charrnn_tui.tui.state.weight_sets import weight_sets
+from charrnn_tui.tui.state.weight_sets import session_weights, weight_sets
 from charrnn_tui.tui.terminal_driver import guarded_driver
 from charrnn_tui.tui.widgets.runs_panel import RunsPanel
 
@@ -273,26 +273,13 @@ class CharRNNApp(App):
     def _snapshot(self, session: TrainingSession, refresh: bool = False, best: bool = False) -> None:
         # The copy waits for the trainer's current step (it holds the model's lock), so not on the UI thread.
         try:
-            kept = session.best_snapshot() if best else None
-            if best and kept is None:
-                raise CharRNNError("no best weights are kept yet (keep_best keeps them at each better evaluation)")
-            model, vocab, step = kept if kept else (*session.snapshot(), None)
+            sets, vocab = session_weights(session, best=best)  # the current and best weights, copied
         except CharRNNError as e:
             self.post_message(ModelLoaded(error=str(e)))
             return
-        if step is None:
-            step = session.last_step.step if session.last_step else 0
-            result = session.result
-            # A finished run that went back to its best evaluation holds those weights: say so, as its screen does.
-            kept = result.kept_step if isinstance(result, Finished) else None
-            title = f"{session.corpus_name}, {fmt_weights(step, kept)}"
-            step = kept if kept is not None else step
-        else:
-            title = f"{session.corpus_name}, best weights so far, of step {step:,}"
+        prime, live = session.default_prime(vocab.chars), session.active
         self.post_message(
-            ModelLoaded(
-                model, vocab, session.default_prime(vocab.chars), title, step=step, live=session.active, refresh=refresh
-            )
+            ModelLoaded(sets.model, vocab, prime, sets.title, step=sets.step, live=live, refresh=refresh, weights=sets)
         )
 
     @on(GenerationScreen.RefreshWeights)
@@ -334,7 +321,7 @@ class CharRNNApp(App):
         if message.error:
             self.notify(escape(message.error), title="cannot generate", severity="error", timeout=10, markup=False)
         elif message.refresh and isinstance(self.screen, GenerationScreen):
-            self.screen.use_weights(message.model, message.step, message.title)
+            self.screen.use_weights(message.model, message.step, message.title, message.weights)
         elif not isinstance(self.screen, GenerationScreen):
             m = message
             self.push_screen(

@@ -24,8 +24,8 @@ from textual.widgets import Footer, Header, Input, Static
 
 from charrnn_tui.core.errors import CharRNNError
 from charrnn_tui.generation.settings import GenerationSettings
-from charrnn_tui.present.formatting import fmt_weights
 from charrnn_tui.present.safetext import escape, one_line
+from charrnn_tui.tui.state.weight_sets import WeightSets, weights_line
 from charrnn_tui.tui.widgets.generated_text import GeneratedText, candidates_text, legend_text
 from charrnn_tui.tui.widgets.prime_input import PrimeInput, prime_size
 from charrnn_tui.tui.widgets.safe_input import SafeInput
@@ -33,7 +33,6 @@ from charrnn_tui.tui.widgets.safe_input import SafeInput
 if TYPE_CHECKING:
     from charrnn_tui.generation.tokens import Token
     from charrnn_tui.text.vocab import Vocab
-    from charrnn_tui.tui.state.weight_sets import WeightSets
 
 # Streamed characters are collected and drawn in batches. Each frame holds the GIL that the generator
 # needs: at 10 frames a second the app streams at ~3/4 of the CLI's rate, at 15 ~0.6 (measured in tmux, 20,000 chars).
@@ -81,7 +80,9 @@ class GenerationScreen(Screen):
         Binding("ctrl+r", "reset", "Clear", priority=True),  # the text and the prime (the footer is compact at 80)
         Binding("ctrl+l", "columns", "Cols", priority=True),
         Binding("f5", "refresh_weights", "Refresh", priority=True),
-        Binding("ctrl+b", "switch_weights", "Weights", priority=True),  # a saved run's best <-> last weights
+        Binding("ctrl+b", "switch_weights", "Weights", priority=True),  # a run's best <-> last weights
+        # The same key where the run holds one set: not in the footer, it says why in the status line.
+        Binding("ctrl+b", "one_weight_set", "Weights", priority=True, show=False),
         Binding("ctrl+o", "inspect", "Inside", priority=True),
         Binding("escape", "back", "Back"),
     ]
@@ -109,8 +110,8 @@ class GenerationScreen(Screen):
     ) -> None:
         """model: None in tests that feed fixed tokens through show_tokens(). step: the training step the
         weights are from. live: the weights are a copy taken from a run that may still be training, so
-        F5 (a RefreshWeights message to the app) can take a fresh one. weights: a saved run's two sets (best
-        and last, `model` the one in use), which Ctrl+B switches between."""
+        F5 (a RefreshWeights message to the app) can take a fresh one. weights: the run's sets (best and last,
+        `model` the one in use), which Ctrl+B switches between; with one set, Ctrl+B says why there is no other."""
         super().__init__()
         self.model = model
         self.vocab = vocab
@@ -170,9 +171,9 @@ class GenerationScreen(Screen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # F5 is offered only where a newer copy can exist: weights taken from a run still in the app; Ctrl+B only
-        # where the run holds a second set.
-        if action == "switch_weights":
-            return self.weights is not None
+        # where the run holds a second set (else its twin binding says why not).
+        if action in ("switch_weights", "one_weight_set"):
+            return (self.weights is not None and self.weights.both) == (action == "switch_weights")
         return self.live if action == "refresh_weights" else True
 
     def on_resize(self) -> None:
@@ -187,12 +188,7 @@ class GenerationScreen(Screen):
             line.display = False
             return
         line.display = True
-        if self.live:
-            line.update(f"weights of step {self.step:,}, copied when this screen opened; F5 takes a fresh copy")
-        elif self.weights is not None:  # the key's word says which set it goes to: "best" or "last"
-            line.update(f"{self.weights.phrase()}; Ctrl+B: {self.weights.other} weights")
-        else:
-            line.update(fmt_weights(self.step, None))
+        line.update(weights_line(self.weights, self.step, self.live))
 
     def _layout(self) -> None:
         """Show `columns` panes: side by side, or 2 x 2 for 4 below WIDE columns; the candidates only for one."""
@@ -291,8 +287,19 @@ class GenerationScreen(Screen):
         self.status("asking for a fresh copy of the weights...")
         self.post_message(self.RefreshWeights())
 
-    def use_weights(self, model: Any, step: int | None, title: str | None = None) -> None:
-        """Generate from now on with `model` (a fresh copy of the weights at `step`); the text is cleared."""
+    def use_weights(
+        self, model: Any, step: int | None, title: str | None = None, weights: WeightSets | None = None
+    ) -> None:
+        """Generate from now on with `model` (a fresh copy of the weights at `step`); the text is cleared. With
+        `weights` (fresh copies of the run's sets, F5), the set in use stays the one chosen with Ctrl+B."""
+        if weights is not None:
+            if self.weights is not None and self.weights.both and weights.both:
+                weights.in_use = self.weights.in_use
+            model, step, title = weights.model, weights.step, weights.title
+        self.weights = weights
+        self._use(model, step, title)
+
+    def _use(self, model: Any, step: int | None, title: str | None) -> None:
         self._stop.set()
         with self._gen_lock:  # waits for a running stream to notice the stop
             self.model = model
@@ -306,9 +313,15 @@ class GenerationScreen(Screen):
         self.status(f"Now generating with {words}, from a fresh state. Press Enter.")
 
     def action_switch_weights(self) -> None:
-        """Ctrl+B: generate with the run's other set of weights (best <-> last), from a fresh state."""
-        if self.weights is not None:
-            self.use_weights(self.weights.switch(), self.weights.step, self.weights.title)
+        """Ctrl+B: generate with the run's other set of weights (best <-> last), from a fresh state. Both are
+        copies: the training's own model is never touched."""
+        if self.weights is not None and self.weights.both:
+            self._use(self.weights.switch(), self.weights.step, self.weights.title)
+
+    def action_one_weight_set(self) -> None:
+        """Ctrl+B where the run holds one set of weights: say why there is no other, in one line."""
+        why = self.weights.alone if self.weights is not None else "these weights are the only ones here"
+        self.status(f"No other weights: {why}.")
 
     def action_stop(self) -> None:
         if self.generating:
