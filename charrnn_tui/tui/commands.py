@@ -64,7 +64,7 @@ SCREEN_COMMANDS: dict[type[Screen], tuple[Command, ...]] = {
         Command("Clear the text and the prime", "reset", "empties the panes and the prime field"),
         Command("Columns: 1, 2 or 4 continuations", "columns", "each with its own temperature"),
         Command("Refresh the weights from the training run", "refresh_weights", "a fresh copy of the live run"),
-        Command("Switch weights: the best or the last", "switch_weights", "a run's best and last weights; a fresh state"),
+        Command("Switch weights: the best or the last", "switch_weights", "best and last weights; a fresh state"),
         Command("Look inside the model on this text", "inspect", "surprise, then cells"),
         Command("Back", "back", "stops a stream first"),
     ),
