@@ -46,7 +46,7 @@ def test_a_closed_pipe_stops_the_run_with_a_checkpoint(cli_environ, small_text_f
     step = checkpoint.load(run)["step"]
     assert step > 0 and read_metrics(run / "metrics.jsonl")[-1]["step"] <= step
     # What to do next still reaches the user, on the stream that has a reader.
-    assert f"done (stopped) at step {step} " in stderr
+    assert f"done (stopped before its budget) at step {step} " in stderr
     assert f"resume with: charrnn-tui --train-only --resume --run-dir {run}" in stderr
 
 
