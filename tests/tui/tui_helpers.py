@@ -47,6 +47,12 @@ async def runs_listed(pilot, screen: Any = None) -> None:
 
     panel = (screen if screen is not None else pilot.app.screen).query_one(RunsPanel)
     await wait_for(pilot, lambda: panel.listed and not panel.reading, what="the saved runs to be read")
+    # The n-gram baseline starts once the runs' first page shows, and its line's words change the layout: a test
+    # that reads the screen waits for it too (on a busy machine it started in the middle of one).
+    from charrnn_tui.tui.widgets.baseline_line import BaselineLine
+
+    for line in pilot.app.screen.query(BaselineLine):
+        await wait_for(pilot, lambda line=line: not line.pending and not line.computing, what="the baseline")
 
 
 async def runs_list_focused(pilot) -> tuple[Any, Any]:
