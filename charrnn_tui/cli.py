@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import re
+import shutil
 import sys
 import textwrap
 from pathlib import Path
@@ -31,6 +33,8 @@ from charrnn_tui.core.requests import (
     TrainRequest,
 )
 from charrnn_tui.present.safetext import configure_streams, encodable, escape, write_line
+
+DESCRIPTION = "Train character-level recurrent language models (Char-RNN) and play with them."
 
 EPILOG = """\
 examples:
@@ -93,68 +97,80 @@ class Parser(argparse.ArgumentParser):
             super()._print_message(encodable(escape(message), file), file)
 
 
-class HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """--help and the usage of an error message within the terminal's width (argparse's `_width`, COLUMNS - 2).
-
-    argparse lines the usage up under the program's name and never breaks inside one [...] group, so the
-    group of the modes, 62 columns, reached column 81 at COLUMNS=80; where a line would overflow, the usage
-    goes on lines indented by the "usage: " prefix instead. The epilog's prose is filled to the width (at
-    most 78 columns, a readable measure at 120), and its paragraphs of example commands stay as written:
-    a command to copy is never broken. Both hooks are argparse's private ones, unchanged since Python 3.2;
-    tests/cli/test_help_width.py fails if a Python stops calling them.
-    """
-
-    _USAGE_PART = re.compile(r"\(.*?\)+(?=\s|$)|\[.*?\]+(?=\s|$)|\S+")  # argparse's own split of a usage
-    PROSE_WIDTH = 78
-
-    def _format_usage(self, usage: str | None, actions: Any, groups: Any, prefix: str | None) -> str:
-        text = super()._format_usage(usage, actions, groups, prefix)
-        width = max(self._width - self._current_indent, 11)
-        if all(len(line) <= width for line in text.splitlines()):
-            return text
-        prefix = "usage: " if prefix is None else prefix
-        body = " ".join(text.removeprefix(prefix).split()).removeprefix(self._prog)
-        lines, indent = [prefix + self._prog], " " * len(prefix)
-        for part in self._USAGE_PART.findall(body):
-            if len(lines[-1]) + 1 + len(part) <= width:
-                lines[-1] += " " + part
-            else:
-                lines.append(indent + part)
-        return "\n".join(lines) + "\n\n"
-
-    def _fill_text(self, text: str, width: int, indent: str) -> str:
-        paragraphs = []
-        for paragraph in text.strip("\n").split("\n\n"):
-            lines = paragraph.splitlines()
-            if any(line.lstrip().startswith(self._prog + " ") for line in lines):
-                paragraphs.append("\n".join(indent + line for line in lines))  # commands, as written
-                continue
-            heading = lines.pop(0) if len(lines) > 1 and lines[0].endswith(":") else None
-            body_indent = indent + ("  " if heading else "")
-            filled = textwrap.fill(
-                " ".join(" ".join(lines).split()),
-                min(width, self.PROSE_WIDTH),
-                initial_indent=body_indent,
-                subsequent_indent=body_indent,
-            )
-            paragraphs.append(f"{indent}{heading}\n{filled}" if heading else filled)
-        return "\n\n".join(paragraphs) + "\n"
+PROG = "charrnn-tui"
+PROSE_WIDTH = 78  # the epilog's prose: a readable measure on a wide terminal
+_USAGE_PART = re.compile(r"\(.*?\)+(?=\s|$)|\[.*?\]+(?=\s|$)|\S+")  # argparse's own split of a usage
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command line: one mode, then the corpus, run, model and generation options, in --help's order."""
+    """The command line: one mode, then the corpus, run, model and generation options, in --help's order.
+
+    --help and the usage of an error message fit the terminal's width through argparse's public means only
+    (the methods of its formatters are implementation details that may change in any Python): the width
+    argparse itself would take (COLUMNS - 2) goes to the formatter, the description and the epilog are
+    filled to it here, and where argparse's usage would overflow it, the usage is laid out again and given
+    as `usage`. So the usage is fixed when this returns: an option added later shows in --help, not in it.
+    """
+    width = shutil.get_terminal_size().columns - 2  # what argparse's formatter takes when given none
     p = Parser(
-        prog="charrnn-tui",
-        description="Train character-level recurrent language models (Char-RNN) and play with them.",
-        epilog=EPILOG,
-        formatter_class=HelpFormatter,
+        prog=PROG,
+        description=fill_text(DESCRIPTION, width),
+        epilog=fill_text(EPILOG, width),
+        formatter_class=functools.partial(argparse.RawDescriptionHelpFormatter, width=width),
     )
     _add_modes(p)
     _add_corpus_options(p)
     _add_run_options(p)
     _add_model_options(p)
     _add_generation_options(p)
+    p.usage = fitted_usage(p.format_usage(), width)
     return p
+
+
+def fitted_usage(text: str, width: int) -> str | None:
+    """argparse's usage `text` ("usage: PROG ...") as an explicit usage of lines at most `width` long, or None
+    where every line of it already fits (argparse's own layout stays: the lines aligned under the program's
+    name). argparse never breaks inside one [...] group, so the group of the modes, 62 columns, reached column
+    81 at COLUMNS=80; here the lines are indented by the "usage: " prefix instead, still whole groups.
+
+    Derived from the parser, not written out by hand: a hand-kept usage of 48 options, their choices copied
+    from core.config, would fall behind the parser, and one fixed layout cannot be argparse's at 120 columns
+    and fit at 60."""
+    width = max(width, 11)  # argparse's floor for a line of text
+    if all(len(line) <= width for line in text.splitlines()):
+        return None
+    prefix = "usage: "
+    body = " ".join(text.removeprefix(prefix).split()).removeprefix(PROG)
+    lines, indent = [prefix + PROG], " " * len(prefix)
+    for part in _USAGE_PART.findall(body):
+        if len(lines[-1]) + 1 + len(part) <= width:
+            lines[-1] += " " + part
+        else:
+            lines.append(indent + part)
+    # argparse adds the prefix itself and %-formats an explicit usage (with prog=): a % in a metavar stays one.
+    return "\n".join(lines).removeprefix(prefix).replace("%", "%%")
+
+
+def fill_text(text: str, width: int) -> str:
+    """The description or the epilog for a RawDescriptionHelpFormatter, which prints them as given: the prose
+    filled to `width` (at most PROSE_WIDTH), a paragraph of example commands as written: a command to copy is
+    never broken."""
+    paragraphs = []
+    for paragraph in text.strip("\n").split("\n\n"):
+        lines = paragraph.splitlines()
+        if any(line.lstrip().startswith(PROG + " ") for line in lines):
+            paragraphs.append("\n".join(lines))  # commands, as written
+            continue
+        heading = lines.pop(0) if len(lines) > 1 and lines[0].endswith(":") else None
+        body_indent = "  " if heading else ""
+        filled = textwrap.fill(
+            " ".join(" ".join(lines).split()),
+            min(max(width, 11), PROSE_WIDTH),  # argparse's floor for a line of text
+            initial_indent=body_indent,
+            subsequent_indent=body_indent,
+        )
+        paragraphs.append(f"{heading}\n{filled}" if heading else filled)
+    return "\n\n".join(paragraphs) + "\n"
 
 
 def _add_modes(p: argparse.ArgumentParser) -> None:

@@ -3,6 +3,7 @@ past 80 cells at COLUMNS=80, nothing lost or reordered on the way, and the examp
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import sys
 import pytest
 from rich.cells import cell_len
 
-from charrnn_tui.cli import EPILOG
+from charrnn_tui.cli import EPILOG, build_parser
 
 
 def widest(text: str) -> int:
@@ -86,3 +87,24 @@ def test_the_usage_of_a_usage_error_fits_at_80(run_cli, wide_usage: list[str], a
     assert max(cell_len(line) for line in usage) <= 80, usage
     assert usage_of("\n".join(usage)) == wide_usage
     assert last.startswith("charrnn-tui: error: ") and complaint in last
+
+
+@pytest.mark.parametrize("columns", [80, 60, 1000])
+def test_the_usage_lists_every_option_of_the_parser(monkeypatch: pytest.MonkeyPatch, columns: int) -> None:
+    """Where argparse's usage would overflow (80, 60), build_parser gives the usage explicitly: it must still
+    name every option the parser has, in the parser's order, so that a new flag cannot be missing from it."""
+    monkeypatch.setenv("COLUMNS", str(columns))  # what shutil.get_terminal_size, and so argparse, reads first
+    parser = build_parser()
+    assert (parser.usage is None) == (columns == 1000)  # the explicit usage where it must be, argparse's elsewhere
+    # argparse's usage names an option by its first string (-h for -h/--help), both forms of a --x/--no-x flag.
+    # _actions is argparse's list of what the parser takes; no public way gives it.
+    expected = [
+        name
+        for action in parser._actions
+        for name in (
+            action.option_strings if isinstance(action, argparse.BooleanOptionalAction) else action.option_strings[:1]
+        )
+    ]
+    named = [word.strip("[]()|") for word in parser.format_usage().split()]
+    assert [word for word in named if word.startswith("-")] == expected
+    assert len(expected) > 40 and "--int8" in expected and "--no-keep-best" in expected
