@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from textual import events
-from textual.app import App
+from textual.app import App, ComposeResult
+from textual.widget import Widget
 
 from charrnn_tui.core.config import TINY
 from charrnn_tui.core.events import Evaluated, Event, Finished, Sample, Started, Step
@@ -120,6 +121,28 @@ class ScreenHost(App):
 
     def on_mount(self) -> None:
         self.push_screen(self.first)
+
+
+class WidgetHost(App):
+    """A bare app that shows one widget, made by `make` as the app composes: a widget tested on its own."""
+
+    def __init__(self, make: Callable[[], Widget]) -> None:
+        super().__init__()
+        self.make = make
+
+    def compose(self) -> ComposeResult:
+        yield self.make()
+
+
+async def corpus_loaded(pilot) -> Any:
+    """The corpus screen (the app's first and current one) once it has read its corpus: Hamlet, unless the app
+    was started on another."""
+    from charrnn_tui.tui.screens.corpus import CorpusScreen
+
+    screen = pilot.app.screen
+    assert isinstance(screen, CorpusScreen)
+    await wait_for(pilot, lambda: screen.corpus is not None, what="Hamlet to load")
+    return screen
 
 
 def fake_saved_run(data_home: Path) -> Path:

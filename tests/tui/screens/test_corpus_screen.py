@@ -6,7 +6,19 @@ from __future__ import annotations
 from pathlib import Path
 
 from textual.widgets import Button, Input, Label, OptionList, Select, Static
-from tui_helpers import RUN_NAME, SMALL, WIDE, drawn, fake_saved_run, inside, run, runs_listed, shown, wait_for
+from tui_helpers import (
+    RUN_NAME,
+    SMALL,
+    WIDE,
+    corpus_loaded,
+    drawn,
+    fake_saved_run,
+    inside,
+    run,
+    runs_listed,
+    shown,
+    wait_for,
+)
 
 from charrnn_tui.present.formatting import generate_command, resume_command, shown_path
 from charrnn_tui.tui.screens.corpus import CorpusScreen
@@ -14,9 +26,7 @@ from charrnn_tui.tui.widgets.settings_form import FIELDS, SettingsForm
 
 
 async def loaded(pilot) -> CorpusScreen:
-    screen = pilot.app.screen
-    assert isinstance(screen, CorpusScreen)
-    await wait_for(pilot, lambda: screen.corpus is not None, what="Hamlet to load")
+    screen = await corpus_loaded(pilot)
     await runs_listed(pilot, screen)
     await pilot.pause()
     return screen

@@ -7,9 +7,8 @@ import threading
 import pytest
 import torch
 from textual import events
-from textual.app import App
 from textual.widgets import Input, Static
-from tui_helpers import ScreenHost, run, wait_for
+from tui_helpers import ScreenHost, WidgetHost, run, wait_for
 
 from charrnn_tui.inside.inspection import rank_cells, record_cells, surprise
 from charrnn_tui.model.charrnn import CharRNN
@@ -186,12 +185,8 @@ def test_hostile_text_never_reaches_the_terminal_as_control_codes(trained) -> No
     assert safe_char("é") == "é" and safe_char("漢") == "漢" and safe_char("\u00a0") == " "
     hostile = "ok\x1b]0;pwned\x07 \x9b31m red\x1b[2J\nnext\u200dline"
 
-    class Pane(App):
-        def compose(self):
-            yield CharHeat()
-
     async def main() -> None:
-        app = Pane()
+        app = WidgetHost(CharHeat)
         async with app.run_test(size=(40, 10)) as pilot:
             heat = app.query_one(CharHeat)
             heat.set_text(hostile, [None] * len(hostile))

@@ -8,7 +8,19 @@ from dataclasses import replace
 from pathlib import Path
 
 from textual.widgets import Static
-from tui_helpers import RUN_NAME, SIZE, SMALL, drawn, finished, inside, run, scripted_run, shown, wait_for
+from tui_helpers import (
+    RUN_NAME,
+    SIZE,
+    SMALL,
+    corpus_loaded,
+    drawn,
+    finished,
+    inside,
+    run,
+    scripted_run,
+    shown,
+    wait_for,
+)
 
 from charrnn_tui.core.config import TINY
 from charrnn_tui.core.events import CheckpointSaved, Evaluated, Notice, Sample, Step
@@ -50,7 +62,7 @@ def test_the_screen_catches_up_when_events_stop(make_app, hamlet: Corpus) -> Non
 async def scripted(pilot, hamlet: Corpus, until: int = 150, size_ok: bool = True):
     """A scripted run on the training screen; the corpus screen loaded first, as a user would see it."""
     app = pilot.app
-    await wait_for(pilot, lambda: getattr(app.screen, "corpus", None) is not None, what="Hamlet to load")
+    await corpus_loaded(pilot)
     session = app.start_training(hamlet, TINY, run_dir=Path(RUN_NAME), scripted=True)
     await pilot.pause()
     for ev in scripted_run(hamlet, until=until):

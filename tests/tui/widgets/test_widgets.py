@@ -9,7 +9,7 @@ import sys
 
 from rich.cells import cell_len
 from rich.console import Console
-from textual.app import App
+from tui_helpers import WidgetHost
 
 from charrnn_tui.core.events import Sample
 from charrnn_tui.tui.widgets.char_heat import CharHeat, safe_char, wrap_starts
@@ -62,20 +62,14 @@ def test_the_app_module_does_not_import_torch() -> None:
 
 
 def test_generated_text_wraps_streams_and_clears() -> None:
-    from textual.app import App
-
     from charrnn_tui.generation.tokens import Token
     from charrnn_tui.tui.widgets.generated_text import GeneratedText
 
     line = "To be, or not to be, that is the question: whether 'tis nobler in the mind to suffer"
     text = "\n".join(f"{i} {line}" for i in range(60))  # 60 lines of 86-87 characters
 
-    class Pane(App):
-        def compose(self):
-            yield GeneratedText()
-
     async def main() -> None:
-        app = Pane()
+        app = WidgetHost(GeneratedText)
         async with app.run_test(size=(44, 12)) as pilot:
             pane = app.query_one(GeneratedText)
             pane.add_prime("HAMLET\n")
@@ -124,12 +118,8 @@ def test_heat_text_breaks_at_spaces_by_cell_width() -> None:
 
 
 def test_heat_cursor_keeps_its_character_and_its_column_over_wide_characters() -> None:
-    class Pane(App):
-        def compose(self):
-            yield CharHeat()
-
     async def main() -> None:
-        app = Pane()
+        app = WidgetHost(CharHeat)
         async with app.run_test(size=(14, 8)) as pilot:
             heat = app.query_one(CharHeat)
             heat.set_text(MIXED, [None] * len(MIXED))
@@ -155,12 +145,8 @@ def test_generated_text_wraps_mixed_korean_and_latin_at_spaces() -> None:
     from charrnn_tui.generation.tokens import Token
     from charrnn_tui.tui.widgets.generated_text import GeneratedText
 
-    class Pane(App):
-        def compose(self):
-            yield GeneratedText()
-
     async def main() -> None:
-        app = Pane()
+        app = WidgetHost(GeneratedText)
         async with app.run_test(size=(14, 8)) as pilot:
             pane = app.query_one(GeneratedText)
             pane.add_tokens(Token(c, 0.9, ()) for c in MIXED)
