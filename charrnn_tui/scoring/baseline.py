@@ -37,7 +37,8 @@ Scoring matches the RNN's `evaluate()`: the validation text's characters 1..n-1 
 the validation characters before it (up to N-1 of them); where fewer than N-1 precede a character (the
 first few), the model of order len(context)+1 stands in as the top order. Losses are in nats/char.
 
-Pure Python on dicts, counted with C loops (Counter over str slices, itemgetter, compress): every n-gram of
+Pure Python on dicts, counted with C loops (Counter over str slices, itemgetter, compress), each over at most
+CHUNK items so that the app's UI thread gets the GIL between them (within ~10 ms): every n-gram of
 every order is counted once (about 1.3 s for Hamlet's 160K training characters, orders 1-10, on a shared Zen 3
 core; scoring its 17,635 validation characters 0.5 s more), so the whole table costs a few seconds. Memory
 grows with the number of distinct n-grams (about 650K for Hamlet, 150 MB at the peak), so the text used is
@@ -51,7 +52,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
-from itertools import compress
+from itertools import compress, islice
 from operator import countOf, itemgetter
 
 from charrnn_tui.core.errors import Cancelled, CharRNNError
@@ -69,6 +70,11 @@ _UNSEEN = "<unseen>"
 # Validation characters scored between two progress reports and should_stop() checks: about 60 ms at order 10
 # (Hamlet, one shared Zen 5 core).
 PROGRESS_EVERY = 4096
+# Text positions or dict keys counted by one C call (a Counter.update over a map): a thread that wants the GIL
+# (the UI's) gets it only between two such calls, after the switch interval (5 ms), so each must be short. 4096
+# of the longest pass (the 6-grams) take about 2-3 ms on a shared Zen 4 core; more calls would cost more than
+# they save (read at call time: a test makes it tiny).
+CHUNK = 4096
 # An n-gram's context (all but its last character), its last n-1 characters, and its middle.
 _HEAD, _TAIL, _MIDDLE = itemgetter(slice(None, -1)), itemgetter(slice(1, None)), itemgetter(slice(1, -1))
 
@@ -85,9 +91,23 @@ def estimate_discount(counts: Iterable[int]) -> float:
     return n1 / (n1 + 2 * n2)
 
 
-def _ngrams(text: str, n: int) -> Counter[str]:
-    length = len(text)
-    return Counter(map(text.__getitem__, map(slice, range(length - n + 1), range(n, length + 1))))
+def _ngrams(text: str, n: int, chunk: int) -> Counter[str]:
+    """Every n-gram of text, counted `chunk` positions per C call (see CHUNK)."""
+    out: Counter[str] = Counter()
+    end = len(text) - n + 1
+    for start in range(0, end, chunk):
+        stop = min(start + chunk, end)
+        out.update(map(text.__getitem__, map(slice, range(start, stop), range(start + n, stop + n))))
+    return out
+
+
+def _count_mapped(f: Callable[[str], str], keys: Collection[str], chunk: int) -> Counter[str]:
+    """Counter(map(f, keys)), `chunk` keys per C call (see CHUNK)."""
+    out: Counter[str] = Counter()
+    it = iter(keys)
+    for _ in range(0, len(keys), chunk):
+        out.update(map(f, islice(it, chunk)))
+    return out
 
 
 class _Level:
@@ -124,10 +144,17 @@ class _Level:
         return (max(c - d, 0.0) + d * self.types[h] * lower) / total
 
 
-def _on_keys(tmp: Counter[str], canon: Mapping[str, int]) -> dict[str, int]:
-    """tmp's counts keyed by canon's string objects: many dicts, one copy of each n-gram string in memory."""
-    found = list(map(tmp.get, canon))  # None where canon's key is not in tmp
-    return dict(compress(zip(canon, found, strict=True), found))
+def _on_keys(tmp: Counter[str], canon: Mapping[str, int], chunk: int) -> dict[str, int]:
+    """tmp's counts keyed by canon's string objects: many dicts, one copy of each n-gram string in memory.
+
+    `chunk` of canon's keys per C call (see CHUNK), in canon's order: the dict is the one a single pass makes."""
+    out: dict[str, int] = {}
+    it = iter(canon)
+    for _ in range(0, len(canon), chunk):
+        keys = list(islice(it, chunk))
+        found = list(map(tmp.get, keys))  # None where canon's key is not in tmp
+        out.update(compress(zip(keys, found, strict=True), found))
+    return out
 
 
 class KneserNeyLM:
@@ -158,27 +185,28 @@ class KneserNeyLM:
         self.vocab = "".join(sorted(set(text)))
         self.uniform = 1.0 / (len(self.vocab) + 1)
         # raw[n]: c(g) for every n-gram g; raw[0] holds the empty context, followed by every character.
+        chunk = CHUNK
         raw: list[Mapping[str, int]] = [{"": len(text)}]
         for n in range(1, order + 1):
             if should_stop is not None and should_stop():
                 raise Cancelled
-            raw.append(_ngrams(text, n))
+            raw.append(_ngrams(text, n, chunk))
         self.raw: list[_Level | None] = [None]
         self.cont: list[_Level | None] = [None]
         for n in range(1, order + 1):
             if should_stop is not None and should_stop():
                 raise Cancelled
             # map(itemgetter(slice)) rather than a generator: the same keys, counted in C loops.
-            types = _on_keys(Counter(map(_HEAD, raw[n])), raw[n - 1])
+            types = _on_keys(_count_mapped(_HEAD, raw[n], chunk), raw[n - 1], chunk)
             tail = text[len(text) - (n - 1) :] if n > 1 else None
             d = discounts.get(n, estimate_discount(raw[n].values()))
             self.raw.append(_Level(raw[n], raw[n - 1], types, d, tail))
             if n < order:
                 # N1+(.hw): the distinct (n+1)-grams xhw, counted by their last n characters; N1+(.h.) by
                 # their middle n-1.
-                cont = _on_keys(Counter(map(_TAIL, raw[n + 1])), raw[n])
-                cont_total = _on_keys(Counter(map(_MIDDLE, raw[n + 1])), raw[n - 1])
-                cont_types = _on_keys(Counter(map(_HEAD, cont)), raw[n - 1])
+                cont = _on_keys(_count_mapped(_TAIL, raw[n + 1], chunk), raw[n], chunk)
+                cont_total = _on_keys(_count_mapped(_MIDDLE, raw[n + 1], chunk), raw[n - 1], chunk)
+                cont_types = _on_keys(_count_mapped(_HEAD, cont, chunk), raw[n - 1], chunk)
                 d = discounts.get(n, estimate_discount(cont.values()))
                 self.cont.append(_Level(cont, cont_total, cont_types, d))
 
@@ -318,7 +346,7 @@ def markov_baseline(
         progress(0, len(val_used) - 1)
     losses = lm.cross_entropy(val_used, should_stop, progress)
     known = set(lm.vocab)
-    return BaselineResult(
+    result = BaselineResult(
         losses=losses,
         train_chars=len(train_used),
         train_total=len(train),
@@ -328,6 +356,17 @@ def markov_baseline(
         unseen_val=sum(1 for c in val_used[1:] if c not in known),
         seconds=time.perf_counter() - t0,
     )
+    _dismantle(lm)
+    return result
+
+
+def _dismantle(lm: KneserNeyLM) -> None:
+    """Free the model's dicts one per loop turn, where another thread can take the GIL: dropped at once on return,
+    Hamlet's counts (orders 1-10) freed in one C call chain that held it for 12-28 ms; the largest dict takes ~3."""
+    dicts = [d for level in lm.raw + lm.cont if level is not None for d in (level.counts, level.total, level.types)]
+    lm.raw, lm.cont = [], []
+    while dicts:
+        dicts.pop()  # frees a dict when this was its last reference (raw counts are also the next order's totals)
 
 
 def corpus_baseline(

@@ -5,12 +5,14 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+from collections import Counter
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from charrnn_tui.core.errors import CharRNNError
+from charrnn_tui.scoring import baseline
 from charrnn_tui.scoring.baseline import Cancelled, KneserNeyLM, corpus_baseline, estimate_discount, markov_baseline
 from charrnn_tui.text.corpus import Corpus
 
@@ -143,6 +145,35 @@ def test_hamlet_table(small_corpus: Corpus) -> None:
     assert result.losses[3] < result.losses[1] - 1.0
     assert 2.9 < result.losses[1] < 3.6
     assert result.best_loss == min(result.losses.values())
+
+
+def _levels(lm: KneserNeyLM) -> list[tuple]:
+    """Every level's counts, totals and types as (key, value) lists in dict order, its discount and tail."""
+    return [
+        (list(lv.counts.items()), list(lv.total.items()), list(lv.types.items()), lv.discount, lv.tail)
+        for lv in lm.raw[1:] + lm.cont[1:]
+    ]
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 64])
+def test_chunked_counting_makes_the_one_pass_model(
+    small_corpus: Corpus, chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fit counts CHUNK positions or keys per C call (so that other threads get the GIL between them); with
+    a tiny chunk, 3,000 characters are hundreds of chunks, with their boundaries everywhere: the model is the one
+    a single pass per count makes (CHUNK larger than any pass), to the dict order and the loss's last bit, and its
+    raw counts are every n-gram of the text."""
+    train, val = small_corpus.text[:3000], small_corpus.text[3000:3400] + "\u00e9"
+    monkeypatch.setattr(baseline, "CHUNK", 10**9)
+    one_pass = KneserNeyLM(train, 6)
+    monkeypatch.setattr(baseline, "CHUNK", chunk)
+    chunked = KneserNeyLM(train, 6)
+    assert _levels(chunked) == _levels(one_pass)
+    assert chunked.cross_entropy(val) == one_pass.cross_entropy(val)
+    for n in range(1, 7):
+        assert chunked.raw[n].counts == Counter(train[i : i + n] for i in range(len(train) - n + 1))
+    # Continuation counts are keyed by the raw counts' own strings: one copy of each n-gram in memory.
+    assert {id(k) for k in chunked.cont[3].counts} <= {id(k) for k in chunked.raw[3].counts}
 
 
 def test_unseen_validation_characters_have_a_finite_loss() -> None:
