@@ -306,7 +306,9 @@ def preset_name(config: TrainConfig) -> str:
         # the default preset's sized settings (fit_to_corpus) differ from run to run and still make it the preset
         compared = [f for f in _PRESET_FIELDS if name != DEFAULT_PRESET or f not in FITTED_FIELDS]
         widths = DEFAULT_WIDTHS if name == DEFAULT_PRESET else (p.hidden,)
-        if all(getattr(config, f) == getattr(p, f) for f in compared) and config.hidden in widths:
+        windows = DEFAULT_WINDOWS if name == DEFAULT_PRESET else (p.seq_len,)
+        shaped = config.hidden in widths and config.seq_len in windows
+        if all(getattr(config, f) == getattr(p, f) for f in compared) and shaped:
             return name
     return "custom"
 
@@ -318,7 +320,7 @@ def preset_name(config: TrainConfig) -> str:
 # (docs/quality.md, round 4); an AVX2-only AMD Zen 2 trains at about half of it.
 NOMINAL_CHARS_PER_S = 40_000
 # The settings fit_to_corpus sizes; the others stay the preset's.
-FITTED_FIELDS = ("dropout", "weight_drop", "batch_size", "eval_interval", "adam_beta2", "hidden")
+FITTED_FIELDS = ("dropout", "weight_drop", "batch_size", "eval_interval", "adam_beta2", "hidden", "seq_len")
 # A run planned for at most SHORT_RUN_STEPS steps trains with Adam's beta2 at SHORT_RUN_ADAM_BETA2 instead of
 # the preset's 0.999, whose ~1000-step memory of squared gradients is longer than the run. Measured on Hamlet at
 # equal steps (docs/quality.md, round 5): at 600 steps (60 s on a busy machine) 0.99 ended 0.008 nats/char below
@@ -394,6 +396,9 @@ def fit_to_corpus(
 # The width the default preset widens to where its budget affords it (core/sizing.py, docs/quality.md round 9).
 WIDE_HIDDEN = 384
 DEFAULT_WIDTHS = (256, WIDE_HIDDEN)  # the widths the default preset trains at (preset_name)
+# The window the default preset shortens to where its budget allows few steps (core/sizing.py, round 11).
+SHORT_WINDOW = 50
+DEFAULT_WINDOWS = (100, SHORT_WINDOW)  # the windows the default preset trains on (preset_name)
 
 
 def eval_interval_for_cost(config: TrainConfig, train_chars: int) -> int:

@@ -89,7 +89,8 @@ def _plan_notes(
     settings that are ignored."""
     notes = []
     if sizing is not None and main:
-        notes.append((fmt_sized(config, train_chars, sizing.chars_per_s, sizing.measured, sizing.widened), False))
+        sized = fmt_sized(config, train_chars, sizing.chars_per_s, sizing.measured, sizing.widened, sizing.windowed)
+        notes.append((sized, False))
     if req.ignored_on_resume:
         notes.append((f"note: {', '.join(req.ignored_on_resume)} ignored: a resumed run keeps its own settings", True))
     if main and req.overrides.get("patience") and not config.keep_best:

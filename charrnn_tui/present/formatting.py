@@ -99,24 +99,33 @@ def fmt_epochs(epochs: float) -> str:
     return f"about {n} epochs"
 
 
-def fmt_sized(config: TrainConfig, train_chars: int, chars_per_s: float, measured: bool, widened: bool = False) -> str:
+def fmt_sized(
+    config: TrainConfig,
+    train_chars: int,
+    chars_per_s: float,
+    measured: bool,
+    widened: bool = False,
+    windowed: bool = False,
+) -> str:
     """What the default preset's sizing (config.fit_to_corpus) chose for `config`, and from what: the text's size
     and the training rate it planned with, measured on this machine or nominal (or, for the wider model the budget
-    affords, `widened`, estimated from the preset width's rate: sizing.afforded_width). For the CLI's line before
-    training, and the note of a run that re-sized."""
+    affords, `widened`, or the shorter window, `windowed`, estimated from the preset shape's rate:
+    sizing.afforded_width, sizing.afforded_window). For the CLI's line before training, and the note of a run that
+    re-sized."""
     epochs = planned_epochs(config, train_chars, chars_per_s)
     reads = "no budget, so as for the longest runs" if math.isinf(epochs) else f"{fmt_epochs(epochs)} in the budget"
     if measured:
         rate = "measured on this machine"
-    elif widened:
-        rate = "estimated: this model not yet measured on this machine"
+    elif widened or windowed:
+        rate = f"estimated: this {'model' if widened else 'window'} not yet measured on this machine"
     else:
         rate = "nominal: not yet measured on this machine"
     model = f"{config.n_layers}x{config.hidden} LSTM, wider as the budget affords it; " if widened else ""
+    window = f"windows of {config.seq_len} characters, for more steps in a short budget; " if windowed else ""
     return (
         f"sized for {train_chars:,} training characters at {chars_per_s:,.0f} chars/s ({rate}), {reads}: {model}"
-        f"dropout {config.dropout:g}, weight drop {config.weight_drop:g}, batch {config.batch_size}, evaluation "
-        f"every {config.eval_interval} steps, Adam beta2 {config.adam_beta2:g}"
+        f"{window}dropout {config.dropout:g}, weight drop {config.weight_drop:g}, batch {config.batch_size}, "
+        f"evaluation every {config.eval_interval} steps, Adam beta2 {config.adam_beta2:g}"
     )
 
 

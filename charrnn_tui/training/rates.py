@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from charrnn_tui.core.config import NOMINAL_CHARS_PER_S, TrainConfig, fit_to_corpus
 from charrnn_tui.core.paths import data_dir
-from charrnn_tui.core.sizing import WIDE_COST, afforded_width
+from charrnn_tui.core.sizing import WIDE_COST, afforded_width, afforded_window
 from charrnn_tui.present.formatting import fmt_sized
 
 if TYPE_CHECKING:  # the state holds torch objects; this module stays torch-free for the CLI
@@ -118,10 +118,12 @@ def record_rate(config: TrainConfig, chars_per_s: float, device: str = "cpu", ra
 @dataclass(frozen=True)
 class Sizing:
     """How the default preset's run is sized (fit_to_corpus): its settings before sizing (the preset and what the
-    user set, at the width the budget affords), the training text's size in characters, the fields the user set
+    user set, in the shape the budget affords), the training text's size in characters, the fields the user set
     (left alone), the rate in training characters a second, whether that rate was measured on this machine for
-    this shape or is the nominal one, and `widened` when the width is the wider one the budget affords
-    (sizing.afforded_width), whose rate, until measured, is the preset width's over WIDE_COST."""
+    this shape or is the nominal one, `widened` when the width is the wider one the budget affords
+    (sizing.afforded_width) and `windowed` when the window is the shorter one (sizing.afforded_window). Until this
+    machine has measured such a shape, its rate is estimated from the preset shape's: over WIDE_COST for the wider
+    model, the same for the shorter window (it was measured 1.0-1.2x as fast per character)."""
 
     base: TrainConfig
     train_chars: int
@@ -129,19 +131,23 @@ class Sizing:
     chars_per_s: float = NOMINAL_CHARS_PER_S
     measured: bool = False
     widened: bool = False
+    windowed: bool = False
 
     @classmethod
     def for_machine(cls, base: TrainConfig, train_chars: int, keep=(), device: str = "cpu", ranks: int = 1) -> Sizing:
-        """Sized with this machine's measured rate for the shape (read_rate), else the nominal one; at the width
-        the budget affords at that rate (afforded_width), which is chosen here, once: a re-size keeps it."""
+        """Sized with this machine's measured rate for the preset's shape (read_rate), else the nominal one; in the
+        shape the budget affords at that rate (afforded_width, afforded_window), which is chosen here, once: a
+        re-size keeps it."""
         keep = frozenset(keep)
         rate = read_rate(base, device, ranks)
-        wide = afforded_width(base, train_chars, keep, rate or NOMINAL_CHARS_PER_S)
-        if wide == base:
-            return cls(base, train_chars, keep, rate or NOMINAL_CHARS_PER_S, rate is not None)
-        wide_rate = read_rate(wide, device, ranks)
-        estimate = (rate or NOMINAL_CHARS_PER_S) / WIDE_COST
-        return cls(wide, train_chars, keep, wide_rate or estimate, wide_rate is not None, widened=True)
+        planned = rate or NOMINAL_CHARS_PER_S
+        shaped = afforded_window(afforded_width(base, train_chars, keep, planned), train_chars, keep, planned)
+        if shaped == base:
+            return cls(base, train_chars, keep, planned, rate is not None)
+        widened, windowed = shaped.hidden != base.hidden, shaped.seq_len != base.seq_len
+        shaped_rate = read_rate(shaped, device, ranks)
+        estimate = planned / WIDE_COST if widened else planned
+        return cls(shaped, train_chars, keep, shaped_rate or estimate, shaped_rate is not None, widened, windowed)
 
     def config(self) -> TrainConfig:
         return fit_to_corpus(self.base, self.train_chars, self.keep, self.chars_per_s)
@@ -223,7 +229,7 @@ class Resizer:
         planned, self.sizing = self.sizing.chars_per_s, resized
         return (
             f"this machine trains at {rate:,.0f} chars/s, not the {planned:,.0f} the run was planned for: "
-            f"re-{fmt_sized(state.config, train_chars, rate, True, resized.widened)}"
+            f"re-{fmt_sized(state.config, train_chars, rate, True, resized.widened, resized.windowed)}"
         )
 
 

@@ -12,6 +12,7 @@ from charrnn_tui.core.config import (
     PRESETS,
     SHORT_RUN_ADAM_BETA2,
     SHORT_RUN_STEPS,
+    SHORT_WINDOW,
     TUTORIAL,
     WIDE_HIDDEN,
     TrainConfig,
@@ -22,7 +23,7 @@ from charrnn_tui.core.config import (
     preset_name,
 )
 from charrnn_tui.core.errors import CharRNNError
-from charrnn_tui.core.sizing import afforded_width
+from charrnn_tui.core.sizing import SHORT_WINDOW_BELOW_STEPS, afforded_width, afforded_window
 
 
 def test_presets_are_valid_and_tutorial_is_the_original() -> None:
@@ -101,6 +102,30 @@ def test_the_default_is_sized_by_the_epochs_its_budget_allows() -> None:
     assert (kept.dropout, kept.batch_size) == (0.05, 32)
     # Sized or not, it is the default preset; a changed model is not.
     assert preset_name(small) == "fast" and preset_name(small.with_overrides(hidden=512)) == "custom"
+
+
+def test_a_budget_of_few_steps_affords_a_shorter_window() -> None:
+    minute = FAST.with_overrides(max_seconds=60)
+    # An AVX2-only CPU trains the preset at about 19,500 chars/s: 60 s is ~365 steps of 32 x 100 characters.
+    short = afforded_window(minute, HAMLET_TRAIN, chars_per_s=19_500)
+    assert short.seq_len == SHORT_WINDOW and short == minute.with_overrides(seq_len=SHORT_WINDOW)
+    assert preset_name(short) == "fast" and preset_name(FAST.with_overrides(seq_len=64)) == "custom"
+    # the threshold itself: just under it shortens, at it stays
+    at = SHORT_WINDOW_BELOW_STEPS * 32 * 100 / 60
+    assert afforded_window(minute, HAMLET_TRAIN, chars_per_s=at * 0.99).seq_len == SHORT_WINDOW
+    assert afforded_window(minute, HAMLET_TRAIN, chars_per_s=at) == minute
+    # The nominal rate (750 steps), the same CPU's 180 s (~1,100 steps), a window the user set, a budget of steps,
+    # a model that is not the preset's window: as they are.
+    for config, keep in (
+        (minute.with_overrides(max_seconds=180), ()),
+        (minute, {"seq_len"}),
+        (minute.with_overrides(steps=300), ()),
+        (minute.with_overrides(seq_len=80), ()),
+    ):
+        assert afforded_window(config, HAMLET_TRAIN, keep, 19_500) == config
+    assert afforded_window(minute, HAMLET_TRAIN) == minute
+    # A small text's batch shrinks (fit_to_corpus), so the same minute makes thousands of steps: its window stays.
+    assert afforded_window(minute, KOREAN_TRAIN, chars_per_s=19_500) == minute
 
 
 def test_a_budget_that_reads_a_large_text_many_times_affords_a_wider_model() -> None:

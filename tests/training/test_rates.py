@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from charrnn_tui.core.config import FAST, NOMINAL_CHARS_PER_S, TINY, WIDE_HIDDEN, fit_to_corpus
+from charrnn_tui.core.config import FAST, NOMINAL_CHARS_PER_S, SHORT_WINDOW, TINY, WIDE_HIDDEN, fit_to_corpus
 from charrnn_tui.core.events import Finished, Notice
 from charrnn_tui.core.sizing import WIDE_COST
 from charrnn_tui.model import checkpoint
@@ -67,10 +67,10 @@ def test_the_sizing_uses_the_measured_rate_and_says_so(data_home: Path) -> None:
     base = FAST.with_overrides(max_seconds=60)
     first = Sizing.for_machine(base, HAMLET_TRAIN)
     assert (first.chars_per_s, first.measured) == (NOMINAL_CHARS_PER_S, False)
-    record_rate(base, 19_500)
+    record_rate(base, 30_000)  # a Zen 4 with bf16: ~560 steps in 60 s, the preset's window
     second = Sizing.for_machine(base, HAMLET_TRAIN, keep={"dropout"})
-    assert (second.chars_per_s, second.measured) == (19_500, True)
-    assert second.config() == fit_to_corpus(base, HAMLET_TRAIN, {"dropout"}, 19_500)
+    assert (second.chars_per_s, second.measured) == (30_000, True)
+    assert second.config() == fit_to_corpus(base, HAMLET_TRAIN, {"dropout"}, 30_000)
 
 
 def test_a_fast_machine_sizes_a_wider_model_once_and_a_re_size_keeps_it(data_home: Path) -> None:
@@ -94,6 +94,31 @@ def test_a_fast_machine_sizes_a_wider_model_once_and_a_re_size_keeps_it(data_hom
         Sizing.for_machine(base.with_overrides(max_seconds=60), HAMLET_TRAIN),
     ):
         assert not kept.widened and kept.config().hidden == FAST.hidden and kept.chars_per_s == 61_000
+
+
+def test_a_slow_machine_sizes_a_shorter_window_once_and_says_so(data_home: Path) -> None:
+    base = FAST.with_overrides(max_seconds=60)
+    assert not Sizing.for_machine(base, HAMLET_TRAIN).windowed  # nominal: 750 steps at 100 characters
+    record_rate(base, 19_500)  # what an AVX2-only Zen 2 trains the preset at
+    sizing = Sizing.for_machine(base, HAMLET_TRAIN)
+    assert sizing.windowed and not sizing.widened and sizing.config().seq_len == SHORT_WINDOW
+    # until this machine measures the shorter window, its rate is the preset window's
+    assert (sizing.chars_per_s, sizing.measured) == (19_500, False)
+    line = fmt_sized(sizing.config(), HAMLET_TRAIN, sizing.chars_per_s, sizing.measured, False, sizing.windowed)
+    assert "(estimated: this window not yet measured on this machine)" in line
+    assert ": windows of 50 characters, for more steps in a short budget; dropout" in line
+    # a re-size changes the regularisation, never the window
+    resized = sizing.resized(30_000)
+    assert resized is not None and resized.windowed and resized.config().seq_len == SHORT_WINDOW
+    record_rate(sizing.config(), 22_300)
+    again = Sizing.for_machine(base, HAMLET_TRAIN)
+    assert (again.chars_per_s, again.measured, again.config().seq_len) == (22_300, True, SHORT_WINDOW)
+    # a window the user gave, or the same machine's 180 s: the preset's window, at the measured rate
+    for kept in (
+        Sizing.for_machine(base, HAMLET_TRAIN, {"seq_len"}),
+        Sizing.for_machine(base.with_overrides(max_seconds=180), HAMLET_TRAIN),
+    ):
+        assert not kept.windowed and kept.config().seq_len == FAST.seq_len and kept.chars_per_s == 19_500
 
 
 def test_a_run_re_sizes_only_when_its_rate_is_far_from_the_plan() -> None:

@@ -197,6 +197,34 @@ def test_run_paths_are_shown_as_a_shell_takes_them() -> None:
     assert resume_command(Path("/srv/x y")) == "charrnn-tui --train-only --resume --run-dir '/srv/x y'"
 
 
+def test_a_slow_machines_minute_trains_on_shorter_windows_and_the_form_says_so(make_app, data_home: Path) -> None:
+    from charrnn_tui.core.config import FAST, SHORT_WINDOW
+    from charrnn_tui.training.rates import record_rate
+
+    record_rate(FAST, 19_500)  # what an AVX2-only Zen 2 measured for the preset's shape (rates.json)
+
+    async def main() -> None:
+        app = make_app()
+        async with app.run_test(size=SMALL) as pilot:
+            screen = await loaded(pilot)
+            window = screen.query_one("#set-seq_len", Input)
+            budget = screen.query_one("#set-max_seconds", Input)
+            assert window.value == str(FAST.seq_len)  # 180 s: about 1,100 steps at that rate
+            budget.value = "60"  # about 365 steps: twice as many on half the window
+            await pilot.pause()
+            assert window.value == str(SHORT_WINDOW) and screen.config().seq_len == SHORT_WINDOW
+            budget.value = "180"
+            await pilot.pause()
+            assert window.value == str(FAST.seq_len)
+            window.value = "80"  # typed by the user: a later sizing leaves it alone
+            await pilot.pause()
+            budget.value = "60"
+            await pilot.pause()
+            assert window.value == "80" and screen.config().seq_len == 80
+
+    run(main())
+
+
 def test_the_default_preset_is_sized_for_the_corpus_and_budget_and_typed_values_stay(make_app, tmp_path: Path) -> None:
     from charrnn_tui.core.config import FAST, fit_to_corpus
 
