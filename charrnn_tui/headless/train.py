@@ -19,7 +19,6 @@ from charrnn_tui.core.events import (
 from charrnn_tui.core.requests import TrainRequest
 from charrnn_tui.headless.progress import ProgressPrinter, summary
 from charrnn_tui.present.formatting import (
-    fmt_sized,
     generate_command,
     resume_command,
 )
@@ -69,7 +68,7 @@ def plan_training(req: TrainRequest) -> TrainingPlan:
     run_dir = req.run_dir
     if run_dir is None:
         run_dir = create_run_dir(runs_dir(), corpus.name) if main else None
-    notes = _plan_notes(req, config, train_chars, sizing, main)
+    notes = _plan_notes(req, config, sizing, main)
     return TrainingPlan(config, corpus, run_dir, main, sizing, notes)
 
 
@@ -83,14 +82,13 @@ def _training_corpus(req: TrainRequest) -> Corpus:
 
 
 def _plan_notes(
-    req: TrainRequest, config: TrainConfig, train_chars: int, sizing: Sizing | None, main: bool
+    req: TrainRequest, config: TrainConfig, sizing: Sizing | None, main: bool
 ) -> tuple[tuple[str, bool], ...]:
     """The lines printed before training, each with whether it goes to stderr: what the sizing chose, and the
     settings that are ignored."""
     notes = []
     if sizing is not None and main:
-        sized = fmt_sized(config, train_chars, sizing.chars_per_s, sizing.measured, sizing.widened, sizing.windowed)
-        notes.append((sized, False))
+        notes.append((sizing.describe(config), False))
     if req.ignored_on_resume:
         notes.append((f"note: {', '.join(req.ignored_on_resume)} ignored: a resumed run keeps its own settings", True))
     if main and req.overrides.get("patience") and not config.keep_best:

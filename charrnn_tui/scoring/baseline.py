@@ -50,7 +50,7 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from itertools import compress, islice
 from operator import countOf, itemgetter
@@ -101,12 +101,18 @@ def _ngrams(text: str, n: int, chunk: int) -> Counter[str]:
     return out
 
 
+def _chunks(keys: Iterable[str], chunk: int) -> Iterator[list[str]]:
+    """`keys` in order, in lists of at most `chunk` (itertools.batched, from Python 3.12)."""
+    it = iter(keys)
+    while batch := list(islice(it, chunk)):
+        yield batch
+
+
 def _count_mapped(f: Callable[[str], str], keys: Collection[str], chunk: int) -> Counter[str]:
     """Counter(map(f, keys)), `chunk` keys per C call (see CHUNK)."""
     out: Counter[str] = Counter()
-    it = iter(keys)
-    for _ in range(0, len(keys), chunk):
-        out.update(map(f, islice(it, chunk)))
+    for batch in _chunks(keys, chunk):
+        out.update(map(f, batch))
     return out
 
 
@@ -149,9 +155,7 @@ def _on_keys(tmp: Counter[str], canon: Mapping[str, int], chunk: int) -> dict[st
 
     `chunk` of canon's keys per C call (see CHUNK), in canon's order: the dict is the one a single pass makes."""
     out: dict[str, int] = {}
-    it = iter(canon)
-    for _ in range(0, len(canon), chunk):
-        keys = list(islice(it, chunk))
+    for keys in _chunks(canon, chunk):
         found = list(map(tmp.get, keys))  # None where canon's key is not in tmp
         out.update(compress(zip(keys, found, strict=True), found))
     return out

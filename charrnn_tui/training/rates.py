@@ -152,6 +152,11 @@ class Sizing:
     def config(self) -> TrainConfig:
         return fit_to_corpus(self.base, self.train_chars, self.keep, self.chars_per_s)
 
+    def describe(self, config: TrainConfig) -> str:
+        """The sizing line for `config` (this sizing's config, or a running run's after apply_sizing): the text's
+        size, the rate and whether it was measured, the shape chosen and the settings (fmt_sized)."""
+        return fmt_sized(config, self.train_chars, self.chars_per_s, self.measured, self.widened, self.windowed)
+
     def resized(self, measured_chars_per_s: float) -> Sizing | None:
         """The sizing for the rate a run met, when it is more than RESIZE_FACTOR away from this one's; else None."""
         if not (math.isfinite(measured_chars_per_s) and measured_chars_per_s > 0):
@@ -211,7 +216,7 @@ class Resizer:
         self.sizing = sizing
         self._check: RateCheck | None = RateCheck(at_s)
 
-    def after_step(self, state: TrainingState, chars_per_step: int, train_chars: int, mean) -> str | None:
+    def after_step(self, state: TrainingState, chars_per_step: int, mean) -> str | None:
         """Called after every step; `mean(x)` averages a figure over the ranks (DistContext.mean). When the rate
         met is more than RESIZE_FACTOR off the plan's, applies the new sizing to `state` and returns the notice."""
         if self._check is None:
@@ -229,7 +234,7 @@ class Resizer:
         planned, self.sizing = self.sizing.chars_per_s, resized
         return (
             f"this machine trains at {rate:,.0f} chars/s, not the {planned:,.0f} the run was planned for: "
-            f"re-{fmt_sized(state.config, train_chars, rate, True, resized.widened, resized.windowed)}"
+            f"re-{resized.describe(state.config)}"
         )
 
 

@@ -190,7 +190,7 @@ class Trainer:
 
     def _after_step(self, s: TrainingState, ctx: distributed.DistContext) -> None:
         if self._resizer is not None:
-            note = self._resizer.after_step(s, self._data.chars_per_step, self._data.train_chars, ctx.mean)
+            note = self._resizer.after_step(s, self._data.chars_per_step, ctx.mean)
             if note:
                 self._emit(ev.Notice(s.step, note))
         cfg = s.config

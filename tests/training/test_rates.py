@@ -12,7 +12,6 @@ from charrnn_tui.core.config import FAST, NOMINAL_CHARS_PER_S, SHORT_WINDOW, TIN
 from charrnn_tui.core.events import Finished, Notice
 from charrnn_tui.core.sizing import WIDE_COST
 from charrnn_tui.model import checkpoint
-from charrnn_tui.present.formatting import fmt_sized
 from charrnn_tui.text.corpus import Corpus
 from charrnn_tui.training import rates
 from charrnn_tui.training.rates import RESIZE_FACTOR, RateCheck, Sizing, read_rate, record_rate
@@ -80,7 +79,7 @@ def test_a_fast_machine_sizes_a_wider_model_once_and_a_re_size_keeps_it(data_hom
     assert sizing.widened and sizing.base.hidden == WIDE_HIDDEN and sizing.config().hidden == WIDE_HIDDEN
     # the wider model's rate, until this machine measures it, is the preset width's over WIDE_COST
     assert (sizing.chars_per_s, sizing.measured) == (61_000 / WIDE_COST, False)
-    line = fmt_sized(sizing.config(), HAMLET_TRAIN, sizing.chars_per_s, sizing.measured, sizing.widened)
+    line = sizing.describe(sizing.config())
     assert "(estimated: this model not yet measured on this machine)" in line and ": 2x384 LSTM, wider as" in line
     # a run's re-size changes its regularisation, never its model
     resized = sizing.resized(20_000)
@@ -104,7 +103,7 @@ def test_a_slow_machine_sizes_a_shorter_window_once_and_says_so(data_home: Path)
     assert sizing.windowed and not sizing.widened and sizing.config().seq_len == SHORT_WINDOW
     # until this machine measures the shorter window, its rate is the preset window's
     assert (sizing.chars_per_s, sizing.measured) == (19_500, False)
-    line = fmt_sized(sizing.config(), HAMLET_TRAIN, sizing.chars_per_s, sizing.measured, False, sizing.windowed)
+    line = sizing.describe(sizing.config())
     assert "(estimated: this window not yet measured on this machine)" in line
     assert ": windows of 50 characters, for more steps in a short budget; dropout" in line
     # a re-size changes the regularisation, never the window
